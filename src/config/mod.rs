@@ -1,0 +1,396 @@
+//! Configuration: what ops write in YAML, validated before the gateway uses it.
+//!
+//! Two stages, as in ripgrep: [`raw`] mirrors the YAML (serde, unknown fields
+//! rejected), then [`compile`] checks every value and produces a [`Config`]
+//! that the rest of the gateway can trust, or every problem found, each named
+//! by its YAML path (`upstream.url: ...`). Nothing invalid gets past stage two.
+
+pub mod raw;
+mod tls;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use ipnet::IpNet;
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
+
+pub use raw::RawConfig;
+
+/// The validated configuration the gateway runs with.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: Listen,
+    pub upstream: Upstream,
+    /// Peers whose `X-Forwarded-For` we believe; everyone else's is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    pub limits: Limits,
+}
+
+#[derive(Debug)]
+pub struct Listen {
+    pub address: SocketAddr,
+    pub redirect_http: Option<SocketAddr>,
+    /// `None` when HSTS is turned off (`hsts_max_age: 0s`).
+    pub hsts_max_age: Option<Duration>,
+    pub certificates: Certificates,
+}
+
+/// Server certificates, loaded and checked (key matches certificate).
+#[derive(Clone)]
+pub struct Certificates {
+    pub default: Arc<CertifiedKey>,
+    /// By lower-case server name, for SNI.
+    pub by_name: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Certificates hold private keys: show only which names are served.
+        f.debug_struct("Certificates")
+            .field("sni_names", &self.by_name.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub host: HostHeader,
+    /// CAs for an `https://` upstream; `None` means the public web roots.
+    pub ca_certs: Option<Vec<CertificateDer<'static>>>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// What the upstream sees in `Host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostHeader {
+    /// The Host the client asked for (the CRM sees its public name).
+    Preserve,
+    /// The host of `upstream.url`.
+    Upstream,
+    /// A fixed value.
+    Fixed(http::HeaderValue),
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// YAML that does not parse or does not fit the model; the message carries
+    /// the line and column.
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{}", Problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+/// One thing wrong with a configuration, at a YAML path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// Each problem on its own line, ready for a terminal or a log.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl Config {
+    /// Read, parse and validate a file. Relative paths inside it (certificates)
+    /// are taken relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let raw = parse(&text).map_err(|err| match err {
+            ConfigError::Syntax(msg) => ConfigError::Syntax(format!("{}: {msg}", path.display())),
+            other => other,
+        })?;
+        compile(raw, base)
+    }
+
+    /// Parse and validate YAML text; relative paths are taken from `base`.
+    pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        compile(parse(text)?, base)
+    }
+}
+
+/// Stage one: YAML text to the raw model, with line and column on failure.
+pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+    serde_yaml::from_str(text).map_err(|err| ConfigError::Syntax(with_suggestion(err.to_string())))
+}
+
+/// Stage two: check every value and build the [`Config`], collecting every
+/// problem rather than stopping at the first.
+pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let mut problem = |path: &str, message: String| {
+        problems.push(Problem {
+            path: path.to_string(),
+            message,
+        })
+    };
+
+    let address = parse_socket_addr(&raw.listen.address).map_err(|msg| problem("listen.address", msg));
+    let redirect_http = match raw.listen.redirect_http.as_deref().map(parse_socket_addr) {
+        None => Ok(None),
+        Some(Ok(addr)) => Ok(Some(addr)),
+        Some(Err(msg)) => Err(problem("listen.redirect_http", msg)),
+    };
+    let certificates = tls::load_certificates(&raw.listen.tls, base)
+        .map_err(|found| found.into_iter().for_each(|p| problem(&p.path, p.message)));
+
+    let upstream_url = parse_upstream_url(&raw.upstream.url).map_err(|msg| problem("upstream.url", msg));
+    let host = match raw.upstream.host.as_deref() {
+        None | Some("preserve") => Ok(HostHeader::Preserve),
+        Some("upstream") => Ok(HostHeader::Upstream),
+        Some(value) => http::HeaderValue::from_str(value).map(HostHeader::Fixed).map_err(|_| {
+            problem(
+                "upstream.host",
+                format!("{value:?} is not a valid Host header value; use preserve, upstream, or a host name"),
+            )
+        }),
+    };
+    let ca_certs = match &raw.upstream.ca_file {
+        None => Ok(None),
+        Some(file) => tls::load_ca_file(&base.join(file))
+            .map(Some)
+            .map_err(|msg| problem("upstream.ca_file", msg)),
+    };
+    if let (Some(_), Ok((scheme, _))) = (&raw.upstream.ca_file, &upstream_url) {
+        if *scheme != Scheme::HTTPS {
+            problem(
+                "upstream.ca_file",
+                "is only used for an https:// upstream; remove it or change upstream.url".into(),
+            );
+        }
+    }
+
+    let mut trusted_proxies = Vec::new();
+    for (i, entry) in raw.trusted_proxies.iter().enumerate() {
+        match parse_net(entry) {
+            Ok(net) => trusted_proxies.push(net),
+            Err(msg) => problem(&format!("trusted_proxies[{i}]"), msg),
+        }
+    }
+
+    let limits = &raw.limits;
+    if limits.max_connections == 0 {
+        problem("limits.max_connections", "must be at least 1".into());
+    }
+    if limits.max_header_bytes < 8192 {
+        problem(
+            "limits.max_header_bytes",
+            format!("{} is too small; use at least 8192", limits.max_header_bytes),
+        );
+    }
+    if limits.max_headers == 0 {
+        problem("limits.max_headers", "must be at least 1".into());
+    }
+    if limits.header_read_timeout.0.is_zero() {
+        problem("limits.header_read_timeout", "must be longer than 0s".into());
+    }
+    if raw.upstream.response_timeout.0.is_zero() {
+        problem("upstream.response_timeout", "must be longer than 0s".into());
+    }
+    if raw.upstream.connect_timeout.0.is_zero() {
+        problem("upstream.connect_timeout", "must be longer than 0s".into());
+    }
+
+    match (address, redirect_http, certificates, upstream_url, host, ca_certs) {
+        (Ok(address), Ok(redirect_http), Ok(certificates), Ok((scheme, authority)), Ok(host), Ok(ca_certs))
+            if problems.is_empty() =>
+        {
+            let hsts = raw.listen.hsts_max_age.0;
+            Ok(Config {
+                listen: Listen {
+                    address,
+                    redirect_http,
+                    hsts_max_age: (!hsts.is_zero()).then_some(hsts),
+                    certificates,
+                },
+                upstream: Upstream {
+                    scheme,
+                    authority,
+                    host,
+                    ca_certs,
+                    connect_timeout: raw.upstream.connect_timeout.0,
+                    response_timeout: raw.upstream.response_timeout.0,
+                },
+                trusted_proxies,
+                limits: Limits {
+                    max_connections: limits.max_connections,
+                    header_read_timeout: limits.header_read_timeout.0,
+                    max_header_bytes: limits.max_header_bytes,
+                    max_headers: limits.max_headers,
+                    shutdown_grace: limits.shutdown_grace.0,
+                },
+            })
+        }
+        _ => Err(ConfigError::Invalid(problems)),
+    }
+}
+
+fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an address and port; write it like 0.0.0.0:443 or [::]:443"))
+}
+
+/// An address or a CIDR range; a bare address means just that host.
+pub fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<IpNet>() {
+        if net.trunc() != net {
+            return Err(format!("{text:?} has host bits set; did you mean {}?", net.trunc()));
+        }
+        return Ok(net);
+    }
+    text.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR range (like 192.0.2.10 or 192.0.2.0/24)"))
+}
+
+fn parse_upstream_url(text: &str) -> Result<(Scheme, Authority), String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a URL; write it like http://10.0.0.5:8080"))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::HTTP,
+        Some("https") => Scheme::HTTPS,
+        _ => return Err(format!("{text:?} must start with http:// or https://")),
+    };
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("{text:?} has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err("must not contain user information (user@host)".into());
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "{text:?} has a path; the gateway forwards each request's own path, so give only scheme, host and port"
+        ));
+    }
+    Ok((scheme, authority))
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// serde lists the fields it expected; add the one the user probably meant.
+fn with_suggestion(message: String) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message;
+    };
+    let mut quoted = rest.split('`').step_by(2);
+    let Some(unknown) = quoted.next() else {
+        return message;
+    };
+    let expected: Vec<&str> = rest
+        .split_once("expected")
+        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    match suggest(unknown, expected) {
+        Some(best) => format!("{message} (did you mean `{best}`?)"),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_names_the_path_and_suggests_the_fix() {
+        let err = parse("listen:\n  adress: 1\n").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("did you mean `address`?"), "{err}");
+    }
+
+    #[test]
+    fn bad_durations_say_how_to_write_them() {
+        let err = serde_yaml::from_str::<raw::RawLimits>("header_read_timeout: 5 minutes please")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("write it like 30s"), "{err}");
+    }
+
+    #[test]
+    fn nets_accept_hosts_and_ranges_but_not_sloppy_ranges() {
+        assert_eq!(parse_net("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!(parse_net("2001:db8::/48").unwrap().to_string(), "2001:db8::/48");
+        assert!(parse_net("192.0.2.7/24")
+            .unwrap_err()
+            .contains("did you mean 192.0.2.0/24"));
+        assert!(parse_net("office").is_err());
+    }
+
+    #[test]
+    fn upstream_urls_must_be_plain_origins() {
+        assert!(parse_upstream_url("http://10.0.0.5:8080").is_ok());
+        assert!(parse_upstream_url("https://crm.internal").is_ok());
+        assert!(parse_upstream_url("ftp://x").unwrap_err().contains("http://"));
+        assert!(parse_upstream_url("http://x/crm").unwrap_err().contains("has a path"));
+        assert!(parse_upstream_url("http://u:p@x").is_err());
+    }
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        assert_eq!(suggest("ofice", ["office", "home"]), Some("office"));
+        assert_eq!(suggest("zzz", ["office", "home"]), None);
+    }
+}

@@ -1,0 +1,32 @@
+//! Portcullis: a security gateway in front of a web CRM.
+//!
+//! # The request path
+//!
+//! Data flows one way, in phases; each phase is a small module with a pure
+//! decision function, and the server only wires them together:
+//!
+//! ```text
+//! TCP accept ─▶ TLS (rustls, SNI, ALPN h2/http1.1) ─▶ hyper (h1 or h2)
+//!   └▶ for each request (proxy::pipeline):
+//!      0. framing     refuse ambiguous Content-Length / Transfer-Encoding
+//!      1. identify    client IP: the peer, or a trusted proxy's X-Forwarded-For
+//!      2. route       /.portcullis/* → portal; everything else → the CRM
+//!      5. forward     strip hop-by-hop headers, set X-Forwarded-*, stream to the CRM
+//! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: the YAML model (raw serde structs) and its validation into a
+//!   [`config::Config`], with errors that name the YAML path.
+//! - [`proxy`]: the listener, TLS, connection limits and shutdown
+//!   ([`proxy::server`]); the per-request phases ([`proxy::pipeline`]);
+//!   client-IP resolution, framing checks and upstream forwarding.
+//! - [`portal`]: the gateway's own pages under `/.portcullis/`.
+//! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
+//! - [`telemetry`]: logging setup (human or JSON lines).
+
+pub mod config;
+pub mod demo;
+pub mod portal;
+pub mod proxy;
+pub mod telemetry;

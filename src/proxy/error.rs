@@ -1,0 +1,98 @@
+//! Everything that can stop a request, and the one mapping from error to
+//! status and page. User-facing texts are constants; the detail goes to the log.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::framing::Malformed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("malformed request: {0}")]
+    Malformed(#[from] Malformed),
+    #[error("upstream unreachable: {0}")]
+    UpstreamUnreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("upstream sent no response headers within {0:?}")]
+    UpstreamTimeout(Duration),
+    #[error("no such portal page")]
+    NotFound,
+}
+
+/// Whose fault it was: decides the log level and helps the reader of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Client,
+    Upstream,
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::Malformed(_) => StatusCode::BAD_REQUEST,
+            GatewayError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self {
+            GatewayError::Malformed(_) | GatewayError::NotFound => Fault::Client,
+            GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
+        }
+    }
+
+    /// Title and message for the page the user sees.
+    pub fn page_text(&self) -> (&'static str, &'static str) {
+        match self {
+            GatewayError::Malformed(_) => (
+                "Bad request",
+                "Your browser sent a request the gateway could not safely understand. Reload the page; if this keeps happening, contact your administrator.",
+            ),
+            GatewayError::UpstreamUnreachable(_) => (
+                "The CRM is unreachable",
+                "The gateway could not reach the CRM. It may be restarting; try again in a minute. If this keeps happening, contact your administrator.",
+            ),
+            GatewayError::UpstreamTimeout(_) => (
+                "The CRM is not answering",
+                "The CRM took too long to answer. Try again in a minute. If this keeps happening, contact your administrator.",
+            ),
+            GatewayError::NotFound => ("Page not found", "There is no such page on the gateway."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status_and_fault() {
+        let cases = [
+            (GatewayError::Malformed(Malformed::LengthAndChunked), 400, Fault::Client),
+            (
+                GatewayError::UpstreamUnreachable("refused".into()),
+                502,
+                Fault::Upstream,
+            ),
+            (
+                GatewayError::UpstreamTimeout(Duration::from_secs(1)),
+                504,
+                Fault::Upstream,
+            ),
+            (GatewayError::NotFound, 404, Fault::Client),
+        ];
+        for (err, status, fault) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err}");
+            assert_eq!(err.fault(), fault, "{err}");
+        }
+    }
+
+    #[test]
+    fn pages_do_not_leak_internals() {
+        let err = GatewayError::UpstreamUnreachable("tcp connect error: 10.0.0.5:8080 refused".into());
+        let (title, message) = err.page_text();
+        assert!(!title.contains("10.0.0.5") && !message.contains("10.0.0.5"));
+    }
+}

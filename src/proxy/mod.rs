@@ -1,0 +1,24 @@
+//! The data path: accept TCP, terminate TLS, speak HTTP/1.1 or HTTP/2, and run
+//! each request through the gateway's phases.
+//!
+//! Transport ([`server`], [`tls`]) knows nothing of policy: it hands each
+//! request and a [`ConnInfo`] to the [`pipeline`], which reads top to bottom:
+//! identify → route → forward, with errors turned into pages in one place.
+
+mod access_log;
+pub mod client_ip;
+mod error;
+mod forward;
+pub mod framing;
+pub mod pipeline;
+pub mod redirect;
+pub mod server;
+pub mod tls;
+
+pub use error::{Fault, GatewayError};
+pub use pipeline::{ConnInfo, Gateway};
+pub use server::{serve, ServeError};
+
+/// Bodies the gateway sends back: the upstream's streamed through, or a page
+/// we rendered ourselves.
+pub type Body = http_body_util::Either<hyper::body::Incoming, http_body_util::Full<bytes::Bytes>>;

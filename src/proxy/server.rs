@@ -1,0 +1,155 @@
+//! The listener: accept TCP, cap concurrent connections, terminate TLS within
+//! the header-read timeout, serve HTTP/1.1 or HTTP/2 by ALPN, and shut down
+//! gracefully. It knows nothing of policy: each request goes to the [`Gateway`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use super::pipeline::{ConnInfo, Gateway};
+use crate::config::{Config, Limits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Serve HTTPS on `listener` until `shutdown` completes, then let in-flight
+/// requests finish within `limits.shutdown_grace`.
+pub async fn serve(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let gateway = Arc::new(Gateway::new(config.clone())?);
+    let acceptor = TlsAcceptor::from(super::tls::server_config(&config.listen.certificates)?);
+    let http = Arc::new(http_builder(&config.limits));
+    let limits = config.limits.clone();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    // Connection tasks listen on `notify` for shutdown and hold a `done`
+    // sender; when every sender is gone, every connection has finished.
+    let (notify, _) = broadcast::channel::<()>(1);
+    let (done, mut all_done) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // the semaphore is never closed
+            },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let conn = Connection {
+            acceptor: acceptor.clone(),
+            http: http.clone(),
+            gateway: gateway.clone(),
+            limits: limits.clone(),
+        };
+        let shutdown_rx = notify.subscribe();
+        let done = done.clone();
+        tokio::spawn(async move {
+            conn.run(tcp, peer, shutdown_rx).await;
+            drop(permit);
+            drop(done);
+        });
+    }
+
+    drop(listener);
+    let in_flight = limits.max_connections - connections.available_permits();
+    tracing::info!(connections = in_flight, grace = ?limits.shutdown_grace, "shutting down");
+    let _ = notify.send(());
+    drop(done);
+    if tokio::time::timeout(limits.shutdown_grace, all_done.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; cutting the remaining connections");
+    }
+    Ok(())
+}
+
+fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(std::time::Duration::from_secs(30));
+    builder
+}
+
+struct Connection {
+    acceptor: TlsAcceptor,
+    http: Arc<auto::Builder<TokioExecutor>>,
+    gateway: Arc<Gateway>,
+    limits: Limits,
+}
+
+impl Connection {
+    async fn run(self, tcp: TcpStream, peer: std::net::SocketAddr, mut shutdown: broadcast::Receiver<()>) {
+        let _ = tcp.set_nodelay(true);
+        // The handshake counts against the header-read timeout: a client that
+        // stalls in TLS is as much a slowloris as one that stalls in HTTP.
+        let tls = match tokio::time::timeout(self.limits.header_read_timeout, self.acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let info = Arc::new(ConnInfo {
+            peer,
+            server_name: tls.get_ref().1.server_name().map(str::to_owned),
+        });
+        let gateway = self.gateway;
+        let service = service_fn(move |req| {
+            let gateway = gateway.clone();
+            let info = info.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(req, &info).await) }
+        });
+        let conn = self.http.serve_connection_with_upgrades(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            _ = shutdown.recv() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%peer, error = %err, "connection ended with an error");
+        }
+    }
+}

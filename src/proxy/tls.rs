@@ -1,0 +1,36 @@
+//! TLS termination: rustls with TLS 1.2 and 1.3 only (every suite rustls
+//! offers is forward-secret), ALPN h2 and http/1.1, certificates by SNI.
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+
+use crate::config::Certificates;
+
+pub fn server_config(certs: &Certificates) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver(certs.clone())));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Stateless resumption: returning clients skip the full handshake.
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    Ok(Arc::new(config))
+}
+
+/// Picks the certificate for the name the client asked for; clients that ask
+/// for no name, or an unknown one, get the default certificate.
+#[derive(Debug)]
+struct SniResolver(Certificates);
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let by_name = hello
+            .server_name()
+            .and_then(|name| self.0.by_name.get(&name.to_ascii_lowercase()));
+        Some(by_name.unwrap_or(&self.0.default).clone())
+    }
+}
