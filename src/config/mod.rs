@@ -169,84 +169,84 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
 /// Stage two: check every value and build the [`Config`], collecting every
 /// problem rather than stopping at the first.
 pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
-    let mut problems = Vec::new();
-    let mut problem = |path: &str, message: String| {
-        problems.push(Problem {
-            path: path.to_string(),
-            message,
-        })
+    let mut found = Found::default();
+
+    let address = found.check("listen.address", parse_socket_addr(&raw.listen.address));
+    let redirect_http = match &raw.listen.redirect_http {
+        None => Some(None),
+        Some(text) => found.check("listen.redirect_http", parse_socket_addr(text)).map(Some),
+    };
+    let certificates = match tls::load_certificates(&raw.listen.tls, base) {
+        Ok(certificates) => Some(certificates),
+        Err(problems) => {
+            found.0.extend(problems);
+            None
+        }
     };
 
-    let address = parse_socket_addr(&raw.listen.address).map_err(|msg| problem("listen.address", msg));
-    let redirect_http = match raw.listen.redirect_http.as_deref().map(parse_socket_addr) {
-        None => Ok(None),
-        Some(Ok(addr)) => Ok(Some(addr)),
-        Some(Err(msg)) => Err(problem("listen.redirect_http", msg)),
-    };
-    let certificates = tls::load_certificates(&raw.listen.tls, base)
-        .map_err(|found| found.into_iter().for_each(|p| problem(&p.path, p.message)));
-
-    let upstream_url = parse_upstream_url(&raw.upstream.url).map_err(|msg| problem("upstream.url", msg));
-    let host = match raw.upstream.host.as_deref() {
-        None | Some("preserve") => Ok(HostHeader::Preserve),
-        Some("upstream") => Ok(HostHeader::Upstream),
-        Some(value) => http::HeaderValue::from_str(value).map(HostHeader::Fixed).map_err(|_| {
-            problem(
-                "upstream.host",
-                format!("{value:?} is not a valid Host header value; use preserve, upstream, or a host name"),
-            )
-        }),
-    };
+    let upstream_url = found.check("upstream.url", parse_upstream_url(&raw.upstream.url));
+    let host = found.check(
+        "upstream.host",
+        match raw.upstream.host.as_deref() {
+            None | Some("preserve") => Ok(HostHeader::Preserve),
+            Some("upstream") => Ok(HostHeader::Upstream),
+            Some(value) => http::HeaderValue::from_str(value).map(HostHeader::Fixed).map_err(|_| {
+                format!("{value:?} is not a valid Host header value; use preserve, upstream, or a host name")
+            }),
+        },
+    );
     let ca_certs = match &raw.upstream.ca_file {
-        None => Ok(None),
-        Some(file) => tls::load_ca_file(&base.join(file))
-            .map(Some)
-            .map_err(|msg| problem("upstream.ca_file", msg)),
+        None => Some(None),
+        Some(file) => found
+            .check("upstream.ca_file", tls::load_ca_file(&base.join(file)))
+            .map(Some),
     };
-    if let (Some(_), Ok((scheme, _))) = (&raw.upstream.ca_file, &upstream_url) {
+    if let (Some(_), Some((scheme, _))) = (&raw.upstream.ca_file, &upstream_url) {
         if *scheme != Scheme::HTTPS {
-            problem(
+            found.add(
                 "upstream.ca_file",
-                "is only used for an https:// upstream; remove it or change upstream.url".into(),
+                "is only used for an https:// upstream; remove it or change upstream.url",
             );
         }
     }
 
-    let mut trusted_proxies = Vec::new();
-    for (i, entry) in raw.trusted_proxies.iter().enumerate() {
-        match parse_net(entry) {
-            Ok(net) => trusted_proxies.push(net),
-            Err(msg) => problem(&format!("trusted_proxies[{i}]"), msg),
-        }
-    }
+    let trusted_proxies: Vec<IpNet> = (raw.trusted_proxies.iter().enumerate())
+        .filter_map(|(i, entry)| found.check(&format!("trusted_proxies[{i}]"), parse_net(entry)))
+        .collect();
 
     let limits = &raw.limits;
+    let zero_checks = [
+        ("limits.header_read_timeout", limits.header_read_timeout.0.is_zero()),
+        ("upstream.response_timeout", raw.upstream.response_timeout.0.is_zero()),
+        ("upstream.connect_timeout", raw.upstream.connect_timeout.0.is_zero()),
+    ];
+    for (path, is_zero) in zero_checks {
+        if is_zero {
+            found.add(path, "must be longer than 0s");
+        }
+    }
     if limits.max_connections == 0 {
-        problem("limits.max_connections", "must be at least 1".into());
+        found.add("limits.max_connections", "must be at least 1");
+    }
+    if limits.max_headers == 0 {
+        found.add("limits.max_headers", "must be at least 1");
     }
     if limits.max_header_bytes < 8192 {
-        problem(
+        found.add(
             "limits.max_header_bytes",
             format!("{} is too small; use at least 8192", limits.max_header_bytes),
         );
     }
-    if limits.max_headers == 0 {
-        problem("limits.max_headers", "must be at least 1".into());
-    }
-    if limits.header_read_timeout.0.is_zero() {
-        problem("limits.header_read_timeout", "must be longer than 0s".into());
-    }
-    if raw.upstream.response_timeout.0.is_zero() {
-        problem("upstream.response_timeout", "must be longer than 0s".into());
-    }
-    if raw.upstream.connect_timeout.0.is_zero() {
-        problem("upstream.connect_timeout", "must be longer than 0s".into());
-    }
 
     match (address, redirect_http, certificates, upstream_url, host, ca_certs) {
-        (Ok(address), Ok(redirect_http), Ok(certificates), Ok((scheme, authority)), Ok(host), Ok(ca_certs))
-            if problems.is_empty() =>
-        {
+        (
+            Some(address),
+            Some(redirect_http),
+            Some(certificates),
+            Some((scheme, authority)),
+            Some(host),
+            Some(ca_certs),
+        ) if found.0.is_empty() => {
             let hsts = raw.listen.hsts_max_age.0;
             Ok(Config {
                 listen: Listen {
@@ -273,7 +273,25 @@ pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
                 },
             })
         }
-        _ => Err(ConfigError::Invalid(problems)),
+        _ => Err(ConfigError::Invalid(found.0)),
+    }
+}
+
+/// Problems found so far while compiling.
+#[derive(Default)]
+struct Found(Vec<Problem>);
+
+impl Found {
+    fn add(&mut self, path: &str, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// The value if `result` is Ok; otherwise record the problem at `path`.
+    fn check<T>(&mut self, path: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.add(path, message)).ok()
     }
 }
 

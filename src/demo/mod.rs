@@ -6,7 +6,7 @@ pub mod cert;
 pub mod crm;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -25,7 +25,7 @@ pub struct DemoOptions {
 
 pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.dir).with_context(|| format!("cannot create {}", options.dir.display()))?;
-    let (cert_file, key_file) = cert::ensure_self_signed(&options.dir)?;
+    let (cert_file, _key_file) = cert::ensure_self_signed(&options.dir)?;
 
     let crm_listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -33,7 +33,7 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     let crm_addr = crm_listener.local_addr()?;
     tokio::spawn(crm::serve(crm_listener));
 
-    let config = demo_config(&options, crm_addr, &cert_file, &key_file)?;
+    let config = demo_config(&options, crm_addr)?;
     let listener = TcpListener::bind(options.listen).await.with_context(|| {
         format!(
             "cannot listen on {} (is something else using it? try --listen 127.0.0.1:9443)",
@@ -57,11 +57,10 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     Ok(())
 }
 
-fn demo_config(options: &DemoOptions, crm: SocketAddr, cert: &Path, key: &Path) -> anyhow::Result<Config> {
+/// demo.yaml names `demo.pem` and `demo.key`, relative to the demo's folder.
+fn demo_config(options: &DemoOptions, crm: SocketAddr) -> anyhow::Result<Config> {
     let mut raw = config::parse(DEMO_YAML)?;
     raw.listen.address = options.listen.to_string();
-    raw.listen.tls.cert = cert.display().to_string();
-    raw.listen.tls.key = key.display().to_string();
     raw.upstream.url = format!("http://{crm}");
     config::compile(raw, &options.dir).map_err(|err| anyhow::anyhow!("the built-in demo policy is invalid:\n{err}"))
 }

@@ -1,12 +1,27 @@
-//! Phase 0: refuse requests whose framing two HTTP parsers could read two
-//! ways (the root of request smuggling). hyper already rejects most; this
-//! check makes the rule ours and explicit, before anything is forwarded.
+//! Phase 0: refuse HTTP/1 requests whose framing two parsers could read two
+//! ways (the root of request smuggling), before hyper or the CRM sees them.
+//!
+//! hyper follows RFC 9112 §6.3 and quietly resolves `Content-Length` plus
+//! `Transfer-Encoding` (the latter wins) and merges duplicate equal lengths,
+//! so by the time a request reaches the pipeline the evidence is gone. The
+//! RFC says such a message "ought to be handled as an error"; we do, on the
+//! wire: [`Guard`] wraps each HTTP/1 connection, parses every request head
+//! with httparse (the parser hyper uses, so both agree where a head ends),
+//! applies [`check`] to the raw headers, and skips bodies by their framing.
+//! A refused head is replaced by an invalid request line, so hyper answers
+//! its own 400 and closes the connection; nothing is forwarded.
+//!
+//! HTTP/2 needs no guard: the h2 crate refuses `Transfer-Encoding` and checks
+//! `Content-Length` against the data frames.
 
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, Version};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
-/// Why a request was refused as malformed. Shown to no one but the log; the
-/// client gets a generic 400 page.
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Why a request was refused as malformed. Only the log sees the reason;
+/// the client gets a generic 400 page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
     #[error("both Content-Length and Transfer-Encoding")]
@@ -17,71 +32,428 @@ pub enum Malformed {
     TransferEncoding,
     #[error("more than one Host header")]
     Host,
+    #[error("a request head that does not parse")]
+    Syntax,
     #[error("an X-Forwarded-For from a trusted proxy that is not a list of addresses")]
     ForwardedFor,
 }
 
-pub fn check(version: Version, headers: &HeaderMap) -> Result<(), Malformed> {
-    let lengths = headers.get_all(CONTENT_LENGTH).iter().count();
-    let encodings: Vec<_> = headers.get_all(TRANSFER_ENCODING).iter().collect();
-    if lengths > 0 && !encodings.is_empty() {
+/// How the body of an accepted request is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Length(u64),
+    Chunked,
+}
+
+/// The framing rules, on raw header lines as they came off the wire.
+pub fn check<'a>(http11: bool, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Framing, Malformed> {
+    let mut length: Option<u64> = None;
+    let mut lengths = 0;
+    let mut encodings = 0;
+    let mut chunked = false;
+    let mut hosts = 0;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("content-length") {
+            lengths += 1;
+            if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+                return Err(Malformed::ContentLength);
+            }
+            length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            encodings += 1;
+            chunked = value.eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        }
+    }
+    if lengths > 0 && encodings > 0 {
         return Err(Malformed::LengthAndChunked);
     }
     if lengths > 1 {
         return Err(Malformed::ContentLength);
     }
-    if let Some(length) = headers.get(CONTENT_LENGTH) {
-        let digits = length.as_bytes();
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-            return Err(Malformed::ContentLength);
-        }
+    if encodings > 1 || (encodings == 1 && (!chunked || !http11)) {
+        return Err(Malformed::TransferEncoding);
     }
-    match encodings.as_slice() {
-        [] => {}
-        [only] if version == Version::HTTP_11 && only.as_bytes().eq_ignore_ascii_case(b"chunked") => {}
-        _ => return Err(Malformed::TransferEncoding),
-    }
-    if headers.get_all(HOST).iter().count() > 1 {
+    if hosts > 1 {
         return Err(Malformed::Host);
     }
-    Ok(())
+    Ok(if chunked {
+        Framing::Chunked
+    } else {
+        Framing::Length(length.unwrap_or(0))
+    })
+}
+
+/// What hyper is fed in place of a refused head: not a request line, so
+/// hyper answers 400 Bad Request and closes.
+const REFUSED: &[u8] = b"\x00refused\r\n\r\n";
+
+#[derive(Debug)]
+enum State {
+    /// Collecting a request head in `held` (not yet given to hyper).
+    Head,
+    /// Content-Length bytes still to pass.
+    Body(u64),
+    /// Collecting a chunk-size line in `held`.
+    ChunkSize,
+    ChunkData(u64),
+    /// The CRLF after a chunk's data: bytes still to pass.
+    ChunkEnd(u8),
+    /// Trailer lines after the last chunk, until an empty line.
+    Trailers,
+    /// Upgraded, or handed to hyper to refuse: no more inspection.
+    Passthrough,
+}
+
+/// An HTTP/1 connection with its request heads checked before hyper reads them.
+pub struct Guard<IO> {
+    io: IO,
+    state: State,
+    /// Bytes of a head, chunk-size or trailer line not yet complete.
+    held: Vec<u8>,
+    /// Bytes cleared for hyper, not yet read by it.
+    ready: Vec<u8>,
+    ready_from: usize,
+    max_head: usize,
+    max_headers: usize,
+    peer: std::net::SocketAddr,
+}
+
+impl<IO> Guard<IO> {
+    pub fn new(io: IO, max_head: usize, max_headers: usize, peer: std::net::SocketAddr) -> Guard<IO> {
+        Guard {
+            io,
+            state: State::Head,
+            held: Vec::new(),
+            ready: Vec::with_capacity(8 * 1024),
+            ready_from: 0,
+            max_head,
+            max_headers,
+            peer,
+        }
+    }
+
+    /// Run newly read bytes through the state machine, moving what is
+    /// cleared into `ready`.
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            match self.state {
+                State::Passthrough => {
+                    self.ready.extend_from_slice(input);
+                    return;
+                }
+                State::Body(left) | State::ChunkData(left) => {
+                    let n = left.min(input.len() as u64) as usize;
+                    self.ready.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    let left = left - n as u64;
+                    self.state = match (&self.state, left) {
+                        (State::Body(_), 0) => State::Head,
+                        (State::Body(_), _) => State::Body(left),
+                        (_, 0) => State::ChunkEnd(2),
+                        (_, _) => State::ChunkData(left),
+                    };
+                }
+                State::ChunkEnd(left) => {
+                    let n = (left as usize).min(input.len());
+                    self.ready.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    self.state = match left as usize - n {
+                        0 => State::ChunkSize,
+                        rest => State::ChunkEnd(rest as u8),
+                    };
+                }
+                State::Head | State::ChunkSize | State::Trailers => {
+                    let taken = self.hold_line_or_head(input);
+                    input = &input[taken..];
+                }
+            }
+        }
+    }
+
+    /// Hold bytes until a head (or a chunk-size/trailer line) is complete,
+    /// then decide. Returns how many input bytes were consumed.
+    fn hold_line_or_head(&mut self, input: &[u8]) -> usize {
+        let start = self.held.len();
+        let end = match self.state {
+            State::Head => {
+                // A head ends at an empty line; find it in held + input.
+                self.held.extend_from_slice(input);
+                match self.parse_head() {
+                    HeadOutcome::Partial if self.held.len() > self.max_head => {
+                        // Oversized: let hyper see it and answer 431.
+                        self.release_held_and_pass();
+                        return input.len();
+                    }
+                    HeadOutcome::Partial => return input.len(),
+                    HeadOutcome::Done { len, next } => {
+                        self.ready.extend_from_slice(&self.held[..len]);
+                        self.held.clear();
+                        self.state = next;
+                        return len - start;
+                    }
+                    HeadOutcome::Refused(reason) => {
+                        tracing::warn!(peer = %self.peer, %reason, "refused a request with ambiguous framing");
+                        self.held.clear();
+                        self.ready.extend_from_slice(REFUSED);
+                        self.state = State::Passthrough;
+                        return input.len();
+                    }
+                    HeadOutcome::TooManyHeaders => {
+                        // hyper has the same limit and answers 431.
+                        self.release_held_and_pass();
+                        return input.len();
+                    }
+                }
+            }
+            _ => match input.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => {
+                    self.held.extend_from_slice(input);
+                    if self.held.len() > self.max_head {
+                        self.release_held_and_pass();
+                    }
+                    return input.len();
+                }
+            },
+        };
+        self.held.extend_from_slice(&input[..end]);
+        let line = std::mem::take(&mut self.held);
+        self.ready.extend_from_slice(&line);
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        self.state = match self.state {
+            State::ChunkSize => match chunk_size(text) {
+                Some(0) => State::Trailers,
+                Some(size) => State::ChunkData(size),
+                None => State::Passthrough, // hyper refuses a bad chunk size itself
+            },
+            _ if text.is_empty() => State::Head, // end of trailers
+            _ => State::Trailers,
+        };
+        end
+    }
+
+    fn release_held_and_pass(&mut self) {
+        self.ready.append(&mut self.held);
+        self.state = State::Passthrough;
+    }
+
+    fn parse_head(&self) -> HeadOutcome {
+        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&self.held) {
+            Ok(httparse::Status::Partial) => HeadOutcome::Partial,
+            Err(httparse::Error::TooManyHeaders) => HeadOutcome::TooManyHeaders,
+            // Anything our parser cannot read is refused, even if a more
+            // lenient one might: what we cannot inspect does not pass.
+            Err(_) => HeadOutcome::Refused(Malformed::Syntax),
+            Ok(httparse::Status::Complete(len)) => {
+                let upgrade = request.method == Some("CONNECT")
+                    || request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+                let http11 = request.version == Some(1);
+                match check(http11, request.headers.iter().map(|h| (h.name, h.value))) {
+                    Err(reason) => HeadOutcome::Refused(reason),
+                    Ok(_) if upgrade => HeadOutcome::Done {
+                        len,
+                        next: State::Passthrough,
+                    },
+                    Ok(Framing::Chunked) => HeadOutcome::Done {
+                        len,
+                        next: State::ChunkSize,
+                    },
+                    Ok(Framing::Length(0)) => HeadOutcome::Done { len, next: State::Head },
+                    Ok(Framing::Length(n)) => HeadOutcome::Done {
+                        len,
+                        next: State::Body(n),
+                    },
+                }
+            }
+        }
+    }
+}
+
+enum HeadOutcome {
+    Partial,
+    Done { len: usize, next: State },
+    Refused(Malformed),
+    TooManyHeaders,
+}
+
+/// The size in a chunk-size line (`1a;ext=1`), or `None` if it is not one.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line.split(|&b| b == b';').next()?;
+    let digits = std::str::from_utf8(digits).ok()?.trim_end_matches([' ', '\t']);
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if this.ready_from < this.ready.len() {
+                let n = buf.remaining().min(this.ready.len() - this.ready_from);
+                buf.put_slice(&this.ready[this.ready_from..this.ready_from + n]);
+                this.ready_from += n;
+                if this.ready_from == this.ready.len() {
+                    this.ready.clear();
+                    this.ready_from = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut scratch = [0u8; 16 * 1024];
+            let mut read = ReadBuf::new(&mut scratch);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                // End of stream: whatever is held goes to hyper, which sees
+                // an incomplete request and closes.
+                this.ready.append(&mut this.held);
+                if this.ready.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            let filled = read.filled().to_vec();
+            this.feed(&filled);
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Guard<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(*name, value.parse().unwrap());
-        }
-        map
+    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        pairs.iter().map(|(n, v)| (*n, v.as_bytes()))
     }
 
     #[test]
-    fn plain_requests_pass() {
-        assert_eq!(check(Version::HTTP_11, &headers(&[("content-length", "12")])), Ok(()));
+    fn plain_framing_is_accepted() {
         assert_eq!(
-            check(Version::HTTP_11, &headers(&[("transfer-encoding", "Chunked")])),
-            Ok(())
+            check(true, headers(&[("Content-Length", "12")])),
+            Ok(Framing::Length(12))
         );
-        assert_eq!(check(Version::HTTP_2, &headers(&[])), Ok(()));
+        assert_eq!(
+            check(true, headers(&[("transfer-encoding", "Chunked")])),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(check(true, headers(&[("host", "x")])), Ok(Framing::Length(0)));
     }
 
     #[test]
     fn ambiguous_framing_is_refused() {
-        let both = headers(&[("content-length", "5"), ("transfer-encoding", "chunked")]);
-        assert_eq!(check(Version::HTTP_11, &both), Err(Malformed::LengthAndChunked));
-        let twice = headers(&[("content-length", "5"), ("content-length", "5")]);
-        assert_eq!(check(Version::HTTP_11, &twice), Err(Malformed::ContentLength));
-        let signed = headers(&[("content-length", "+5")]);
-        assert_eq!(check(Version::HTTP_11, &signed), Err(Malformed::ContentLength));
-        let gzip = headers(&[("transfer-encoding", "gzip, chunked")]);
-        assert_eq!(check(Version::HTTP_11, &gzip), Err(Malformed::TransferEncoding));
-        let old = headers(&[("transfer-encoding", "chunked")]);
-        assert_eq!(check(Version::HTTP_10, &old), Err(Malformed::TransferEncoding));
-        let hosts = headers(&[("host", "a"), ("host", "b")]);
-        assert_eq!(check(Version::HTTP_11, &hosts), Err(Malformed::Host));
+        let cases: &[(&[(&str, &str)], Malformed)] = &[
+            (
+                &[("content-length", "5"), ("transfer-encoding", "chunked")],
+                Malformed::LengthAndChunked,
+            ),
+            (
+                &[("transfer-encoding", "chunked"), ("content-length", "5")],
+                Malformed::LengthAndChunked,
+            ),
+            (
+                &[("content-length", "5"), ("content-length", "5")],
+                Malformed::ContentLength,
+            ),
+            (&[("content-length", "+5")], Malformed::ContentLength),
+            (&[("content-length", "5, 5")], Malformed::ContentLength),
+            (&[("transfer-encoding", "gzip, chunked")], Malformed::TransferEncoding),
+            (
+                &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+                Malformed::TransferEncoding,
+            ),
+            (&[("host", "a"), ("host", "b")], Malformed::Host),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(check(true, headers(pairs)), Err(*expected), "{pairs:?}");
+        }
+        assert_eq!(
+            check(false, headers(&[("transfer-encoding", "chunked")])),
+            Err(Malformed::TransferEncoding)
+        );
+    }
+
+    fn guard() -> Guard<()> {
+        Guard::new((), 8192, 100, ([127, 0, 0, 1], 1).into())
+    }
+
+    fn fed(parts: &[&[u8]]) -> Vec<u8> {
+        let mut g = guard();
+        for part in parts {
+            g.feed(part);
+        }
+        g.ready
+    }
+
+    #[test]
+    fn pipelined_requests_with_bodies_pass_unchanged_however_they_are_split() {
+        let stream: &[u8] = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+            POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nworld\r\n0\r\nT: 1\r\n\r\n\
+            GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+        for split in 1..stream.len() {
+            let (a, b) = stream.split_at(split);
+            assert_eq!(fed(&[a, b]), stream, "split at {split}");
+        }
+        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(fed(&bytewise), stream);
+    }
+
+    #[test]
+    fn a_smuggling_attempt_in_a_later_pipelined_request_is_refused() {
+        let out = fed(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"]);
+        assert_eq!(out, [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], REFUSED].concat());
+    }
+
+    #[test]
+    fn a_body_that_looks_like_a_request_is_not_inspected() {
+        let body = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+        let out = fed(&[head.as_bytes(), body]);
+        assert_eq!(out, [head.as_bytes(), body].concat());
+    }
+
+    #[test]
+    fn after_an_upgrade_bytes_pass_uninspected() {
+        let out =
+            fed(&[b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x05hello"]);
+        assert!(out.ends_with(b"\x81\x05hello"));
+    }
+
+    #[test]
+    fn chunk_sizes_parse_like_hyper() {
+        assert_eq!(chunk_size(b"1a"), Some(26));
+        assert_eq!(chunk_size(b"0;ext"), Some(0));
+        assert_eq!(chunk_size(b"zz"), None);
+        assert_eq!(chunk_size(b""), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The per-request path, top to bottom:
 //!
 //! ```text
-//! 0. framing    refuse ambiguous requests (smuggling)          → 400
+//! 0. framing    (on the wire, before hyper: see [`super::framing`]) → 400
 //! 1. identify   client address (peer, or trusted proxy's XFF)  → 400 if a proxy lies
 //! 2. route      /.portcullis/* → portal; everything else → CRM
 //! 5. forward    rewrite headers, stream to the upstream        → 502 / 504
@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use super::access_log::{self, Logged};
 use super::client_ip::{self, ClientAddr};
 use super::forward::Upstream;
-use super::{framing, Body, Fault, GatewayError};
+use super::{Body, Fault, GatewayError};
 use crate::config::Config;
 use crate::portal;
 
@@ -101,9 +101,6 @@ impl Gateway {
     }
 
     async fn phases(&self, req: Request<Incoming>, ctx: &mut RequestContext) -> Result<Response<Body>, GatewayError> {
-        // 0. framing
-        framing::check(req.version(), req.headers())?;
-
         // 1. identify
         ctx.client = client_ip::resolve(
             ctx.peer.ip(),

@@ -6,13 +6,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use super::framing::Guard;
 use super::pipeline::{ConnInfo, Gateway};
 use crate::config::{Config, Limits};
 
@@ -31,7 +32,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let gateway = Arc::new(Gateway::new(config.clone())?);
     let acceptor = TlsAcceptor::from(super::tls::server_config(&config.listen.certificates)?);
-    let http = Arc::new(http_builder(&config.limits));
+    let protocols = Arc::new(Protocols::new(&config.limits));
     let limits = config.limits.clone();
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     // Connection tasks listen on `notify` for shutdown and hold a `done`
@@ -62,7 +63,7 @@ pub async fn serve(
         };
         let conn = Connection {
             acceptor: acceptor.clone(),
-            http: http.clone(),
+            protocols: protocols.clone(),
             gateway: gateway.clone(),
             limits: limits.clone(),
         };
@@ -89,26 +90,33 @@ pub async fn serve(
     Ok(())
 }
 
-fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
-        .keep_alive_interval(std::time::Duration::from_secs(30));
-    builder
+/// HTTP/1.1 and HTTP/2 settings, shared by every connection. The protocol is
+/// chosen by ALPN during the TLS handshake, so no sniffing is needed.
+struct Protocols {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(limits: &Limits) -> Protocols {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            // Also bounds how long an idle keep-alive connection stays open.
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_headers(limits.max_headers);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256)
+            .keep_alive_interval(std::time::Duration::from_secs(30));
+        Protocols { h1, h2 }
+    }
 }
 
 struct Connection {
     acceptor: TlsAcceptor,
-    http: Arc<auto::Builder<TokioExecutor>>,
+    protocols: Arc<Protocols>,
     gateway: Arc<Gateway>,
     limits: Limits,
 }
@@ -129,9 +137,11 @@ impl Connection {
                 return;
             }
         };
+        let session = tls.get_ref().1;
+        let h2 = session.alpn_protocol() == Some(b"h2");
         let info = Arc::new(ConnInfo {
             peer,
-            server_name: tls.get_ref().1.server_name().map(str::to_owned),
+            server_name: session.server_name().map(str::to_owned),
         });
         let gateway = self.gateway;
         let service = service_fn(move |req| {
@@ -139,13 +149,31 @@ impl Connection {
             let info = info.clone();
             async move { Ok::<_, Infallible>(gateway.handle(req, &info).await) }
         });
-        let conn = self.http.serve_connection_with_upgrades(TokioIo::new(tls), service);
-        tokio::pin!(conn);
-        let result = tokio::select! {
-            result = conn.as_mut() => result,
-            _ = shutdown.recv() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
+        let result = if h2 {
+            let conn = self.protocols.h2.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => result,
+                _ = shutdown.recv() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            }
+        } else {
+            let limits = &self.limits;
+            let guarded = Guard::new(tls, limits.max_header_bytes.max(8192), limits.max_headers, peer);
+            let conn = self
+                .protocols
+                .h1
+                .serve_connection(TokioIo::new(guarded), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => result,
+                _ = shutdown.recv() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
             }
         };
         if let Err(err) = result {

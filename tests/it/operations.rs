@@ -1,0 +1,173 @@
+//! Running it for real: the `portcullis` binary, `check`, the demo, and
+//! resource use measured on the real process.
+
+use std::time::Duration;
+
+use http::Request;
+use http_body_util::BodyExt;
+
+use crate::support::pki::TestPki;
+use crate::support::process::{self, Process};
+use crate::support::redis::free_port;
+use crate::support::upstream::Zeros;
+use crate::support::{gateway, RecordingUpstream, Settings};
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_documented_example_config_passes_check() {
+    let pki = TestPki::new();
+    std::fs::create_dir(pki.path().join("tls")).unwrap();
+    pki.issue("tls/crm", &["crm.example.com"]);
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml")).unwrap();
+    let file = write(pki.path(), "portcullis.yaml", &example);
+    let output = process::run(&["check", "--config", &file]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("is valid"));
+}
+
+#[test]
+fn check_rejects_a_broken_file_naming_every_problem_by_path() {
+    let pki = TestPki::new();
+    let file = write(
+        pki.path(),
+        "broken.yaml",
+        "listen:\n  address: \"0.0.0.0\"\n  tls: { cert: server.pem, key: missing.key }\n\
+         upstream:\n  url: \"ftp://crm\"\n\
+         trusted_proxies: [10.0.0.1/8, office]\n",
+    );
+    let output = process::run(&["check", "--config", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "listen.address: \"0.0.0.0\" is not an address and port",
+        "listen.tls.key: cannot read a PEM private key from",
+        "upstream.url: \"ftp://crm\" must start with http:// or https://",
+        "trusted_proxies[0]: \"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?",
+        "trusted_proxies[1]: \"office\" is not an IP address or CIDR range",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_points_at_the_line_of_a_yaml_syntax_error_or_typo() {
+    let pki = TestPki::new();
+    let file = write(
+        pki.path(),
+        "syntax.yaml",
+        "listen:\n  address: \"0.0.0.0:443\"\n  tls: {}\n upstream: x\n",
+    );
+    let output = process::run(&["check", "--config", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+
+    let file = write(
+        pki.path(),
+        "typo.yaml",
+        "listen:\n  address: \"0.0.0.0:443\"\n  tls: { cert: a, key: b }\nupstream:\n  url: \"http://crm\"\n  respone_timeout: 5s\n",
+    );
+    let stderr = String::from_utf8_lossy(&process::run(&["check", "--config", &file]).stderr).into_owned();
+    assert!(stderr.contains("upstream: unknown field `respone_timeout`"), "{stderr}");
+    assert!(stderr.contains("line 6"), "{stderr}");
+    assert!(stderr.contains("did you mean `response_timeout`?"), "{stderr}");
+}
+
+#[test]
+fn check_explains_a_missing_file() {
+    let output = process::run(&["check", "--config", "/nonexistent/portcullis.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/portcullis.yaml"));
+}
+
+/// The gateway process must not hold bodies in memory: 256 MiB up and
+/// 256 MiB down may raise its peak RSS by only a small, fixed amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_and_download_stream_without_growing_the_gateways_memory() {
+    let upstream = RecordingUpstream::start().await;
+    let pki = TestPki::new();
+    let port = free_port();
+    let yaml = Settings::new(upstream.url())
+        .yaml()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let file = write(pki.path(), "portcullis.yaml", &yaml);
+    let addr = ([127, 0, 0, 1], port).into();
+    let gateway = Process::start(&["serve", "--config", &file], addr, pki.path());
+    let client = gateway::TestClient::trusting(&pki);
+
+    // Warm up: TLS, pools, allocator arenas.
+    let warm = client
+        .send_body(
+            Request::post(format!("https://127.0.0.1:{port}/count"))
+                .body(Zeros::new(8 << 20))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(gateway::read(warm).await.status, 200);
+    let before = gateway.peak_rss_kib();
+
+    const SIZE: u64 = 256 << 20;
+    let up = client
+        .send_body(
+            Request::post(format!("https://127.0.0.1:{port}/count"))
+                .body(Zeros::new(SIZE))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(gateway::read(up).await.body, SIZE.to_string());
+    let down = client
+        .send_body(
+            Request::get(format!("https://127.0.0.1:{port}/download?bytes={SIZE}"))
+                .body(Zeros::new(0))
+                .unwrap(),
+        )
+        .await;
+    let mut body = down.into_body();
+    let mut received = 0u64;
+    while let Some(frame) = body.frame().await {
+        received += frame.unwrap().into_data().map(|d| d.len() as u64).unwrap_or(0);
+    }
+    assert_eq!(received, SIZE);
+
+    let after = gateway.peak_rss_kib();
+    let growth_mib = (after.saturating_sub(before)) / 1024;
+    println!(
+        "gateway peak RSS: {} MiB before, {} MiB after 2 x 256 MiB",
+        before / 1024,
+        after / 1024
+    );
+    assert!(
+        growth_mib < 32,
+        "peak RSS grew by {growth_mib} MiB while streaming 512 MiB"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_serves_the_demo_crm_over_https_with_nothing_prepared() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _demo = Process::start(
+        &["demo", "--listen", &listen, "--dir", "state"],
+        listen.parse().unwrap(),
+        dir.path(),
+    );
+
+    // Trust the certificate the demo made for itself, as a user accepting it would.
+    let cert = dir.path().join("state/demo.pem");
+    let client = gateway::TestClient::trusting_file(&cert);
+    let answer = client.get(&format!("https://localhost:{port}/contacts")).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.contains("Ada Lovelace"), "{}", answer.body);
+    assert!(
+        answer.body.contains("x-forwarded-proto</td><td>https"),
+        "{}",
+        answer.body
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

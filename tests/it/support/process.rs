@@ -1,0 +1,63 @@
+//! The `portcullis` binary itself, as ops run it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+/// Run `portcullis ARGS` to completion.
+pub fn run(args: &[&str]) -> Output {
+    binary().args(args).output().expect("cannot run the portcullis binary")
+}
+
+/// A running `portcullis` process, killed when dropped.
+pub struct Process {
+    pub child: Child,
+}
+
+impl Process {
+    /// Start `portcullis ARGS` and wait until `addr` accepts TCP connections.
+    pub fn start(args: &[&str], addr: SocketAddr, cwd: &Path) -> Process {
+        let child = binary()
+            .args(args)
+            .current_dir(cwd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start the portcullis binary");
+        let mut process = Process { child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("portcullis {args:?} exited early with {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "portcullis did not listen on {addr} within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        process
+    }
+
+    /// Peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("no VmHWM in /proc/PID/status")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
