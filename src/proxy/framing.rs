@@ -126,7 +126,7 @@ impl<IO> Guard<IO> {
             io,
             state: State::Head,
             held: Vec::new(),
-            ready: Vec::with_capacity(8 * 1024),
+            ready: Vec::new(),
             ready_from: 0,
             max_head,
             max_headers,
@@ -139,21 +139,10 @@ impl<IO> Guard<IO> {
     fn feed(&mut self, mut input: &[u8]) {
         while !input.is_empty() {
             match self.state {
-                State::Passthrough => {
-                    self.ready.extend_from_slice(input);
-                    return;
-                }
-                State::Body(left) | State::ChunkData(left) => {
-                    let n = left.min(input.len() as u64) as usize;
+                State::Passthrough | State::Body(_) | State::ChunkData(_) => {
+                    let n = self.pass_through(input);
                     self.ready.extend_from_slice(&input[..n]);
                     input = &input[n..];
-                    let left = left - n as u64;
-                    self.state = match (&self.state, left) {
-                        (State::Body(_), 0) => State::Head,
-                        (State::Body(_), _) => State::Body(left),
-                        (_, 0) => State::ChunkEnd(2),
-                        (_, _) => State::ChunkData(left),
-                    };
                 }
                 State::ChunkEnd(left) => {
                     let n = (left as usize).min(input.len());
@@ -241,8 +230,15 @@ impl<IO> Guard<IO> {
     }
 
     fn parse_head(&self) -> HeadOutcome {
-        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut request = httparse::Request::new(&mut headers);
+        let mut on_stack = [httparse::EMPTY_HEADER; 64];
+        let mut on_heap = Vec::new();
+        let headers = if self.max_headers <= on_stack.len() {
+            &mut on_stack[..self.max_headers]
+        } else {
+            on_heap.resize(self.max_headers, httparse::EMPTY_HEADER);
+            &mut on_heap[..]
+        };
+        let mut request = httparse::Request::new(headers);
         match request.parse(&self.held) {
             Ok(httparse::Status::Partial) => HeadOutcome::Partial,
             Err(httparse::Error::TooManyHeaders) => HeadOutcome::TooManyHeaders,
@@ -291,6 +287,29 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     u64::from_str_radix(digits, 16).ok()
 }
 
+impl<IO> Guard<IO> {
+    /// How many leading bytes of freshly read `input` may go to hyper as they
+    /// are, without holding: body bytes and upgraded streams. Advances the
+    /// state over them.
+    fn pass_through(&mut self, input: &[u8]) -> usize {
+        match self.state {
+            State::Passthrough => input.len(),
+            State::Body(left) | State::ChunkData(left) => {
+                let n = left.min(input.len() as u64);
+                let left = left - n;
+                self.state = match (&self.state, left) {
+                    (State::Body(_), 0) => State::Head,
+                    (State::Body(_), _) => State::Body(left),
+                    (_, 0) => State::ChunkEnd(2),
+                    (_, _) => State::ChunkData(left),
+                };
+                n as usize
+            }
+            _ => 0,
+        }
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
@@ -305,10 +324,13 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut scratch = [0u8; 16 * 1024];
-            let mut read = ReadBuf::new(&mut scratch);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
+            // Read straight into hyper's buffer; bodies stay there untouched,
+            // and only bytes that must be held (heads, chunk-size lines) are
+            // taken back out and run through the state machine.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+            let fresh = &buf.filled()[before..];
+            if fresh.is_empty() {
                 // End of stream: whatever is held goes to hyper, which sees
                 // an incomplete request and closes.
                 this.ready.append(&mut this.held);
@@ -317,8 +339,16 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
                 }
                 continue;
             }
-            let filled = read.filled().to_vec();
-            this.feed(&filled);
+            let passed = this.pass_through(fresh);
+            if passed == fresh.len() {
+                return Poll::Ready(Ok(()));
+            }
+            let rest = fresh[passed..].to_vec();
+            buf.set_filled(before + passed);
+            this.feed(&rest);
+            if passed > 0 {
+                return Poll::Ready(Ok(()));
+            }
         }
     }
 }

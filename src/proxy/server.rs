@@ -21,73 +21,143 @@ use crate::config::{Config, Limits};
 pub enum ServeError {
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("cannot start the workers: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Serve HTTPS on `listener` until `shutdown` completes, then let in-flight
 /// requests finish within `limits.shutdown_grace`.
+///
+/// Thread per core, as nginx does: each worker thread runs its own
+/// single-threaded runtime with its own upstream connection pool and accepts
+/// from the shared listening socket. A request and the upstream exchange it
+/// causes stay on one core, with no cross-thread wake-ups on the hot path.
 pub async fn serve(
     config: Arc<Config>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let gateway = Arc::new(Gateway::new(config.clone())?);
-    let acceptor = TlsAcceptor::from(super::tls::server_config(&config.listen.certificates)?);
-    let protocols = Arc::new(Protocols::new(&config.limits));
-    let limits = config.limits.clone();
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
-    // Connection tasks listen on `notify` for shutdown and hold a `done`
-    // sender; when every sender is gone, every connection has finished.
-    let (notify, _) = broadcast::channel::<()>(1);
-    let (done, mut all_done) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break, // the semaphore is never closed
-            },
+    let shared = Shared {
+        acceptor: TlsAcceptor::from(super::tls::server_config(&config.listen.certificates)?),
+        protocols: Arc::new(Protocols::new(&config.limits)),
+        limits: config.limits.clone(),
+        connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+    };
+    let listener = listener.into_std()?;
+    // Workers stop accepting when `stop` fires, then drain their connections.
+    let (stop, _) = broadcast::channel::<()>(1);
+    let mut finished = Vec::new();
+    for index in 0..worker_count() {
+        let worker = Worker {
+            shared: shared.clone(),
+            gateway: Arc::new(Gateway::new(config.clone())?),
+            listener: listener.try_clone()?,
+            stop: stop.subscribe(),
         };
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
+        let (done, finished_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("portcullis-worker-{index}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime.block_on(worker.run()),
+                    Err(err) => tracing::error!(error = %err, "cannot start a worker runtime"),
                 }
-            },
-        };
-        let conn = Connection {
-            acceptor: acceptor.clone(),
-            protocols: protocols.clone(),
-            gateway: gateway.clone(),
-            limits: limits.clone(),
-        };
-        let shutdown_rx = notify.subscribe();
-        let done = done.clone();
-        tokio::spawn(async move {
-            conn.run(tcp, peer, shutdown_rx).await;
-            drop(permit);
-            drop(done);
-        });
+                let _ = done.send(());
+            })?;
+        finished.push(finished_rx);
     }
-
     drop(listener);
-    let in_flight = limits.max_connections - connections.available_permits();
-    tracing::info!(connections = in_flight, grace = ?limits.shutdown_grace, "shutting down");
-    let _ = notify.send(());
-    drop(done);
-    if tokio::time::timeout(limits.shutdown_grace, all_done.recv())
-        .await
-        .is_err()
-    {
-        tracing::warn!("grace period over; cutting the remaining connections");
+
+    shutdown.await;
+    let in_flight = shared.limits.max_connections - shared.connections.available_permits();
+    tracing::info!(connections = in_flight, grace = ?shared.limits.shutdown_grace, "shutting down");
+    let _ = stop.send(());
+    for worker in finished {
+        let _ = worker.await;
     }
     Ok(())
+}
+
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// What every worker shares.
+#[derive(Clone)]
+struct Shared {
+    acceptor: TlsAcceptor,
+    protocols: Arc<Protocols>,
+    limits: Limits,
+    /// One cap on open connections across all workers.
+    connections: Arc<Semaphore>,
+}
+
+struct Worker {
+    shared: Shared,
+    /// Each worker has its own, so that its upstream pool is its own.
+    gateway: Arc<Gateway>,
+    listener: std::net::TcpListener,
+    stop: broadcast::Receiver<()>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let listener = match TcpListener::from_std(self.listener) {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::error!(error = %err, "worker cannot use the listening socket");
+                return;
+            }
+        };
+        let limits = &self.shared.limits;
+        // Connection tasks listen on `notify` for shutdown and hold a `done`
+        // sender; when every sender is gone, every connection has finished.
+        let (notify, _) = broadcast::channel::<()>(1);
+        let (done, mut all_done) = mpsc::channel::<()>(1);
+        loop {
+            let permit = tokio::select! {
+                _ = self.stop.recv() => break,
+                permit = self.shared.connections.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break, // the semaphore is never closed
+                },
+            };
+            let (tcp, peer) = tokio::select! {
+                _ = self.stop.recv() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let conn = Connection {
+                acceptor: self.shared.acceptor.clone(),
+                protocols: self.shared.protocols.clone(),
+                gateway: self.gateway.clone(),
+                limits: limits.clone(),
+            };
+            let shutdown = notify.subscribe();
+            let done = done.clone();
+            tokio::spawn(async move {
+                conn.run(tcp, peer, shutdown).await;
+                drop(permit);
+                drop(done);
+            });
+        }
+        drop(listener);
+        let _ = notify.send(());
+        drop(done);
+        if tokio::time::timeout(limits.shutdown_grace, all_done.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; cutting the remaining connections");
+        }
+    }
 }
 
 /// HTTP/1.1 and HTTP/2 settings, shared by every connection. The protocol is
