@@ -14,6 +14,7 @@
 //! HTTP/2 needs no guard: the h2 crate refuses `Transfer-Encoding` and checks
 //! `Content-Length` against the data frames.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -118,6 +119,8 @@ pub struct Guard<IO> {
     max_head: usize,
     max_headers: usize,
     peer: std::net::SocketAddr,
+    /// Set once we have shut down our side and are draining theirs.
+    linger: Option<Linger>,
 }
 
 impl<IO> Guard<IO> {
@@ -131,6 +134,7 @@ impl<IO> Guard<IO> {
             max_head,
             max_headers,
             peer,
+            linger: None,
         }
     }
 
@@ -353,7 +357,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Guard<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guard<IO> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
@@ -374,9 +378,42 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guard<IO> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
+    /// Close like nginx's `lingering_close`: after our last response, read
+    /// and discard what the client is still sending (bounded in time and
+    /// bytes). Closing with unread data makes the kernel send a reset, which
+    /// can destroy the response (say, a 431 page) before the client reads it.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.linger.is_none() {
+            ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.linger = Some(Linger {
+                deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                drained: 0,
+            });
+        }
+        let Some(linger) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        loop {
+            if linger.deadline.as_mut().poll(cx).is_ready() || linger.drained > LINGER_BYTES {
+                return Poll::Ready(Ok(()));
+            }
+            let mut scratch = [0u8; 4096];
+            let mut discard = ReadBuf::new(&mut scratch);
+            match ready!(Pin::new(&mut this.io).poll_read(cx, &mut discard)) {
+                Ok(()) if !discard.filled().is_empty() => linger.drained += discard.filled().len(),
+                _ => return Poll::Ready(Ok(())), // the client closed too, or failed
+            }
+        }
     }
+}
+
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+struct Linger {
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    drained: usize,
 }
 
 #[cfg(test)]
