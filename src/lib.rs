@@ -10,8 +10,12 @@
 //!   └▶ for each request (proxy::pipeline):
 //!      0. framing     refuse ambiguous Content-Length / Transfer-Encoding
 //!      1. identify    client IP: the peer, or a trusted proxy's X-Forwarded-For
+//!      1. identify    + client type (web, mobile, … by host, path, user-agent, header)
 //!      2. route       /.portcullis/* → portal; everything else → the CRM
-//!      5. forward     strip hop-by-hop headers, set X-Forwarded-*, stream to the CRM
+//!      3. authenticate  (test identity only, until the login interstitial lands)
+//!      4. authorize   policy::decide → Allow | Login | StepUp | Deny, with its reason
+//!      5. forward     only with a Permitted from 4; strip hop-by-hop headers,
+//!                     set X-Forwarded-*, stream to the CRM
 //! ```
 //!
 //! # Layout
@@ -21,12 +25,17 @@
 //! - [`proxy`]: the listener, TLS, connection limits and shutdown
 //!   ([`proxy::server`]); the per-request phases ([`proxy::pipeline`]);
 //!   client-IP resolution, framing checks and upstream forwarding.
+//! - [`policy`]: the compiled policy and `decide`, the pure authorization
+//!   function; networks, client types, users, groups, exemptions, routes.
 //! - [`portal`]: the gateway's own pages under `/.portcullis/`.
+//! - [`clock`]: the one place that reads the wall clock.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
 
+pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod policy;
 pub mod portal;
 pub mod proxy;
 pub mod telemetry;

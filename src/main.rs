@@ -41,18 +41,57 @@ enum Command {
         #[arg(long, default_value = "portcullis-demo")]
         dir: PathBuf,
     },
-    /// Validate a configuration file: exit 0 if it is valid, 1 with every
-    /// problem otherwise.
+    /// Validate a configuration file: exit 0 if it is valid (printing
+    /// warnings about risky policy), 1 with every problem otherwise.
     Check {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Would this request be let through, and which setting decides it?
+    /// Exit 0 when it would pass (possibly after signing in or a fresh
+    /// second factor), 1 when it would be denied, 2 on a usage or config error.
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The signed-in user; leave out for a request without a session.
+    #[arg(long)]
+    user: Option<String>,
+    /// The client's address.
+    #[arg(long)]
+    ip: std::net::IpAddr,
+    /// The client type (web, or one from client_types).
+    #[arg(long, default_value = "web")]
+    client: String,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    #[arg(long)]
+    path: String,
+    /// Decide as of this time (RFC 3339, UTC) instead of now.
+    #[arg(long)]
+    at: Option<String>,
+    /// How long ago the user completed a second factor (like 2m); leave out
+    /// for "not recently".
+    #[arg(long)]
+    second_factor_age: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Explain(args) => explain(&args),
         Command::Serve { config } => run_async(cli.log_format, serve(config)),
         Command::Demo { listen, dir } => run_async(
             cli.log_format,
@@ -62,8 +101,11 @@ fn main() -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(_) => {
+    match Config::load_and_lint(path, Some(portcullis::clock::now())) {
+        Ok((_, warnings)) => {
+            for warning in &warnings {
+                println!("warning: {warning}");
+            }
             println!("ok: {} is valid", path.display());
             ExitCode::SUCCESS
         }
@@ -75,6 +117,87 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn explain(args: &ExplainArgs) -> ExitCode {
+    match explain_decision(args) {
+        Ok((verdict, text)) => {
+            match args.format {
+                OutputFormat::Text => println!("{text}"),
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "decision": verdict,
+                        "explanation": text,
+                        "user": args.user,
+                        "ip": args.ip.to_string(),
+                        "client": args.client,
+                        "method": args.method,
+                        "path": args.path,
+                    })
+                ),
+            }
+            if verdict == "deny" {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)> {
+    use portcullis::policy::{self, Facts, Principal};
+    let config = Config::load(&args.config).map_err(|err| {
+        anyhow::anyhow!(
+            "{} is not valid:\n  {}",
+            args.config.display(),
+            err.lines().join("\n  ")
+        )
+    })?;
+    let policy = &config.policy;
+    let now = match &args.at {
+        Some(at) => humantime::parse_rfc3339_weak(at)
+            .with_context(|| format!("--at {at:?} is not a time like 2026-12-01T17:00:00Z"))?,
+        None => portcullis::clock::now(),
+    };
+    let client = policy.client_type(&args.client).with_context(|| {
+        let known: Vec<&str> = policy.client_types.iter().map(|c| c.name.as_str()).collect();
+        format!("unknown client type {:?}; known: {}", args.client, known.join(", "))
+    })?;
+    let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .with_context(|| format!("{:?} is not an HTTP method", args.method))?;
+    let path = policy::path::normalize(&args.path)
+        .with_context(|| format!("the gateway would refuse the path {:?}", args.path))?;
+    let second_factor_at = match &args.second_factor_age {
+        Some(age) => Some(
+            now.checked_sub(
+                humantime::parse_duration(age)
+                    .with_context(|| format!("--second-factor-age {age:?} is not a duration like 2m"))?,
+            )
+            .context("--second-factor-age is too long")?,
+        ),
+        None => None,
+    };
+    let principal = match &args.user {
+        Some(name) => Principal::User { name, second_factor_at },
+        None => Principal::Anonymous,
+    };
+    let facts = Facts {
+        ip: args.ip.to_canonical(),
+        client,
+        method: &method,
+        path: &path,
+    };
+    let decision = policy::decide(policy, &facts, &principal, now);
+    Ok((
+        decision.verdict(),
+        policy.explain(&decision, &facts, args.user.as_deref()),
+    ))
 }
 
 fn run_async(format: LogFormat, job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {

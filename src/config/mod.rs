@@ -30,6 +30,11 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` we believe; everyone else's is ignored.
     pub trusted_proxies: Vec<IpNet>,
     pub limits: Limits,
+    /// Who may reach the CRM; swapped as a whole on reload.
+    pub policy: Arc<crate::policy::Policy>,
+    /// Test-only: believe `X-Test-User` as the signed-in user. Never set in
+    /// release builds (the YAML key does not exist there).
+    pub trust_test_identity: bool,
 }
 
 #[derive(Debug)]
@@ -143,6 +148,14 @@ impl Config {
     /// Read, parse and validate a file. Relative paths inside it (certificates)
     /// are taken relative to the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_and_lint(path, None).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], plus the policy's lint warnings as of `now` (when given).
+    pub fn load_and_lint(
+        path: &Path,
+        now: Option<std::time::SystemTime>,
+    ) -> Result<(Config, Vec<Problem>), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -152,12 +165,16 @@ impl Config {
             ConfigError::Syntax(msg) => ConfigError::Syntax(format!("{}: {msg}", path.display())),
             other => other,
         })?;
-        compile(raw, base)
+        let config = compile(&raw, base)?;
+        let warnings = now
+            .map(|now| crate::policy::lint::lint(&raw, &config.policy, now))
+            .unwrap_or_default();
+        Ok((config, warnings))
     }
 
     /// Parse and validate YAML text; relative paths are taken from `base`.
     pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        compile(parse(text)?, base)
+        compile(&parse(text)?, base)
     }
 }
 
@@ -168,7 +185,7 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
 
 /// Stage two: check every value and build the [`Config`], collecting every
 /// problem rather than stopping at the first.
-pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut found = Found::default();
 
     let address = found.check("listen.address", parse_socket_addr(&raw.listen.address));
@@ -238,7 +255,27 @@ pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
         );
     }
 
-    match (address, redirect_http, certificates, upstream_url, host, ca_certs) {
+    let policy = match crate::policy::compile(raw) {
+        Ok(policy) => Some(policy),
+        Err(problems) => {
+            found.0.extend(problems);
+            None
+        }
+    };
+    #[cfg(debug_assertions)]
+    let trust_test_identity = raw.testing.as_ref().is_some_and(|t| t.trust_identity_headers);
+    #[cfg(not(debug_assertions))]
+    let trust_test_identity = false;
+
+    match (
+        address,
+        redirect_http,
+        certificates,
+        upstream_url,
+        host,
+        ca_certs,
+        policy,
+    ) {
         (
             Some(address),
             Some(redirect_http),
@@ -246,6 +283,7 @@ pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
             Some((scheme, authority)),
             Some(host),
             Some(ca_certs),
+            Some(policy),
         ) if found.0.is_empty() => {
             let hsts = raw.listen.hsts_max_age.0;
             Ok(Config {
@@ -271,6 +309,8 @@ pub fn compile(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     max_headers: limits.max_headers,
                     shutdown_grace: limits.shutdown_grace.0,
                 },
+                policy: Arc::new(policy),
+                trust_test_identity,
             })
         }
         _ => Err(ConfigError::Invalid(found.0)),

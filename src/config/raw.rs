@@ -6,6 +6,8 @@
 //! rather than a silently ignored setting.
 
 use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -21,6 +23,157 @@ pub struct RawConfig {
     pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub limits: RawLimits,
+
+    // The policy: who may reach the CRM, from where, with what, to which areas.
+    /// Named lists of addresses and ranges; an entry may name another network.
+    #[serde(default)]
+    pub networks: IndexMap<String, Vec<String>>,
+    /// Ordered: the first whose `match` fits the request wins; `web` is the default.
+    #[serde(default)]
+    pub client_types: IndexMap<String, RawClientType>,
+    /// Default networks per client type, for users and groups that set none.
+    #[serde(default)]
+    pub access: IndexMap<String, RawNetList>,
+    #[serde(default)]
+    pub groups: IndexMap<String, RawGroup>,
+    #[serde(default)]
+    pub users: IndexMap<String, RawUser>,
+    #[serde(default)]
+    pub exemptions: Vec<RawExemption>,
+    /// Coarse permission areas; the first rule that matches a request decides.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    /// Test-only hooks. The field does not exist in release builds, so a
+    /// release binary rejects a file that sets it.
+    #[cfg(debug_assertions)]
+    #[serde(default)]
+    pub testing: Option<RawTesting>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientType {
+    #[serde(rename = "match", default)]
+    pub matcher: Option<RawMatch>,
+    #[serde(default)]
+    pub login: LoginMode,
+}
+
+/// Every condition given must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub host: Option<String>,
+    pub path_prefix: Option<String>,
+    /// A regular expression on the User-Agent header.
+    pub user_agent: Option<String>,
+    pub header: Option<RawHeaderMatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: String,
+    /// A regular expression on the value; absent means "the header is present".
+    pub value: Option<String>,
+}
+
+/// Whether a client type passes the gateway's login.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginMode {
+    /// Users sign in at the gateway's login page with a second factor.
+    #[default]
+    Required,
+    /// No gateway login (a mobile app with its own API authentication):
+    /// only network and route rules apply.
+    Passthrough,
+}
+
+/// `any`, or a list of network names, addresses and ranges.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawNetList {
+    Keyword(String),
+    List(Vec<String>),
+}
+
+/// Access as a user, group or exemption states it: `any` or a list for every
+/// client type, or one of those per client type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawAccess {
+    All(RawNetList),
+    PerClient(IndexMap<String, RawNetList>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub access: Option<RawAccess>,
+    /// Members may only look: GET and HEAD.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub access: Option<RawAccess>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// RFC 3339 time after which the account is refused.
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExemption {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub access: RawAccess,
+    /// RFC 3339 time at which the exemption stops applying by itself.
+    pub until: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Path globs (`*` within a segment, `**` across); none means every path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Methods this rule is about; none means every method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Client types this rule is about; none means every client type.
+    #[serde(default)]
+    pub client_types: Vec<String>,
+    /// Only members of these groups may pass.
+    pub allow_groups: Option<Vec<String>>,
+    /// `all`: nobody may pass.
+    pub deny: Option<String>,
+    /// Only from these networks.
+    pub networks: Option<Vec<String>>,
+    /// Only with a second factor completed within this long.
+    pub step_up: Option<HumanDuration>,
+}
+
+#[cfg(debug_assertions)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTesting {
+    /// Believe `X-Test-User` (and `X-Test-Second-Factor-Age`, in seconds) as
+    /// the signed-in user. For tests that predate the login interstitial.
+    #[serde(default)]
+    pub trust_identity_headers: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,7 +62,7 @@ fn demo_config(options: &DemoOptions, crm: SocketAddr) -> anyhow::Result<Config>
     let mut raw = config::parse(DEMO_YAML)?;
     raw.listen.address = options.listen.to_string();
     raw.upstream.url = format!("http://{crm}");
-    config::compile(raw, &options.dir).map_err(|err| anyhow::anyhow!("the built-in demo policy is invalid:\n{err}"))
+    config::compile(&raw, &options.dir).map_err(|err| anyhow::anyhow!("the built-in demo policy is invalid:\n{err}"))
 }
 
 fn display_host(addr: SocketAddr) -> String {

@@ -17,6 +17,15 @@ pub enum GatewayError {
     UpstreamTimeout(Duration),
     #[error("no such portal page")]
     NotFound,
+    #[error("path refused: {0}")]
+    BadPath(#[from] crate::policy::path::PathError),
+    /// The policy said no; `message` is for the user, `why` for the log.
+    #[error("denied: {why}")]
+    Denied { message: String, why: String },
+    #[error("not signed in")]
+    LoginRequired,
+    #[error("needs a fresh second factor")]
+    StepUpRequired,
 }
 
 /// Whose fault it was: decides the log level and helps the reader of a log.
@@ -29,7 +38,9 @@ pub enum Fault {
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::Malformed(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Malformed(_) | GatewayError::BadPath(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
+            GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
@@ -38,15 +49,29 @@ impl GatewayError {
 
     pub fn fault(&self) -> Fault {
         match self {
-            GatewayError::Malformed(_) | GatewayError::NotFound => Fault::Client,
+            GatewayError::Malformed(_)
+            | GatewayError::NotFound
+            | GatewayError::BadPath(_)
+            | GatewayError::Denied { .. }
+            | GatewayError::LoginRequired
+            | GatewayError::StepUpRequired => Fault::Client,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
         }
     }
 
     /// Title and message for the page the user sees.
-    pub fn page_text(&self) -> (&'static str, &'static str) {
+    pub fn page_text(&self) -> (&'static str, &str) {
         match self {
-            GatewayError::Malformed(_) => (
+            GatewayError::Denied { message, .. } => ("Access denied", message),
+            GatewayError::LoginRequired => (
+                "Sign-in required",
+                "This CRM is protected by the company's gateway and needs you to sign in first. Signing in at the gateway is not available yet; ask your administrator.",
+            ),
+            GatewayError::StepUpRequired => (
+                "Confirm it is you",
+                "This part of the CRM needs a fresh second factor. Confirming it at the gateway is not available yet; ask your administrator.",
+            ),
+            GatewayError::Malformed(_) | GatewayError::BadPath(_) => (
                 "Bad request",
                 "Your browser sent a request the gateway could not safely understand. Reload the page; if this keeps happening, contact your administrator.",
             ),

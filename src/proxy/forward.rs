@@ -59,10 +59,13 @@ impl Upstream {
         })
     }
 
+    /// Forward a request the policy allowed: `_permitted` can only come from
+    /// [`crate::policy::Decision::permit`].
     pub async fn forward(
         &self,
         mut req: Request<Incoming>,
         ctx: &RequestContext,
+        _permitted: crate::policy::Permitted,
     ) -> Result<Response<Body>, GatewayError> {
         let upgrade = upgrade_protocol(&req);
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));

@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! 0. framing    (on the wire, before hyper: see [`super::framing`]) → 400
-//! 1. identify   client address (peer, or trusted proxy's XFF)  → 400 if a proxy lies
+//! 1. identify   client address (peer, or trusted proxy's XFF), normalised
+//!               path, client type                              → 400
 //! 2. route      /.portcullis/* → portal; everything else → CRM
-//! 5. forward    rewrite headers, stream to the upstream        → 502 / 504
+//! 3. authenticate  who is asking (a Principal)
+//! 4. authorize  policy::decide → Allow, or a page              → 401 / 403
+//! 5. forward    only with the Permitted that 4 made; rewrite
+//!               headers, stream to the upstream                → 502 / 504
 //! ```
 //!
 //! Each phase either continues or fails with a [`GatewayError`]; errors
@@ -15,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{HeaderValue, STRICT_TRANSPORT_SECURITY};
+use arc_swap::ArcSwap;
+use http::header::{HeaderValue, HOST, STRICT_TRANSPORT_SECURITY};
 use http::{Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -24,8 +29,10 @@ use super::access_log::{self, Logged};
 use super::client_ip::{self, ClientAddr};
 use super::forward::Upstream;
 use super::{Body, Fault, GatewayError};
+use crate::config::raw::LoginMode;
 use crate::config::Config;
-use crate::portal;
+use crate::policy::{self, Decision, Facts, Policy, Principal};
+use crate::{clock, portal};
 
 /// What the transport knows about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -44,9 +51,16 @@ pub struct RequestContext {
     pub client: ClientAddr,
 }
 
+/// Test-identity headers (see [`Gateway::authenticate`]).
+const TEST_USER: &str = "x-test-user";
+const TEST_SECOND_FACTOR_AGE: &str = "x-test-second-factor-age";
+
 /// The gateway's request handler: configuration plus the upstream client.
 pub struct Gateway {
     config: Arc<Config>,
+    /// Shared by every worker; a reload swaps it whole, and each request
+    /// runs under the policy it started with.
+    policy: Arc<ArcSwap<Policy>>,
     upstream: Upstream,
     hsts: Option<HeaderValue>,
     /// Source of request ids for logs and error pages.
@@ -54,7 +68,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Arc<Config>) -> Result<Gateway, rustls::Error> {
+    pub fn new(config: Arc<Config>, policy: Arc<ArcSwap<Policy>>) -> Result<Gateway, rustls::Error> {
         let upstream = Upstream::new(&config.upstream)?;
         let hsts = config
             .listen
@@ -62,6 +76,7 @@ impl Gateway {
             .and_then(|age| HeaderValue::from_str(&format!("max-age={}", age.as_secs())).ok());
         Ok(Gateway {
             config,
+            policy,
             upstream,
             hsts,
             next_request_id: AtomicU64::new(1),
@@ -100,26 +115,123 @@ impl Gateway {
         )
     }
 
-    async fn phases(&self, req: Request<Incoming>, ctx: &mut RequestContext) -> Result<Response<Body>, GatewayError> {
-        // 1. identify
+    async fn phases(
+        &self,
+        mut req: Request<Incoming>,
+        ctx: &mut RequestContext,
+    ) -> Result<Response<Body>, GatewayError> {
+        // 1. identify: the client's address, the path as rules see it, the kind of client
         ctx.client = client_ip::resolve(
             ctx.peer.ip(),
             req.headers().get_all("x-forwarded-for").iter(),
             &self.config.trusted_proxies,
         )?;
+        let path = policy::path::normalize(req.uri().path())?.into_owned();
 
-        // 2. route
-        if let Some(page) = portal::route(req.uri().path()) {
+        // 2. route: the gateway's own pages
+        if let Some(page) = portal::route(&path) {
             return portal::handle(page, ctx.id).map(|r| r.map(Either::Right));
+        }
+        let policy = self.policy.load();
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(req.uri().host());
+        let client = policy.classify(host, &path, req.headers());
+
+        // 3. authenticate
+        let principal = self.authenticate(&req, &policy, client);
+
+        // 4. authorize
+        let facts = Facts {
+            ip: ctx.client.ip,
+            client,
+            method: req.method(),
+            path: &path,
+        };
+        let decision = policy::decide(&policy, &facts, &principal, clock::now());
+        let permitted = match decision.permit() {
+            Ok(permitted) => permitted,
+            Err(decision) => return Err(self.refusal(&policy, decision, &facts, &principal, ctx)),
+        };
+        if self.config.trust_test_identity {
+            req.headers_mut().remove(TEST_USER);
+            req.headers_mut().remove(TEST_SECOND_FACTOR_AGE);
+        }
+        if path != req.uri().path() {
+            // Forward exactly the path the rules matched.
+            *req.uri_mut() = with_path(req.uri(), &path)?;
         }
 
         // 5. forward
-        self.upstream.forward(req, ctx).await
+        self.upstream.forward(req, ctx, permitted).await
+    }
+
+    /// Who is asking. Until the login interstitial exists, only the
+    /// test-identity hook (debug builds, `testing.trust_identity_headers`)
+    /// names a user; passthrough client types are always anonymous.
+    fn authenticate<'r>(&self, req: &'r Request<Incoming>, policy: &Policy, client: usize) -> Principal<'r> {
+        if !self.config.trust_test_identity || policy.client_types[client].login == LoginMode::Passthrough {
+            return Principal::Anonymous;
+        }
+        let Some(name) = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok()) else {
+            return Principal::Anonymous;
+        };
+        let second_factor_at = req
+            .headers()
+            .get(TEST_SECOND_FACTOR_AGE)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .and_then(|secs| clock::now().checked_sub(std::time::Duration::from_secs(secs)));
+        Principal::User { name, second_factor_at }
+    }
+
+    /// A decision other than Allow, as the error that renders its page; a
+    /// denial is audited with the setting that made it.
+    fn refusal(
+        &self,
+        policy: &Policy,
+        decision: Decision,
+        facts: &Facts<'_>,
+        principal: &Principal<'_>,
+        ctx: &RequestContext,
+    ) -> GatewayError {
+        let user = match principal {
+            Principal::User { name, .. } => Some(*name),
+            Principal::Anonymous => None,
+        };
+        let why = policy.explain(&decision, facts, user);
+        match decision {
+            Decision::Deny(deny) => {
+                tracing::info!(
+                    target: "audit",
+                    event = "request.denied",
+                    request_id = ctx.id,
+                    user = user.unwrap_or("-"),
+                    client_ip = %facts.ip,
+                    client_type = %policy.client_types[facts.client].name,
+                    method = %facts.method,
+                    path = facts.path,
+                    reason = %why,
+                );
+                GatewayError::Denied {
+                    message: deny.user_message(facts.ip),
+                    why,
+                }
+            }
+            Decision::Login => GatewayError::LoginRequired,
+            Decision::StepUp { .. } => GatewayError::StepUpRequired,
+            Decision::Allow(_) => GatewayError::Denied {
+                message: "The request could not be authorized.".into(),
+                why: format!("refusal() called with an allow: {why}"),
+            },
+        }
     }
 
     /// The one place an error becomes a response.
     fn error_response(&self, err: &GatewayError, ctx: &RequestContext) -> Response<Body> {
         match err.fault() {
+            Fault::Client if matches!(err, GatewayError::Denied { .. }) => {} // audited already
             Fault::Client => {
                 tracing::info!(request_id = ctx.id, client_ip = %ctx.client.ip, error = %err, "request refused")
             }
@@ -128,4 +240,19 @@ impl Gateway {
         let (title, message) = err.page_text();
         portal::page::error(err.status(), title, message, ctx.id).map(Either::Right)
     }
+}
+
+/// `uri` with its path replaced and its query kept.
+fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|_| GatewayError::BadPath(policy::path::PathError::BadEscape))?,
+    );
+    http::Uri::from_parts(parts).map_err(|_| GatewayError::BadPath(policy::path::PathError::BadEscape))
 }

@@ -43,6 +43,7 @@ pub async fn serve(
         limits: config.limits.clone(),
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
     };
+    let policy = Arc::new(arc_swap::ArcSwap::new(config.policy.clone()));
     let listener = listener.into_std()?;
     // Workers stop accepting when `stop` fires, then drain their connections.
     let (stop, _) = broadcast::channel::<()>(1);
@@ -50,7 +51,7 @@ pub async fn serve(
     for index in 0..worker_count() {
         let worker = Worker {
             shared: shared.clone(),
-            gateway: Arc::new(Gateway::new(config.clone())?),
+            gateway: Arc::new(Gateway::new(config.clone(), policy.clone())?),
             listener: listener.try_clone()?,
             stop: stop.subscribe(),
         };

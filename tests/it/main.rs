@@ -3,5 +3,6 @@
 
 mod harness;
 mod operations;
+mod policy;
 mod proxy;
 mod support;

@@ -24,7 +24,12 @@ pub struct Settings {
     pub extra_upstream: String,
     pub extra_top: String,
     pub extra_limits: String,
+    /// The policy part of the YAML; by default everyone passes.
+    pub policy: String,
 }
+
+/// A policy that lets every request through, for tests about the proxy itself.
+pub const OPEN_POLICY: &str = "client_types: { web: { login: passthrough } }\naccess: { web: any }\n";
 
 impl Settings {
     pub fn new(upstream_url: impl Into<String>) -> Settings {
@@ -33,6 +38,7 @@ impl Settings {
             extra_upstream: String::new(),
             extra_top: String::new(),
             extra_limits: String::new(),
+            policy: OPEN_POLICY.into(),
         }
     }
 
@@ -40,8 +46,8 @@ impl Settings {
         format!(
             "listen:\n  address: \"127.0.0.1:0\"\n  tls: {{ cert: server.pem, key: server.key }}\n\
              upstream:\n  url: \"{}\"\n  connect_timeout: 1s\n  response_timeout: 2s\n{}\
-             limits:\n  header_read_timeout: 1s\n  shutdown_grace: 5s\n{}{}",
-            self.upstream_url, self.extra_upstream, self.extra_limits, self.extra_top
+             limits:\n  header_read_timeout: 1s\n  shutdown_grace: 5s\n{}{}{}",
+            self.upstream_url, self.extra_upstream, self.extra_limits, self.extra_top, self.policy
         )
     }
 }

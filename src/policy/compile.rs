@@ -1,0 +1,499 @@
+//! Stage two for the policy: check every name and value in the YAML and
+//! build the [`Policy`], or report every problem by its YAML path.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use http::Method;
+use ipnet::IpNet;
+use regex::{Regex, RegexSet};
+
+use super::{
+    glob, Access, ClientType, ClientTypeId, Exemption, Group, GroupId, IpSet, Matcher, Policy, Route, Source, User,
+};
+use crate::config::raw::{LoginMode, RawAccess, RawConfig, RawNetList};
+use crate::config::{parse_net, suggest, Problem};
+
+pub const DEFAULT_CLIENT: &str = "web";
+
+pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
+    let mut c = Compiler::default();
+    c.networks(raw);
+    let client_types = c.client_types(raw);
+    let client_names: Vec<String> = client_types.iter().map(|t| t.name.clone()).collect();
+    c.client_names = client_names;
+
+    let default_access = c.access_by_client_map(&raw.access, "access");
+    let groups: Vec<Group> = raw
+        .groups
+        .iter()
+        .map(|(name, g)| Group {
+            name: name.clone(),
+            access: c.access(g.access.as_ref(), &format!("groups.{name}.access")),
+            read_only: g.read_only,
+        })
+        .collect();
+    let group_ids: HashMap<&str, GroupId> = groups.iter().enumerate().map(|(i, g)| (g.name.as_str(), i)).collect();
+
+    let mut users = indexmap::IndexMap::new();
+    for (name, u) in &raw.users {
+        let path = format!("users.{name}");
+        let ids: Vec<GroupId> = (u.groups.iter().enumerate())
+            .filter_map(|(i, g)| c.group_id(&group_ids, g, &format!("{path}.groups[{i}]")))
+            .collect();
+        let own = c.access(u.access.as_ref(), &format!("{path}.access"));
+        let effective = (0..c.client_names.len())
+            .map(|ct| effective_access(ct, &own, &ids, &groups, &default_access))
+            .collect();
+        let read_only = if u.read_only {
+            Some(Source::User)
+        } else {
+            ids.iter()
+                .find(|g| groups[**g].read_only)
+                .map(|g| Source::Groups(vec![*g]))
+        };
+        let expires = u.expires.as_deref().and_then(|t| c.time(t, &format!("{path}.expires")));
+        users.insert(
+            name.clone(),
+            User {
+                name: name.clone(),
+                display_name: u.name.clone(),
+                email: u.email.clone(),
+                phone: u.phone.clone(),
+                groups: ids,
+                disabled: u.disabled,
+                expires,
+                read_only,
+                effective,
+                exemptions: Vec::new(),
+            },
+        );
+    }
+
+    let mut exemptions = Vec::new();
+    for (i, e) in raw.exemptions.iter().enumerate() {
+        let path = format!("exemptions[{i}]");
+        let who = match (&e.user, &e.group) {
+            (Some(user), None) => {
+                if !users.contains_key(user) {
+                    let hint = hint(suggest(user, users.keys().map(String::as_str)));
+                    c.problem(&format!("{path}.user"), format!("unknown user {user:?}{hint}"));
+                }
+                user.clone()
+            }
+            (None, Some(group)) => {
+                c.group_id(&group_ids, group, &format!("{path}.group"));
+                format!("group {group}")
+            }
+            _ => {
+                c.problem(&path, "name exactly one of user or group".into());
+                String::new()
+            }
+        };
+        let access = c.access(Some(&e.access), &format!("{path}.access"));
+        let until = c.time(&e.until, &format!("{path}.until"));
+        if e.reason.trim().is_empty() {
+            c.problem(
+                &format!("{path}.reason"),
+                "say why (it shows in reviews and explanations)".into(),
+            );
+        }
+        for user in users.values_mut() {
+            let by_group = e
+                .group
+                .as_deref()
+                .and_then(|g| group_ids.get(g))
+                .is_some_and(|g| user.groups.contains(g));
+            if e.user.as_deref() == Some(user.name.as_str()) || by_group {
+                user.exemptions.push(i);
+            }
+        }
+        exemptions.push(Exemption {
+            who,
+            until: until.unwrap_or(SystemTime::UNIX_EPOCH),
+            reason: e.reason.clone(),
+            access,
+        });
+    }
+
+    let mut routes = Vec::new();
+    let mut patterns = Vec::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let mut globs = Vec::new();
+        for (j, p) in r.paths.iter().enumerate() {
+            match glob::to_regex(p) {
+                Ok(re) => globs.push(format!("(?:{re})")),
+                Err(msg) => c.problem(&format!("{path}.paths[{j}]"), msg),
+            }
+        }
+        patterns.push(if globs.is_empty() {
+            "^".to_string()
+        } else {
+            globs.join("|")
+        });
+        let methods = (!r.methods.is_empty()).then(|| {
+            (r.methods.iter().enumerate())
+                .filter_map(|(j, m)| c.method(m, &format!("{path}.methods[{j}]")))
+                .collect()
+        });
+        let client_types = (!r.client_types.is_empty()).then(|| {
+            (r.client_types.iter().enumerate())
+                .filter_map(|(j, t)| c.client_id(t, &format!("{path}.client_types[{j}]")))
+                .collect()
+        });
+        let allow_groups = r.allow_groups.as_ref().map(|gs| {
+            (gs.iter().enumerate())
+                .filter_map(|(j, g)| c.group_id(&group_ids, g, &format!("{path}.allow_groups[{j}]")))
+                .collect()
+        });
+        let deny_all = match r.deny.as_deref() {
+            None => false,
+            Some("all") => true,
+            Some(other) => {
+                c.problem(&format!("{path}.deny"), format!("{other:?}: the only value is `all`"));
+                false
+            }
+        };
+        let networks = r
+            .networks
+            .as_ref()
+            .map(|list| c.net_list(&RawNetList::List(list.clone()), &format!("{path}.networks")));
+        let networks = networks.flatten();
+        if !deny_all && allow_groups.is_none() && networks.is_none() && r.step_up.is_none() {
+            c.problem(
+                &path,
+                "does nothing: give it allow_groups, deny: all, networks or step_up".into(),
+            );
+        }
+        routes.push(Route {
+            paths: r.paths.clone(),
+            methods,
+            client_types,
+            allow_groups,
+            deny_all,
+            networks,
+            step_up: r.step_up.map(|d| d.0),
+        });
+    }
+    let route_paths = match RegexSet::new(&patterns) {
+        Ok(set) => set,
+        Err(err) => {
+            c.problem("routes", format!("cannot compile the path patterns: {err}"));
+            RegexSet::empty()
+        }
+    };
+
+    let reachable = (0..c.client_names.len())
+        .map(|ct| {
+            let own = users
+                .values()
+                .filter(|u| !u.disabled)
+                .filter_map(|u| u.effective[ct].0.as_ref());
+            let sources = default_access[ct]
+                .iter()
+                .chain(groups.iter().filter_map(|g| g.access[ct].as_ref()));
+            match sources
+                .chain(own)
+                .fold(None::<Access>, |acc, a| Some(acc.map_or(a.clone(), |acc| acc.union(a))))
+            {
+                Some(Access::Any) => IpSet::everything(),
+                Some(Access::Networks { set, .. }) => set,
+                None => IpSet::default(),
+            }
+        })
+        .collect();
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Policy {
+        client_types,
+        networks: c.networks.into_iter().map(|(name, (set, _))| (name, set)).collect(),
+        default_access,
+        groups,
+        users,
+        exemptions,
+        routes,
+        route_paths,
+        reachable,
+    })
+}
+
+/// The precedence (see the module docs): the user's own, else their groups',
+/// else the default, else nothing.
+fn effective_access(
+    ct: ClientTypeId,
+    own: &[Option<Access>],
+    groups_of_user: &[GroupId],
+    groups: &[Group],
+    default_access: &[Option<Access>],
+) -> (Option<Access>, Source) {
+    if let Some(Some(access)) = own.get(ct) {
+        return (Some(access.clone()), Source::User);
+    }
+    let granting: Vec<GroupId> = groups_of_user
+        .iter()
+        .copied()
+        .filter(|g| groups[*g].access[ct].is_some())
+        .collect();
+    if !granting.is_empty() {
+        let union = granting
+            .iter()
+            .filter_map(|g| groups[*g].access[ct].clone())
+            .reduce(|a, b| a.union(&b));
+        return (union, Source::Groups(granting));
+    }
+    match &default_access[ct] {
+        Some(access) => (Some(access.clone()), Source::Default),
+        None => (None, Source::Nothing),
+    }
+}
+
+fn hint(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
+}
+
+#[derive(Default)]
+struct Compiler {
+    problems: Vec<Problem>,
+    /// Resolved networks: set and the flat list of ranges, in file order.
+    networks: indexmap::IndexMap<String, (IpSet, Vec<IpNet>)>,
+    client_names: Vec<String>,
+}
+
+impl Compiler {
+    fn problem(&mut self, path: &str, message: String) {
+        self.problems.push(Problem {
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    fn networks(&mut self, raw: &RawConfig) {
+        if raw.networks.contains_key("any") {
+            self.problem(
+                "networks.any",
+                "`any` is a keyword (every address); choose another name".into(),
+            );
+        }
+        for name in raw.networks.keys() {
+            let mut visiting = Vec::new();
+            self.resolve_network(raw, name, &mut visiting);
+        }
+    }
+
+    /// Resolve a named network, following names inside it.
+    fn resolve_network(&mut self, raw: &RawConfig, name: &str, visiting: &mut Vec<String>) -> Vec<IpNet> {
+        if let Some((_, nets)) = self.networks.get(name) {
+            return nets.clone();
+        }
+        if visiting.iter().any(|v| v == name) {
+            let cycle = visiting.join(" → ");
+            self.problem(
+                &format!("networks.{name}"),
+                format!("includes itself ({cycle} → {name})"),
+            );
+            return Vec::new();
+        }
+        visiting.push(name.to_string());
+        let mut nets = Vec::new();
+        for (i, entry) in raw.networks[name].iter().enumerate() {
+            match parse_net(entry) {
+                Ok(net) => nets.push(net),
+                Err(_) if raw.networks.contains_key(entry.as_str()) => {
+                    nets.extend(self.resolve_network(raw, entry, visiting));
+                }
+                Err(msg) => {
+                    let hint = hint(suggest(entry, raw.networks.keys().map(String::as_str)));
+                    self.problem(
+                        &format!("networks.{name}[{i}]"),
+                        format!("{msg}, nor a network name{hint}"),
+                    );
+                }
+            }
+        }
+        visiting.pop();
+        self.networks
+            .insert(name.to_string(), (IpSet::from_nets(&nets), nets.clone()));
+        nets
+    }
+
+    fn client_types(&mut self, raw: &RawConfig) -> Vec<ClientType> {
+        let mut types = Vec::new();
+        let mut web_login = LoginMode::Required;
+        for (name, t) in &raw.client_types {
+            let path = format!("client_types.{name}");
+            if name == DEFAULT_CLIENT {
+                if t.matcher.is_some() {
+                    self.problem(
+                        &format!("{path}.match"),
+                        "web is the default for every request no other type matches; it takes no match".into(),
+                    );
+                }
+                web_login = t.login;
+                continue;
+            }
+            let Some(m) = &t.matcher else {
+                self.problem(&path, "needs a match (host, path_prefix, user_agent or header)".into());
+                continue;
+            };
+            let regex = |c: &mut Compiler, pattern: &str, field: &str| match Regex::new(pattern) {
+                Ok(re) => Some(re),
+                Err(err) => {
+                    c.problem(
+                        &format!("{path}.match.{field}"),
+                        format!("not a valid regular expression: {err}"),
+                    );
+                    None
+                }
+            };
+            let header = m.header.as_ref().and_then(|h| {
+                let name = match http::HeaderName::from_bytes(h.name.as_bytes()) {
+                    Ok(name) => name,
+                    Err(_) => {
+                        self.problem(
+                            &format!("{path}.match.header.name"),
+                            format!("{:?} is not a header name", h.name),
+                        );
+                        return None;
+                    }
+                };
+                Some((name, h.value.as_deref().and_then(|v| regex(self, v, "header.value"))))
+            });
+            let matcher = Matcher {
+                host: m.host.as_ref().map(|h| h.to_ascii_lowercase()),
+                path_prefix: m.path_prefix.clone(),
+                user_agent: m.user_agent.as_deref().and_then(|ua| regex(self, ua, "user_agent")),
+                header,
+            };
+            if matcher.host.is_none() && matcher.path_prefix.is_none() && m.user_agent.is_none() && m.header.is_none() {
+                self.problem(
+                    &format!("{path}.match"),
+                    "is empty; give host, path_prefix, user_agent or header".into(),
+                );
+            }
+            types.push(ClientType {
+                name: name.clone(),
+                login: t.login,
+                matcher: Some(matcher),
+            });
+        }
+        types.push(ClientType {
+            name: DEFAULT_CLIENT.into(),
+            login: web_login,
+            matcher: None,
+        });
+        types
+    }
+
+    fn client_id(&mut self, name: &str, path: &str) -> Option<ClientTypeId> {
+        let found = self.client_names.iter().position(|n| n == name);
+        if found.is_none() {
+            let hint = hint(suggest(name, self.client_names.iter().map(String::as_str)));
+            let known = self.client_names.join(", ");
+            self.problem(path, format!("unknown client type {name:?}{hint}; known: {known}"));
+        }
+        found
+    }
+
+    fn group_id(&mut self, ids: &HashMap<&str, GroupId>, name: &str, path: &str) -> Option<GroupId> {
+        let found = ids.get(name).copied();
+        if found.is_none() {
+            let hint = hint(suggest(name, ids.keys().copied()));
+            self.problem(path, format!("unknown group {name:?}{hint}; declare it under groups:"));
+        }
+        found
+    }
+
+    /// `any`, or names and addresses, into an [`Access`].
+    fn net_list(&mut self, raw: &RawNetList, path: &str) -> Option<Access> {
+        let entries = match raw {
+            RawNetList::Keyword(k) if k == "any" => return Some(Access::Any),
+            RawNetList::Keyword(k) => std::slice::from_ref(k),
+            RawNetList::List(list) => list.as_slice(),
+        };
+        let mut nets = Vec::new();
+        let mut names = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let at = if matches!(raw, RawNetList::List(_)) {
+                format!("{path}[{i}]")
+            } else {
+                path.to_string()
+            };
+            if entry == "any" {
+                self.problem(&at, "`any` cannot be mixed with networks; write `any` alone".into());
+            } else if let Some((_, ranges)) = self.networks.get(entry.as_str()) {
+                nets.extend(ranges.iter().copied());
+                names.push(entry.clone());
+            } else if let Ok(net) = parse_net(entry) {
+                nets.push(net);
+                names.push(entry.clone());
+            } else {
+                let hint = hint(suggest(entry, self.networks.keys().map(String::as_str)));
+                self.problem(&at, format!("unknown network {entry:?}{hint}"));
+            }
+        }
+        Some(Access::Networks {
+            set: IpSet::from_nets(&nets),
+            names,
+        })
+    }
+
+    /// A per-client-type map (`{ web: [office], mobile: any }`).
+    fn access_by_client_map(
+        &mut self,
+        map: &indexmap::IndexMap<String, RawNetList>,
+        path: &str,
+    ) -> Vec<Option<Access>> {
+        let mut by_client = vec![None; self.client_names.len()];
+        for (client, list) in map {
+            if let Some(ct) = self.client_id(client, &format!("{path}.{client}")) {
+                by_client[ct] = self.net_list(list, &format!("{path}.{client}"));
+            }
+        }
+        by_client
+    }
+
+    /// Access as users, groups and exemptions write it.
+    fn access(&mut self, raw: Option<&RawAccess>, path: &str) -> Vec<Option<Access>> {
+        match raw {
+            None => vec![None; self.client_names.len()],
+            Some(RawAccess::All(list)) => {
+                let access = self.net_list(list, path);
+                vec![access; self.client_names.len()]
+            }
+            Some(RawAccess::PerClient(map)) => self.access_by_client_map(map, path),
+        }
+    }
+
+    fn time(&mut self, text: &str, path: &str) -> Option<SystemTime> {
+        match humantime::parse_rfc3339_weak(text.trim()) {
+            Ok(t) => Some(t),
+            Err(err) => {
+                self.problem(
+                    path,
+                    format!("{text:?} is not a time ({err}); write it like 2026-12-01T17:00:00Z (UTC)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn method(&mut self, text: &str, path: &str) -> Option<Method> {
+        let upper = text.to_ascii_uppercase();
+        match Method::from_bytes(upper.as_bytes()) {
+            Ok(m) if upper == text => Some(m),
+            Ok(_) => {
+                self.problem(path, format!("write methods in capitals: {upper}"));
+                None
+            }
+            Err(_) => {
+                self.problem(path, format!("{text:?} is not an HTTP method"));
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! `decide`: the authorization decision for one request, as a value that
+//! carries its reason. Pure: the same policy, facts, principal and `now`
+//! always give the same decision.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+
+use super::{Access, ClientTypeId, Policy, Source};
+use crate::config::raw::LoginMode;
+
+/// What is known about the request, after identification.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub ip: IpAddr,
+    pub client: ClientTypeId,
+    pub method: &'a Method,
+    /// Normalised (see [`super::path`]).
+    pub path: &'a str,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy)]
+pub enum Principal<'a> {
+    /// No session: not signed in, or a passthrough client type.
+    Anonymous,
+    User {
+        name: &'a str,
+        /// When the user last completed a second factor.
+        second_factor_at: Option<SystemTime>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Grant),
+    /// Not signed in: send the user to the login interstitial.
+    Login,
+    /// Allowed only after a second factor within `within`.
+    StepUp {
+        within: Duration,
+        route: usize,
+    },
+    Deny(Deny),
+}
+
+/// Why a request was allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The setting whose networks include the client's address.
+    pub access: Source,
+    /// The route rule that matched, if any.
+    pub route: Option<usize>,
+}
+
+/// Why a request was denied; each names the setting that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deny {
+    /// Anonymous and no rule for this client type includes the address:
+    /// not even a login page is shown.
+    NoAccountFromNetwork,
+    UnknownUser,
+    Disabled,
+    Expired {
+        at: SystemTime,
+    },
+    /// The user's access (from `source`) does not include the address.
+    Network {
+        source: Source,
+    },
+    /// Read-only users may only GET and HEAD.
+    ReadOnly {
+        source: Source,
+    },
+    /// `routes[i]` has `deny: all`.
+    RouteDenied {
+        route: usize,
+    },
+    /// `routes[i]` lets only some groups pass.
+    RouteGroups {
+        route: usize,
+    },
+    /// `routes[i]` requires other networks.
+    RouteNetwork {
+        route: usize,
+    },
+    /// `routes[i]` requires a signed-in user (step-up) but the client type
+    /// has no login.
+    RouteNeedsLogin {
+        route: usize,
+    },
+}
+
+pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now: SystemTime) -> Decision {
+    let client = &policy.client_types[facts.client];
+    match *principal {
+        Principal::Anonymous if client.login == LoginMode::Required => {
+            if policy.reachable[facts.client].contains(facts.ip)
+                || active_exemption(policy, 0..policy.exemptions.len(), facts, now).is_some()
+            {
+                Decision::Login
+            } else {
+                Decision::Deny(Deny::NoAccountFromNetwork)
+            }
+        }
+        Principal::Anonymous => {
+            let access = match &policy.default_access[facts.client] {
+                Some(access) if access.contains(facts.ip) => Source::Default,
+                Some(_) => {
+                    return Decision::Deny(Deny::Network {
+                        source: Source::Default,
+                    })
+                }
+                None => {
+                    return Decision::Deny(Deny::Network {
+                        source: Source::Nothing,
+                    })
+                }
+            };
+            match route(policy, facts, None) {
+                Ok(RouteOutcome::Pass(route)) => Decision::Allow(Grant { access, route }),
+                Ok(RouteOutcome::StepUp { route, .. }) => Decision::Deny(Deny::RouteNeedsLogin { route }),
+                Err(deny) => Decision::Deny(deny),
+            }
+        }
+        Principal::User { name, second_factor_at } => {
+            let Some(user) = policy.users.get(name) else {
+                return Decision::Deny(Deny::UnknownUser);
+            };
+            if user.disabled {
+                return Decision::Deny(Deny::Disabled);
+            }
+            if let Some(at) = user.expires.filter(|at| *at <= now) {
+                return Decision::Deny(Deny::Expired { at });
+            }
+            let (effective, source) = &user.effective[facts.client];
+            let access = if effective.as_ref().is_some_and(|a| a.contains(facts.ip)) {
+                source.clone()
+            } else if let Some(i) = active_exemption(policy, user.exemptions.iter().copied(), facts, now) {
+                Source::Exemption(i)
+            } else {
+                return Decision::Deny(Deny::Network { source: source.clone() });
+            };
+            if let Some(source) = &user.read_only {
+                if facts.method != Method::GET && facts.method != Method::HEAD {
+                    return Decision::Deny(Deny::ReadOnly { source: source.clone() });
+                }
+            }
+            match route(policy, facts, Some(&user.groups)) {
+                Ok(RouteOutcome::Pass(route)) => Decision::Allow(Grant { access, route }),
+                Ok(RouteOutcome::StepUp { route, within }) => {
+                    let fresh = second_factor_at
+                        .and_then(|at| now.duration_since(at).ok())
+                        .is_some_and(|age| age <= within);
+                    if fresh {
+                        Decision::Allow(Grant {
+                            access,
+                            route: Some(route),
+                        })
+                    } else {
+                        Decision::StepUp { within, route }
+                    }
+                }
+                Err(deny) => Decision::Deny(deny),
+            }
+        }
+    }
+}
+
+/// The first exemption among `candidates` running at `now` whose access for
+/// this client type includes the address.
+fn active_exemption(
+    policy: &Policy,
+    candidates: impl IntoIterator<Item = usize>,
+    facts: &Facts<'_>,
+    now: SystemTime,
+) -> Option<usize> {
+    candidates.into_iter().find(|i| {
+        let e = &policy.exemptions[*i];
+        now < e.until && e.access[facts.client].as_ref().is_some_and(|a| a.contains(facts.ip))
+    })
+}
+
+enum RouteOutcome {
+    Pass(Option<usize>),
+    StepUp { route: usize, within: Duration },
+}
+
+/// The first route rule matching path, method and client type applies.
+fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[usize]>) -> Result<RouteOutcome, Deny> {
+    if policy.routes.is_empty() {
+        return Ok(RouteOutcome::Pass(None));
+    }
+    let matching = policy.route_paths.matches(facts.path);
+    let first = matching.iter().find(|i| {
+        let r = &policy.routes[*i];
+        r.methods.as_ref().is_none_or(|ms| ms.contains(facts.method))
+            && r.client_types.as_ref().is_none_or(|cs| cs.contains(&facts.client))
+    });
+    let Some(i) = first else {
+        return Ok(RouteOutcome::Pass(None));
+    };
+    let r = &policy.routes[i];
+    if r.deny_all {
+        return Err(Deny::RouteDenied { route: i });
+    }
+    if let Some(allowed) = &r.allow_groups {
+        let member = groups.is_some_and(|gs| gs.iter().any(|g| allowed.contains(g)));
+        if !member {
+            return Err(Deny::RouteGroups { route: i });
+        }
+    }
+    if let Some(networks) = &r.networks {
+        if !networks.contains(facts.ip) {
+            return Err(Deny::RouteNetwork { route: i });
+        }
+    }
+    match r.step_up {
+        Some(within) => Ok(RouteOutcome::StepUp { route: i, within }),
+        None => Ok(RouteOutcome::Pass(Some(i))),
+    }
+}
+
+/// Proof that the policy allowed a request. Only [`Decision::permit`] makes
+/// one, and forwarding to the CRM takes one, so nothing reaches the CRM
+/// without a decision that allowed it.
+#[derive(Debug)]
+pub struct Permitted {
+    _private: (),
+}
+
+impl Decision {
+    /// `Ok` only for [`Decision::Allow`]; every other decision comes back as is.
+    pub fn permit(self) -> Result<Permitted, Decision> {
+        match self {
+            Decision::Allow(_) => Ok(Permitted { _private: () }),
+            other => Err(other),
+        }
+    }
+
+    /// The verdict in one word, for logs, metrics and scripts.
+    pub fn verdict(&self) -> &'static str {
+        match self {
+            Decision::Allow(_) => "allow",
+            Decision::Login => "login",
+            Decision::StepUp { .. } => "step-up",
+            Decision::Deny(_) => "deny",
+        }
+    }
+}
+
+impl Deny {
+    /// What the user is told. Plain words, no policy details.
+    pub fn user_message(&self, ip: IpAddr) -> String {
+        match self {
+            Deny::NoAccountFromNetwork => {
+                format!("The CRM cannot be used from this network ({ip}). Ask your administrator.")
+            }
+            Deny::Network { .. } | Deny::RouteNetwork { .. } => {
+                format!("Your account may not use the CRM from this network ({ip}). Ask your administrator.")
+            }
+            Deny::UnknownUser | Deny::Disabled | Deny::Expired { .. } => {
+                "Your account may not use the CRM. Ask your administrator.".into()
+            }
+            Deny::ReadOnly { .. } => "Your account may view the CRM but not change anything in it.".into(),
+            Deny::RouteDenied { .. } | Deny::RouteGroups { .. } | Deny::RouteNeedsLogin { .. } => {
+                "You do not have access to this part of the CRM. Ask your administrator if you need it.".into()
+            }
+        }
+    }
+}
+
+impl Policy {
+    /// The decision in words, naming the setting that made it — what
+    /// `portcullis explain` prints and what the audit log records.
+    pub fn explain(&self, decision: &Decision, facts: &Facts<'_>, user: Option<&str>) -> String {
+        let ip = facts.ip;
+        let client = &self.client_types[facts.client].name;
+        let access_text = |source: &Source| -> String {
+            let setting = self.source_path(source, user, facts.client);
+            match self.access_of(source, user, facts.client) {
+                Some(access) => format!("{setting} ({})", access.describe()),
+                None => setting,
+            }
+        };
+        let route_text = |i: usize| -> String {
+            let r = &self.routes[i];
+            let paths = if r.paths.is_empty() {
+                "every path".to_string()
+            } else {
+                r.paths.join(", ")
+            };
+            format!("routes[{i}] ({paths})")
+        };
+        match decision {
+            Decision::Allow(grant) => {
+                let mut text = format!("allow: {} includes {ip}", access_text(&grant.access));
+                if let Source::Exemption(i) = &grant.access {
+                    let e = &self.exemptions[*i];
+                    text.push_str(&format!(
+                        " until {} ({})",
+                        humantime::format_rfc3339_seconds(e.until),
+                        e.reason
+                    ));
+                }
+                if let Some(i) = grant.route {
+                    text.push_str(&format!("; {} lets it pass", route_text(i)));
+                }
+                text
+            }
+            Decision::Login => format!("login: client type {client} requires signing in at the gateway first"),
+            Decision::StepUp { within, route } => format!(
+                "step-up: {} requires a second factor within {}",
+                route_text(*route),
+                humantime::format_duration(*within)
+            ),
+            Decision::Deny(deny) => {
+                let why = match deny {
+                    Deny::NoAccountFromNetwork => {
+                        format!("no users, groups, access or exemptions setting for client type {client} includes {ip}")
+                    }
+                    Deny::UnknownUser => format!("users has no user {:?}", user.unwrap_or("")),
+                    Deny::Disabled => format!("users.{}.disabled is true", user.unwrap_or("")),
+                    Deny::Expired { at } => format!(
+                        "users.{}.expires ({}) has passed",
+                        user.unwrap_or(""),
+                        humantime::format_rfc3339_seconds(*at)
+                    ),
+                    Deny::Network {
+                        source: Source::Nothing,
+                    } => self.source_path(&Source::Nothing, user, facts.client),
+                    Deny::Network { source } => format!("{} does not include {ip}", access_text(source)),
+                    Deny::ReadOnly { source } => {
+                        let setting = match source {
+                            Source::User => format!("users.{}.read_only", user.unwrap_or("")),
+                            Source::Groups(g) => format!("groups.{}.read_only", self.group_name(g[0])),
+                            other => self.source_path(other, user, facts.client),
+                        };
+                        format!("{setting} allows only GET and HEAD, not {}", facts.method)
+                    }
+                    Deny::RouteDenied { route } => format!("{} denies all", route_text(*route)),
+                    Deny::RouteGroups { route } => {
+                        let groups = self.routes[*route]
+                            .allow_groups
+                            .iter()
+                            .flatten()
+                            .map(|g| self.group_name(*g))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!("{} allows only groups {groups}", route_text(*route))
+                    }
+                    Deny::RouteNetwork { route } => {
+                        let nets = self.routes[*route]
+                            .networks
+                            .as_ref()
+                            .map(Access::describe)
+                            .unwrap_or_default();
+                        format!("{} requires {nets}, not {ip}", route_text(*route))
+                    }
+                    Deny::RouteNeedsLogin { route } => {
+                        format!(
+                            "{} requires a second factor, but client type {client} has no login",
+                            route_text(*route)
+                        )
+                    }
+                };
+                format!("deny: {why}")
+            }
+        }
+    }
+
+    fn access_of(&self, source: &Source, user: Option<&str>, client: ClientTypeId) -> Option<&Access> {
+        match source {
+            Source::User | Source::Groups(_) => user
+                .and_then(|u| self.users.get(u))
+                .and_then(|u| u.effective[client].0.as_ref()),
+            Source::Default => self.default_access[client].as_ref(),
+            Source::Exemption(i) => self.exemptions[*i].access[client].as_ref(),
+            Source::Nothing => None,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Warnings for `portcullis check`: a policy that is valid but risky or
+//! probably not what was meant. They never stop the gateway.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use super::{Access, Policy};
+use crate::config::raw::{LoginMode, RawAccess, RawConfig, RawNetList};
+use crate::config::Problem;
+
+/// Names that usually mean a shared account (scenario 8: one login per person).
+const GENERIC_NAMES: &[&str] = &[
+    "admin",
+    "administrator",
+    "reception",
+    "frontdesk",
+    "front-desk",
+    "sales",
+    "office",
+    "info",
+    "team",
+    "support",
+    "shared",
+    "staff",
+    "test",
+    "user",
+    "guest",
+    "accounts",
+    "accounting",
+    "marketing",
+    "hr",
+    "it",
+    "service",
+    "crm",
+];
+
+pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    let mut warn = |path: String, message: String| warnings.push(Problem { path, message });
+
+    for (name, user) in &policy.users {
+        let path = format!("users.{name}");
+        if GENERIC_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
+            warn(
+                path.clone(),
+                "looks like a shared account; give each person their own login".into(),
+            );
+        }
+        let everywhere = user
+            .effective
+            .iter()
+            .all(|(access, _)| matches!(access, Some(Access::Any)));
+        if everywhere && !user.disabled {
+            warn(path.clone(), "may use every client type from any network".into());
+        }
+        let raw_user = &raw.users[name];
+        if raw_user.groups.is_empty() && raw_user.access.is_none() && !user.disabled {
+            warn(
+                path,
+                "has no group and no access of its own; only the defaults apply".into(),
+            );
+        }
+    }
+
+    for (i, e) in policy.exemptions.iter().enumerate() {
+        if e.until <= now {
+            let until = humantime::format_rfc3339_seconds(e.until);
+            warn(
+                format!("exemptions[{i}]"),
+                format!("ended at {until} ({}); remove it", e.reason),
+            );
+        }
+    }
+
+    for (j, later) in policy.routes.iter().enumerate() {
+        let shadow = policy.routes[..j].iter().position(|earlier| {
+            earlier.methods.is_none()
+                && earlier.client_types.is_none()
+                && (earlier.paths.is_empty()
+                    || (!later.paths.is_empty() && later.paths.iter().all(|p| earlier.paths.contains(p))))
+        });
+        if let Some(i) = shadow {
+            warn(
+                format!("routes[{j}]"),
+                format!("can never match: routes[{i}] matches everything it would"),
+            );
+        }
+    }
+
+    let used = referenced_networks(raw);
+    for name in raw.networks.keys() {
+        if !used.contains(name.as_str()) {
+            warn(
+                format!("networks.{name}"),
+                "is not used by any access, exemption or route".into(),
+            );
+        }
+    }
+
+    for (name, t) in &raw.client_types {
+        let only_user_agent = t.matcher.as_ref().is_some_and(|m| {
+            m.user_agent.is_some() && m.host.is_none() && m.path_prefix.is_none() && m.header.is_none()
+        });
+        if t.login == LoginMode::Passthrough && only_user_agent {
+            warn(
+                format!("client_types.{name}.match"),
+                "any browser can send this User-Agent and skip the login; also match a path_prefix or host the app alone uses".into(),
+            );
+        }
+    }
+    warnings
+}
+
+fn referenced_networks(raw: &RawConfig) -> HashSet<&str> {
+    fn list<'a>(l: &'a RawNetList, out: &mut HashSet<&'a str>) {
+        match l {
+            RawNetList::Keyword(k) => {
+                out.insert(k);
+            }
+            RawNetList::List(v) => out.extend(v.iter().map(String::as_str)),
+        }
+    }
+    fn access<'a>(a: &'a RawAccess, out: &mut HashSet<&'a str>) {
+        match a {
+            RawAccess::All(l) => list(l, out),
+            RawAccess::PerClient(m) => m.values().for_each(|l| list(l, out)),
+        }
+    }
+    let mut out = HashSet::new();
+    raw.access.values().for_each(|l| list(l, &mut out));
+    raw.groups
+        .values()
+        .filter_map(|g| g.access.as_ref())
+        .for_each(|a| access(a, &mut out));
+    raw.users
+        .values()
+        .filter_map(|u| u.access.as_ref())
+        .for_each(|a| access(a, &mut out));
+    raw.exemptions.iter().for_each(|e| access(&e.access, &mut out));
+    raw.routes
+        .iter()
+        .filter_map(|r| r.networks.as_ref())
+        .for_each(|n| out.extend(n.iter().map(String::as_str)));
+    raw.networks
+        .values()
+        .for_each(|n| out.extend(n.iter().map(String::as_str)));
+    out
+}

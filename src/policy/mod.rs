@@ -1,0 +1,233 @@
+//! The policy: who may reach the CRM, from which network, with which kind of
+//! client, and which areas of it. Phase 4 of the request path (authorize).
+//!
+//! YAML (see `config::raw`) is compiled once at load into the immutable
+//! [`Policy`] here: IP sets as merged ranges, path globs as one regex set,
+//! each user's effective access per client type worked out in advance. Then
+//! [`decide`] is a pure function of the policy, the request's facts, the
+//! principal and `now`, returning a [`Decision`] that carries its reason.
+//!
+//! # Precedence of access (the one place it is written down)
+//!
+//! For a user and a client type, the networks they may come from are:
+//!
+//! 1. the user's own `access` for that client type, if set; otherwise
+//! 2. the union of their groups' `access` for it, if any group sets it; otherwise
+//! 3. the default `access` for that client type; otherwise nothing (deny).
+//!
+//! An **exemption** that is still running adds its networks on top (it never
+//! takes any away), so a user is let in when the rule above or an active
+//! exemption includes their address. Then, in order: `read_only` users and
+//! groups may only GET and HEAD; the first route rule that matches the path,
+//! method and client type applies its restrictions; a route's `step_up`
+//! asks for a fresh second factor. Anything not allowed is denied.
+
+mod compile;
+mod decide;
+pub mod glob;
+pub mod ipset;
+pub mod lint;
+pub mod path;
+
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+use regex::{Regex, RegexSet};
+
+pub use compile::compile;
+pub use decide::{decide, Decision, Deny, Facts, Grant, Permitted, Principal};
+pub use ipset::IpSet;
+
+use crate::config::raw::LoginMode;
+
+pub type ClientTypeId = usize;
+pub type GroupId = usize;
+
+/// The compiled, immutable policy.
+#[derive(Debug)]
+pub struct Policy {
+    /// In the order they are tried; `web`, the default, is always last.
+    pub client_types: Vec<ClientType>,
+    pub networks: Vec<(String, IpSet)>,
+    /// The default `access`, by client type.
+    default_access: Vec<Option<Access>>,
+    pub groups: Vec<Group>,
+    /// By user name, in file order.
+    pub users: indexmap::IndexMap<String, User>,
+    pub exemptions: Vec<Exemption>,
+    pub routes: Vec<Route>,
+    /// One pattern per route, same order: which routes' paths match.
+    route_paths: RegexSet,
+    /// By client type: every address some non-exemption rule lets in. A
+    /// request from elsewhere is refused before any login page is shown.
+    reachable: Vec<IpSet>,
+}
+
+#[derive(Debug)]
+pub struct ClientType {
+    pub name: String,
+    pub login: LoginMode,
+    matcher: Option<Matcher>,
+}
+
+#[derive(Debug, Default)]
+struct Matcher {
+    /// Lower case, without port.
+    host: Option<String>,
+    path_prefix: Option<String>,
+    user_agent: Option<Regex>,
+    header: Option<(http::HeaderName, Option<Regex>)>,
+}
+
+/// Where someone may come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Any,
+    Networks { set: IpSet, names: Vec<String> },
+}
+
+impl Access {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        match self {
+            Access::Any => true,
+            Access::Networks { set, .. } => set.contains(ip),
+        }
+    }
+
+    fn union(&self, other: &Access) -> Access {
+        match (self, other) {
+            (Access::Any, _) | (_, Access::Any) => Access::Any,
+            (Access::Networks { set: a, names: na }, Access::Networks { set: b, names: nb }) => {
+                let mut names = na.clone();
+                names.extend(nb.iter().filter(|n| !na.contains(n)).cloned());
+                Access::Networks { set: a.union(b), names }
+            }
+        }
+    }
+
+    /// For explanations: `any`, or `networks: office, bob-home`.
+    pub fn describe(&self) -> String {
+        match self {
+            Access::Any => "any network".into(),
+            Access::Networks { names, .. } => format!("networks: {}", names.join(", ")),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Group {
+    pub name: String,
+    access: Vec<Option<Access>>,
+    pub read_only: bool,
+}
+
+#[derive(Debug)]
+pub struct User {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub groups: Vec<GroupId>,
+    pub disabled: bool,
+    pub expires: Option<SystemTime>,
+    /// Why this user may only look, if they may only look.
+    read_only: Option<Source>,
+    /// By client type: the access that applies and which setting gave it.
+    effective: Vec<(Option<Access>, Source)>,
+    /// Indexes of exemptions naming this user or one of their groups.
+    exemptions: Vec<usize>,
+}
+
+/// Which setting an access or restriction came from, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    User,
+    Groups(Vec<GroupId>),
+    Default,
+    Exemption(usize),
+    /// No setting grants this client type at all.
+    Nothing,
+}
+
+#[derive(Debug)]
+pub struct Exemption {
+    pub who: String,
+    pub until: SystemTime,
+    pub reason: String,
+    access: Vec<Option<Access>>,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub paths: Vec<String>,
+    methods: Option<Vec<Method>>,
+    client_types: Option<Vec<ClientTypeId>>,
+    allow_groups: Option<Vec<GroupId>>,
+    deny_all: bool,
+    networks: Option<Access>,
+    pub step_up: Option<Duration>,
+}
+
+impl Policy {
+    /// The id of a client type by name.
+    pub fn client_type(&self, name: &str) -> Option<ClientTypeId> {
+        self.client_types.iter().position(|c| c.name == name)
+    }
+
+    /// Phase 1b: which kind of client sent this request. The first type
+    /// whose match fits wins; `web` matches everything else.
+    pub fn classify(&self, host: Option<&str>, path: &str, headers: &http::HeaderMap) -> ClientTypeId {
+        let host = host.map(strip_port);
+        let fits = |m: &Matcher| {
+            m.host
+                .as_deref()
+                .is_none_or(|want| host.is_some_and(|h| h.eq_ignore_ascii_case(want)))
+                && m.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+                && m.user_agent.as_ref().is_none_or(|re| {
+                    headers
+                        .get(http::header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|ua| re.is_match(ua))
+                })
+                && m.header.as_ref().is_none_or(|(name, value)| {
+                    headers
+                        .get(name)
+                        .is_some_and(|v| value.as_ref().is_none_or(|re| v.to_str().is_ok_and(|v| re.is_match(v))))
+                })
+        };
+        self.client_types
+            .iter()
+            .position(|c| c.matcher.as_ref().is_some_and(fits))
+            .unwrap_or(self.client_types.len() - 1)
+    }
+
+    pub fn group_name(&self, id: GroupId) -> &str {
+        &self.groups[id].name
+    }
+
+    /// The YAML path of the setting a [`Source`] names, for a user and client type.
+    pub fn source_path(&self, source: &Source, user: Option<&str>, client: ClientTypeId) -> String {
+        let client = &self.client_types[client].name;
+        match source {
+            Source::User => format!("users.{}.access.{client}", user.unwrap_or("?")),
+            Source::Groups(ids) => ids
+                .iter()
+                .map(|g| format!("groups.{}.access.{client}", self.groups[*g].name))
+                .collect::<Vec<_>>()
+                .join(" + "),
+            Source::Default => format!("access.{client}"),
+            Source::Exemption(i) => format!("exemptions[{i}]"),
+            Source::Nothing => format!("no setting (users, groups or access) grants client type {client}"),
+        }
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,448 @@
+//! SCENARIOS.md 1–8 and 15–17: who may reach which part of the CRM, from
+//! where, with which client. Through the real gateway (a load balancer on
+//! 127.0.0.1 names the client's address; the test-identity hook names the
+//! user until the login page exists) and through `portcullis explain`.
+
+use http::Request;
+
+use crate::support::gateway::{Answer, TestGateway};
+use crate::support::process;
+use crate::support::{RecordingUpstream, Settings};
+
+const POLICY: &str = r#"
+trusted_proxies: [127.0.0.1]
+testing: { trust_identity_headers: true }
+networks:
+  office: [193.167.1.70/32, "2001:db8:1::/48"]
+  bob-home: [198.51.100.7]
+client_types:
+  mobile: { match: { user_agent: "^CRMMobile/", path_prefix: /api/ }, login: passthrough }
+access:
+  web: [office]
+  mobile: any
+groups:
+  finance: {}
+  managers: {}
+  field: { access: { web: [office] } }
+  readonly: { read_only: true }
+  offsite-team: {}
+users:
+  alice: { name: Alice Ng, email: alice@example.com, groups: [finance] }
+  bob: { groups: [field], access: { web: [office, bob-home] } }
+  carol: { groups: [managers], access: any }
+  dave: { groups: [finance], disabled: true }
+  erin: { groups: [field] }
+  frank: { groups: [readonly] }
+  gus: { groups: [offsite-team] }
+  hana: { groups: [offsite-team] }
+exemptions:
+  - { user: gus, access: { web: any }, until: "2099-01-01T00:00:00Z", reason: "building the new site" }
+  - { user: hana, access: { web: any }, until: "2020-01-01T00:00:00Z", reason: "old trade fair" }
+routes:
+  - { paths: ["/billing/**"], allow_groups: [finance] }
+  - { paths: ["/contacts/export*"], allow_groups: [managers], step_up: 5m, networks: [office] }
+  - { paths: ["/projects/**"], methods: [DELETE], deny: all }
+"#;
+
+const OFFICE: &str = "193.167.1.70";
+const BOB_HOME: &str = "198.51.100.7";
+const CAFE: &str = "192.0.2.99";
+
+struct Crm {
+    gateway: TestGateway,
+    upstream: RecordingUpstream,
+}
+
+impl Crm {
+    async fn start() -> Crm {
+        let upstream = RecordingUpstream::start().await;
+        let mut settings = Settings::new(upstream.url());
+        settings.policy = POLICY.into();
+        Crm {
+            gateway: TestGateway::start(settings).await,
+            upstream,
+        }
+    }
+
+    /// `user` (or nobody) asks from `ip` with a browser.
+    async fn browse(&self, user: Option<&str>, ip: &str, method: &str, path: &str) -> Answer {
+        self.ask(user, ip, method, path, &[]).await
+    }
+
+    async fn ask(&self, user: Option<&str>, ip: &str, method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(self.gateway.url(path))
+            .header("x-forwarded-for", ip)
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)");
+        if let Some(user) = user {
+            request = request.header("x-test-user", user);
+        }
+        let mut request = request.body(()).unwrap();
+        for (name, value) in extra {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request.headers_mut().insert(name, value.parse().unwrap());
+        }
+        self.gateway.client().send(request).await
+    }
+
+    fn crm_saw(&self, path: &str) -> bool {
+        self.upstream.seen().iter().any(|s| s.uri.path() == path)
+    }
+}
+
+#[tokio::test]
+async fn scenario_1_office_staff_reach_the_crm_from_the_office_and_nowhere_else() {
+    let crm = Crm::start().await;
+    assert_eq!(crm.browse(Some("erin"), OFFICE, "GET", "/contacts").await.status, 200);
+    let from_cafe = crm.browse(Some("erin"), CAFE, "GET", "/deals").await;
+    assert_eq!(from_cafe.status, 403);
+    assert!(
+        from_cafe
+            .body
+            .contains("Your account may not use the CRM from this network (192.0.2.99)"),
+        "{}",
+        from_cafe.body
+    );
+    assert!(!from_cafe.body.contains("office"), "the page does not dump the policy");
+    assert!(crm.crm_saw("/contacts") && !crm.crm_saw("/deals"));
+}
+
+#[tokio::test]
+async fn scenario_2_a_remote_worker_is_allowed_from_home_and_only_they_are() {
+    let crm = Crm::start().await;
+    assert_eq!(crm.browse(Some("bob"), BOB_HOME, "GET", "/contacts").await.status, 200);
+    assert_eq!(crm.browse(Some("erin"), BOB_HOME, "GET", "/contacts").await.status, 403);
+}
+
+#[tokio::test]
+async fn scenario_3_the_mobile_app_comes_in_from_anywhere_while_the_web_stays_in_the_office() {
+    let crm = Crm::start().await;
+    let app = crm
+        .ask(
+            None,
+            CAFE,
+            "GET",
+            "/api/contacts",
+            &[("user-agent", "CRMMobile/4.2 (Android)")],
+        )
+        .await;
+    assert_eq!(app.status, 200, "{}", app.body);
+    assert!(crm.crm_saw("/api/contacts"));
+    assert_eq!(crm.browse(Some("erin"), CAFE, "GET", "/contacts").await.status, 403);
+    // A browser that claims to be the app still gets only the app's paths.
+    let pretender = crm
+        .ask(
+            Some("erin"),
+            CAFE,
+            "GET",
+            "/contacts",
+            &[("user-agent", "CRMMobile/4.2")],
+        )
+        .await;
+    assert_eq!(pretender.status, 403);
+}
+
+#[tokio::test]
+async fn scenario_4_the_owner_abroad_gets_in_and_the_rest_of_the_office_does_not() {
+    let crm = Crm::start().await;
+    assert_eq!(crm.browse(Some("carol"), CAFE, "GET", "/contacts").await.status, 200);
+    assert_eq!(crm.browse(Some("alice"), CAFE, "GET", "/contacts").await.status, 403);
+}
+
+#[tokio::test]
+async fn scenario_5_temporary_access_applies_until_its_date_and_then_stops_by_itself() {
+    let crm = Crm::start().await;
+    assert_eq!(crm.browse(Some("gus"), CAFE, "GET", "/contacts").await.status, 200);
+    assert_eq!(
+        crm.browse(Some("hana"), CAFE, "GET", "/contacts").await.status,
+        403,
+        "her exemption ended in 2020"
+    );
+}
+
+#[tokio::test]
+async fn scenario_7_the_fired_employee_is_refused_even_from_the_office() {
+    let crm = Crm::start().await;
+    let dave = crm.browse(Some("dave"), OFFICE, "GET", "/billing").await;
+    assert_eq!(dave.status, 403);
+    assert!(dave.body.contains("Your account may not use the CRM."));
+    assert!(!crm.crm_saw("/billing"));
+}
+
+#[tokio::test]
+async fn scenario_15_billing_is_for_finance_and_not_for_project_managers() {
+    let crm = Crm::start().await;
+    assert_eq!(
+        crm.browse(Some("alice"), OFFICE, "GET", "/billing/invoices/7")
+            .await
+            .status,
+        200
+    );
+    let pm = crm.browse(Some("erin"), OFFICE, "GET", "/billing").await;
+    assert_eq!(pm.status, 403);
+    assert!(pm.body.contains("You do not have access to this part of the CRM"));
+}
+
+#[tokio::test]
+async fn scenario_15_path_tricks_do_not_get_round_the_billing_rule() {
+    let crm = Crm::start().await;
+    for trick in ["/contacts/../billing", "//billing", "/%62illing/x", "/./billing/"] {
+        assert_eq!(
+            crm.browse(Some("erin"), OFFICE, "GET", trick).await.status,
+            403,
+            "{trick}"
+        );
+    }
+    assert_eq!(
+        crm.browse(Some("erin"), OFFICE, "GET", "/billing%2Fx").await.status,
+        400
+    );
+    // The CRM receives the path the rules matched, not the trick.
+    assert_eq!(
+        crm.browse(Some("alice"), OFFICE, "GET", "/contacts/../billing?y=1")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(crm.upstream.last().uri.path_and_query().unwrap(), "/billing?y=1");
+    assert!(!crm.upstream.seen().iter().any(|s| s.uri.path().contains("..")));
+}
+
+#[tokio::test]
+async fn scenario_16_export_needs_a_manager_in_the_office_with_a_fresh_second_factor() {
+    let crm = Crm::start().await;
+    let fresh = [("x-test-second-factor-age", "60")];
+    assert_eq!(
+        crm.ask(Some("carol"), OFFICE, "GET", "/contacts/export", &fresh)
+            .await
+            .status,
+        200
+    );
+    let stale = crm
+        .ask(
+            Some("carol"),
+            OFFICE,
+            "GET",
+            "/contacts/export.csv",
+            &[("x-test-second-factor-age", "900")],
+        )
+        .await;
+    assert_eq!(stale.status, 401, "asks for a fresh second factor");
+    assert_eq!(
+        crm.ask(Some("carol"), CAFE, "GET", "/contacts/export", &fresh)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        crm.ask(Some("erin"), OFFICE, "GET", "/contacts/export", &fresh)
+            .await
+            .status,
+        403
+    );
+    let forwarded: Vec<_> = crm.upstream.seen().iter().map(|s| s.uri.path().to_owned()).collect();
+    assert_eq!(forwarded, ["/contacts/export"]);
+    assert!(
+        crm.upstream.last().header("x-test-user").is_none(),
+        "the test identity stays at the gateway"
+    );
+}
+
+#[tokio::test]
+async fn scenario_16_nobody_bulk_deletes_projects() {
+    let crm = Crm::start().await;
+    assert_eq!(
+        crm.browse(Some("carol"), OFFICE, "DELETE", "/projects/7").await.status,
+        403
+    );
+    assert_eq!(
+        crm.browse(Some("carol"), OFFICE, "GET", "/projects/7").await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn scenario_17_read_only_users_may_look_but_never_change_anything() {
+    let crm = Crm::start().await;
+    assert_eq!(crm.browse(Some("frank"), OFFICE, "GET", "/contacts").await.status, 200);
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        let answer = crm.browse(Some("frank"), OFFICE, method, "/contacts/1").await;
+        assert_eq!(answer.status, 403, "{method}");
+        assert!(answer.body.contains("view the CRM but not change"));
+    }
+    assert!(!crm.crm_saw("/contacts/1"));
+}
+
+#[tokio::test]
+async fn nobody_signed_in_is_sent_to_sign_in_and_unknown_users_are_refused() {
+    let crm = Crm::start().await;
+    assert_eq!(crm.browse(None, OFFICE, "GET", "/contacts").await.status, 401);
+    assert_eq!(
+        crm.browse(Some("mallory"), OFFICE, "GET", "/contacts").await.status,
+        403
+    );
+    assert!(crm.upstream.seen().is_empty());
+}
+
+/// The policy file on disk, as ops would have it, for `check` and `explain`.
+fn policy_file(extra: &str) -> (crate::support::pki::TestPki, String) {
+    let pki = crate::support::pki::TestPki::new();
+    let mut settings = Settings::new("http://127.0.0.1:9");
+    settings.policy = format!("{POLICY}{extra}");
+    let file = pki.path().join("portcullis.yaml");
+    std::fs::write(&file, settings.yaml()).unwrap();
+    (pki, file.display().to_string())
+}
+
+fn explain(file: &str, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["explain", "--config", file];
+    all.extend_from_slice(args);
+    let output = process::run(&all);
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn scenario_6_ops_ask_would_alice_from_this_address_reach_this_page() {
+    let (_pki, file) = policy_file("");
+    let (code, text) = explain(&file, &["--user", "bob", "--ip", CAFE, "--path", "/contacts"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        text,
+        "deny: users.bob.access.web (networks: office, bob-home) does not include 192.0.2.99"
+    );
+
+    let (code, text) = explain(&file, &["--user", "bob", "--ip", BOB_HOME, "--path", "/contacts"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        text,
+        "allow: users.bob.access.web (networks: office, bob-home) includes 198.51.100.7"
+    );
+
+    let (code, text) = explain(
+        &file,
+        &[
+            "--user", "erin", "--ip", OFFICE, "--path", "/billing", "--format", "json",
+        ],
+    );
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["decision"], "deny");
+    assert_eq!(
+        json["explanation"],
+        "deny: routes[0] (/billing/**) allows only groups finance"
+    );
+
+    let (code, text) = explain(
+        &file,
+        &[
+            "--user",
+            "carol",
+            "--ip",
+            OFFICE,
+            "--path",
+            "/contacts/export",
+            "--second-factor-age",
+            "10m",
+        ],
+    );
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            0,
+            "step-up: routes[1] (/contacts/export*) requires a second factor within 5m"
+        )
+    );
+}
+
+#[test]
+fn scenario_5_explain_shows_an_exemption_ending_on_its_own() {
+    let (_pki, file) = policy_file("");
+    let before = [
+        "--user",
+        "gus",
+        "--ip",
+        CAFE,
+        "--path",
+        "/",
+        "--at",
+        "2098-12-31T23:59:59Z",
+    ];
+    let (code, text) = explain(&file, &before);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains(
+            "exemptions[0] (any network) includes 192.0.2.99 until 2099-01-01T00:00:00Z (building the new site)"
+        ),
+        "{text}"
+    );
+    let after = [
+        "--user",
+        "gus",
+        "--ip",
+        CAFE,
+        "--path",
+        "/",
+        "--at",
+        "2099-01-01T00:00:01Z",
+    ];
+    assert_eq!(explain(&file, &after).0, 1);
+}
+
+#[test]
+fn explain_refuses_questions_it_cannot_answer() {
+    let (_pki, file) = policy_file("");
+    let (code, text) = explain(&file, &["--ip", OFFICE, "--client", "tablet", "--path", "/"]);
+    assert_eq!(code, 2);
+    assert!(
+        text.contains("unknown client type \"tablet\"; known: mobile, web"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scenario_8_check_flags_shared_looking_accounts_and_other_risky_policy() {
+    let extra = "\n".to_string();
+    let (_pki, file) = policy_file(&extra);
+    let yaml = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("  alice:", "  reception: { groups: [finance] }\n  alice:");
+    let yaml = yaml.replace(
+        "  bob-home: [198.51.100.7]",
+        "  bob-home: [198.51.100.7]\n  old-branch: [203.0.113.0/24]",
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let output = process::run(&["check", "--config", &file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "warnings do not fail check: {stdout}");
+    for expected in [
+        "warning: users.reception: looks like a shared account; give each person their own login",
+        "warning: users.carol: may use every client type from any network",
+        "warning: exemptions[1]: ended at 2020-01-01T00:00:00Z (old trade fair); remove it",
+        "warning: networks.old-branch: is not used by any access, exemption or route",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn check_rejects_a_policy_naming_things_that_do_not_exist() {
+    let (_pki, file) = policy_file("");
+    let yaml = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("web: [office, bob-home]", "web: [ofice, bob-home]")
+        .replace("allow_groups: [finance]", "allow_groups: [finace]");
+    std::fs::write(&file, yaml).unwrap();
+    let output = process::run(&["check", "--config", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("users.bob.access.web[0]: unknown network \"ofice\" (did you mean \"office\"?)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("routes[0].allow_groups[0]: unknown group \"finace\" (did you mean \"finance\"?)"),
+        "{stderr}"
+    );
+}
