@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis::config::Config;
-use portcullis::telemetry::{self, LogFormat};
+use portcullis::telemetry::{self, AccessLog, LogFormat};
 
 // Measured with scripts/bench: mimalloc serves the many small per-request
 // allocations (headers, bodies' frames) faster than the system allocator.
@@ -92,11 +92,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Explain(args) => explain(&args),
-        Command::Serve { config } => run_async(cli.log_format, serve(config)),
-        Command::Demo { listen, dir } => run_async(
-            cli.log_format,
-            portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, shutdown_signal()),
-        ),
+        Command::Serve { config } => run_async(cli.log_format, |log| serve(config, log)),
+        Command::Demo { listen, dir } => run_async(cli.log_format, |log| {
+            portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, log, shutdown_signal())
+        }),
     }
 }
 
@@ -200,8 +199,11 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
     ))
 }
 
-fn run_async(format: LogFormat, job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let _guard = telemetry::init(format);
+fn run_async<F>(format: LogFormat, job: impl FnOnce(AccessLog) -> F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (_guard, access_log) = telemetry::init(format);
     // The gateway's request path runs on its own worker threads (one per
     // core, see proxy::server); this runtime only waits for signals and runs
     // small side jobs such as the demo CRM and the HTTP redirect.
@@ -212,7 +214,7 @@ fn run_async(format: LogFormat, job: impl std::future::Future<Output = anyhow::R
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(job) {
+    match runtime.block_on(job(access_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -222,7 +224,7 @@ fn run_async(format: LogFormat, job: impl std::future::Future<Output = anyhow::R
     }
 }
 
-async fn serve(path: PathBuf) -> anyhow::Result<()> {
+async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
     let config = Config::load(&path)
         .map_err(|err| anyhow::anyhow!("{} is not valid:\n  {}", path.display(), err.lines().join("\n  ")))?;
     let config = Arc::new(config);
@@ -240,7 +242,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         ));
     }
     tracing::info!(address = %config.listen.address, "serving");
-    portcullis::proxy::serve(config, listener, shutdown_signal()).await?;
+    portcullis::proxy::serve(config, listener, access_log, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -23,7 +23,11 @@ pub struct DemoOptions {
     pub dir: PathBuf,
 }
 
-pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    options: DemoOptions,
+    access_log: crate::telemetry::AccessLog,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.dir).with_context(|| format!("cannot create {}", options.dir.display()))?;
     let (cert_file, _key_file) = cert::ensure_self_signed(&options.dir)?;
 
@@ -53,7 +57,7 @@ pub async fn run(options: DemoOptions, shutdown: impl std::future::Future<Output
     println!("  The demo CRM behind it listens on http://{crm_addr} (loopback only).");
     println!("  Stop with Ctrl-C.");
     println!();
-    crate::proxy::serve(Arc::new(config), listener, shutdown).await?;
+    crate::proxy::serve(Arc::new(config), listener, access_log, shutdown).await?;
     Ok(())
 }
 

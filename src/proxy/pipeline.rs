@@ -32,6 +32,7 @@ use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
 use crate::config::Config;
 use crate::policy::{self, Decision, Facts, Policy, Principal};
+use crate::telemetry::AccessLog;
 use crate::{clock, portal};
 
 /// What the transport knows about the connection a request came on.
@@ -65,10 +66,15 @@ pub struct Gateway {
     hsts: Option<HeaderValue>,
     /// Source of request ids for logs and error pages.
     next_request_id: AtomicU64,
+    access_log: AccessLog,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<Config>, policy: Arc<ArcSwap<Policy>>) -> Result<Gateway, rustls::Error> {
+    pub fn new(
+        config: Arc<Config>,
+        policy: Arc<ArcSwap<Policy>>,
+        access_log: AccessLog,
+    ) -> Result<Gateway, rustls::Error> {
         let upstream = Upstream::new(&config.upstream)?;
         let hsts = config
             .listen
@@ -80,6 +86,7 @@ impl Gateway {
             upstream,
             hsts,
             next_request_id: AtomicU64::new(1),
+            access_log,
         })
     }
 
@@ -112,6 +119,7 @@ impl Gateway {
                 client_ip: ctx.client.ip,
                 ..record
             },
+            &self.access_log,
         )
     }
 

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use super::framing::Guard;
 use super::pipeline::{ConnInfo, Gateway};
 use crate::config::{Config, Limits};
+use crate::telemetry::AccessLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -35,6 +36,7 @@ pub enum ServeError {
 pub async fn serve(
     config: Arc<Config>,
     listener: TcpListener,
+    access_log: AccessLog,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let shared = Shared {
@@ -51,7 +53,7 @@ pub async fn serve(
     for index in 0..worker_count() {
         let worker = Worker {
             shared: shared.clone(),
-            gateway: Arc::new(Gateway::new(config.clone(), policy.clone())?),
+            gateway: Arc::new(Gateway::new(config.clone(), policy.clone(), access_log.clone())?),
             listener: listener.try_clone()?,
             stop: stop.subscribe(),
         };

@@ -295,6 +295,7 @@ async fn each_server_name_gets_its_own_certificate() {
     tokio::spawn(portcullis::proxy::serve(
         std::sync::Arc::new(config),
         listener,
+        portcullis::telemetry::AccessLog::Tracing,
         std::future::pending(),
     ));
 

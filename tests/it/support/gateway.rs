@@ -67,9 +67,14 @@ impl TestGateway {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            portcullis::proxy::serve(Arc::new(config), listener, async {
-                let _ = rx.await;
-            })
+            portcullis::proxy::serve(
+                Arc::new(config),
+                listener,
+                portcullis::telemetry::AccessLog::Tracing,
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await
             .unwrap();
         });
