@@ -81,10 +81,10 @@ impl<'a> Ask<'a> {
         }
     }
 
-    fn decide(&self) -> Decision {
-        let ip: IpAddr = self.ip.parse().unwrap();
+    /// The decision and its explanation.
+    fn answer(&self) -> (Decision, String) {
         let facts = Facts {
-            ip,
+            ip: self.ip.parse::<IpAddr>().unwrap(),
             client: self.policy.client_type(self.client).unwrap(),
             method: &self.method,
             path: self.path,
@@ -96,18 +96,17 @@ impl<'a> Ask<'a> {
                 second_factor_at: self.second_factor_at,
             },
         };
-        decide(self.policy, &facts, &principal, self.now)
+        let decision = decide(self.policy, &facts, &principal, self.now);
+        let explanation = self.policy.explain(&decision, &facts, self.user);
+        (decision, explanation)
+    }
+
+    fn decide(&self) -> Decision {
+        self.answer().0
     }
 
     fn explain(&self) -> String {
-        let ip: IpAddr = self.ip.parse().unwrap();
-        let facts = Facts {
-            ip,
-            client: self.policy.client_type(self.client).unwrap(),
-            method: &self.method,
-            path: self.path,
-        };
-        self.policy.explain(&self.decide(), &facts, self.user)
+        self.answer().1
     }
 }
 
