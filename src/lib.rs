@@ -28,6 +28,8 @@
 //! - [`policy`]: the compiled policy and `decide`, the pure authorization
 //!   function; networks, client types, users, groups, exemptions, routes.
 //! - [`portal`]: the gateway's own pages under `/.portcullis/`.
+//! - [`store`]: where secrets and sessions live: an embedded redb file or
+//!   Redis, behind one interface.
 //! - [`clock`]: the one place that reads the wall clock.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
@@ -38,4 +40,5 @@ pub mod demo;
 pub mod policy;
 pub mod portal;
 pub mod proxy;
+pub mod store;
 pub mod telemetry;

@@ -5,4 +5,5 @@ mod harness;
 mod operations;
 mod policy;
 mod proxy;
+mod store;
 mod support;

@@ -15,7 +15,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// Start one, or fail the test with a message that says how to get one.
     pub fn start() -> RedisServer {
-        let port = free_port();
+        RedisServer::start_on(free_port())
+    }
+
+    /// Start one on a given port (to bring a stopped one back).
+    pub fn start_on(port: u16) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args([
@@ -50,6 +54,10 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
     }
 
     /// Send PING over a raw connection; `Ok` when the answer is +PONG.

@@ -1,0 +1,218 @@
+//! The embedded store: one redb file, for a single gateway. Values carry
+//! their expiry time; expired entries read as absent and are swept by
+//! [`Embedded::purge_expired`]. Reads run inline (they are quick); writes
+//! commit durably, so they run on the blocking thread pool.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use redb::{Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::broadcast;
+
+use super::StoreError;
+use crate::clock;
+
+/// key → 8 bytes of expiry (milliseconds since the epoch, 0 = never) + value.
+const VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("values");
+/// set name → members.
+const SETS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("sets");
+
+pub struct Embedded {
+    db: Arc<Database>,
+    /// One process, so publishing is a local broadcast.
+    events: broadcast::Sender<String>,
+}
+
+fn fail(err: impl Into<redb::Error>) -> StoreError {
+    StoreError::File(err.into().to_string())
+}
+
+fn now_ms() -> u64 {
+    clock::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn expiry(ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |ttl| now_ms().saturating_add(ttl.as_millis() as u64).max(1))
+}
+
+/// The value, if it has not expired.
+fn live(stored: &[u8], now: u64) -> Option<Vec<u8>> {
+    let (expires, value) = stored.split_at_checked(8)?;
+    let expires = u64::from_be_bytes(expires.try_into().ok()?);
+    (expires == 0 || expires > now).then(|| value.to_vec())
+}
+
+fn encode(expires: u64, value: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(8 + value.len());
+    stored.extend_from_slice(&expires.to_be_bytes());
+    stored.extend_from_slice(value);
+    stored
+}
+
+impl Embedded {
+    pub fn open(path: &Path) -> Result<Embedded, StoreError> {
+        let db = Database::create(path).map_err(|err| StoreError::File(format!("{}: {err}", path.display())))?;
+        // Create the tables once so that readers never find them missing.
+        let txn = db.begin_write().map_err(fail)?;
+        txn.open_table(VALUES).map_err(fail)?;
+        txn.open_multimap_table(SETS).map_err(fail)?;
+        txn.commit().map_err(fail)?;
+        Ok(Embedded {
+            db: Arc::new(db),
+            events: broadcast::channel(1024).0,
+        })
+    }
+
+    /// Run a write transaction on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write()?;
+            let result = work(&txn)?;
+            txn.commit()?;
+            Ok::<T, redb::Error>(result)
+        })
+        .await
+        .map_err(|err| StoreError::File(err.to_string()))?
+        .map_err(fail)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(fail)?;
+        let table = txn.open_table(VALUES).map_err(fail)?;
+        let stored = table.get(key).map_err(fail)?;
+        Ok(stored.and_then(|v| live(v.value(), now_ms())))
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        let (key, stored) = (key.to_owned(), encode(expiry(ttl), value));
+        self.write(move |txn| {
+            txn.open_table(VALUES)?.insert(key.as_str(), stored.as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let (key, stored) = (key.to_owned(), encode(expiry(Some(ttl)), value));
+        self.write(move |txn| {
+            let mut table = txn.open_table(VALUES)?;
+            let present = table
+                .get(key.as_str())?
+                .and_then(|v| live(v.value(), now_ms()))
+                .is_some();
+            if !present {
+                table.insert(key.as_str(), stored.as_slice())?;
+            }
+            Ok(!present)
+        })
+        .await
+    }
+
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(VALUES)?;
+            let removed = table.remove(key.as_str())?;
+            Ok(removed.and_then(|v| live(v.value(), now_ms())))
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(VALUES)?;
+            let removed = table.remove(key.as_str())?;
+            Ok(removed.is_some_and(|v| live(v.value(), now_ms()).is_some()))
+        })
+        .await
+    }
+
+    pub async fn count(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| {
+            let mut table = txn.open_table(VALUES)?;
+            let now = now_ms();
+            // The window's end stays where the first hit put it.
+            let (expires, hits) = match table.get(key.as_str())? {
+                Some(v) if live(v.value(), now).is_some() => {
+                    let stored = v.value();
+                    let expires = u64::from_be_bytes(stored[..8].try_into().unwrap_or([0; 8]));
+                    let hits = stored[8..].try_into().map(u64::from_be_bytes).unwrap_or(0);
+                    (expires, hits + 1)
+                }
+                _ => (expiry(Some(window)), 1),
+            };
+            table.insert(key.as_str(), encode(expires, &hits.to_be_bytes()).as_slice())?;
+            Ok(hits)
+        })
+        .await
+    }
+
+    pub async fn set_add(&self, set: &str, member: &str) -> Result<(), StoreError> {
+        let (set, member) = (set.to_owned(), member.to_owned());
+        self.write(move |txn| {
+            txn.open_multimap_table(SETS)?.insert(set.as_str(), member.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_remove(&self, set: &str, member: &str) -> Result<(), StoreError> {
+        let (set, member) = (set.to_owned(), member.to_owned());
+        self.write(move |txn| {
+            txn.open_multimap_table(SETS)?.remove(set.as_str(), member.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn set_members(&self, set: &str) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(fail)?;
+        let table = txn.open_multimap_table(SETS).map_err(fail)?;
+        let members = table.get(set).map_err(fail)?;
+        members.map(|m| m.map(|m| m.value().to_owned()).map_err(fail)).collect()
+    }
+
+    pub fn publish(&self, message: &str) -> Result<(), StoreError> {
+        // No subscribers is fine: nobody needed telling.
+        let _ = self.events.send(message.to_owned());
+        Ok(())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.events.subscribe()
+    }
+
+    /// Remove expired values; returns how many. Run now and then.
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(VALUES)?;
+            let now = now_ms();
+            let before = table.len()?;
+            table.retain(|_, stored| live(stored, now).is_some())?;
+            Ok((before - table.len()?) as usize)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_carry_their_expiry() {
+        assert_eq!(live(&encode(0, b"forever"), 5), Some(b"forever".to_vec()));
+        assert_eq!(live(&encode(10, b"x"), 9), Some(b"x".to_vec()));
+        assert_eq!(live(&encode(10, b"x"), 10), None);
+        assert_eq!(live(b"short", 0), None, "damaged entries read as absent");
+    }
+}

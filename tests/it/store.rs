@@ -1,0 +1,194 @@
+//! One conformance suite for both stores: the embedded redb file and a real
+//! Redis. What the login, sessions and throttling will rely on.
+
+use std::time::Duration;
+
+use portcullis::store::{Store, StoreError};
+
+use crate::support::redis::RedisServer;
+
+/// Everything a backend must do, in the order a login would need it.
+async fn conforms(store: &Store) {
+    // Values, with and without expiry.
+    assert_eq!(store.get("absent").await.unwrap(), None);
+    store.set("session:abc", b"alice", None).await.unwrap();
+    assert_eq!(store.get("session:abc").await.unwrap().as_deref(), Some(&b"alice"[..]));
+    store.set("session:abc", b"alice v2", None).await.unwrap();
+    assert_eq!(
+        store.get("session:abc").await.unwrap().as_deref(),
+        Some(&b"alice v2"[..]),
+        "set overwrites"
+    );
+    store
+        .set("short", b"x", Some(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    assert!(store.get("short").await.unwrap().is_some());
+
+    // Single use: a code can be marked used once; a token taken once.
+    assert!(store
+        .set_if_absent("used:123456", b"1", Duration::from_secs(90))
+        .await
+        .unwrap());
+    assert!(!store
+        .set_if_absent("used:123456", b"1", Duration::from_secs(90))
+        .await
+        .unwrap());
+    store
+        .set("invite:t0k3n", b"bob", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(store.take("invite:t0k3n").await.unwrap().as_deref(), Some(&b"bob"[..]));
+    assert_eq!(
+        store.take("invite:t0k3n").await.unwrap(),
+        None,
+        "a token is taken only once"
+    );
+
+    // Delete says whether there was something to delete.
+    assert!(store.delete("session:abc").await.unwrap());
+    assert!(!store.delete("session:abc").await.unwrap());
+
+    // Throttling counters: a window starts at the first hit.
+    for expected in 1..=5 {
+        assert_eq!(
+            store.count("fail:alice", Duration::from_millis(300)).await.unwrap(),
+            expected
+        );
+    }
+
+    // A user's session index.
+    store.set_add("user:alice:sessions", "s1").await.unwrap();
+    store.set_add("user:alice:sessions", "s2").await.unwrap();
+    store.set_add("user:alice:sessions", "s2").await.unwrap();
+    assert_eq!(store.set_members("user:alice:sessions").await.unwrap(), ["s1", "s2"]);
+    store.set_remove("user:alice:sessions", "s1").await.unwrap();
+    assert_eq!(store.set_members("user:alice:sessions").await.unwrap(), ["s2"]);
+    assert!(store.set_members("user:nobody:sessions").await.unwrap().is_empty());
+
+    // Messages reach subscribers (revocations).
+    let mut events = store.subscribe();
+    // Redis delivers through its own connection: let the subscription settle.
+    let mut delivered = None;
+    for _ in 0..20 {
+        store.publish("revoke:s2").await.unwrap();
+        if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
+            delivered = Some(message);
+            break;
+        }
+    }
+    assert_eq!(delivered.as_deref(), Some("revoke:s2"));
+
+    // Expiry: the short value and the counter window are gone after their time.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(store.get("short").await.unwrap(), None);
+    assert_eq!(
+        store.count("fail:alice", Duration::from_millis(300)).await.unwrap(),
+        1,
+        "a new window"
+    );
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_embedded_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::embedded(&dir.path().join("state.redb")).unwrap();
+    conforms(&store).await;
+}
+
+#[tokio::test]
+async fn the_redis_store_conforms() {
+    let redis = RedisServer::start();
+    let store = Store::redis(&redis.url(), "test:").await.unwrap();
+    conforms(&store).await;
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_its_data_across_restarts_and_sweeps_expired_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        let store = Store::embedded(&path).unwrap();
+        store.set("credential:alice", b"argon2id hash", None).await.unwrap();
+        store
+            .set("session:old", b"x", Some(Duration::from_millis(1)))
+            .await
+            .unwrap();
+    }
+    let Store::Embedded(reopened) = Store::embedded(&path).unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(
+        reopened.get("credential:alice").unwrap().as_deref(),
+        Some(&b"argon2id hash"[..])
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(reopened.purge_expired().await.unwrap(), 1);
+    assert!(reopened.get("credential:alice").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_embedded_store_file_that_is_not_one_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    std::fs::write(&path, b"this is not a redb file").unwrap();
+    match Store::embedded(&path) {
+        Err(StoreError::File(message)) => assert!(message.contains("state.redb"), "{message}"),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a damaged file was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn two_gateways_sharing_redis_hear_each_others_messages_within_a_second() {
+    let redis = RedisServer::start();
+    let a = Store::redis(&redis.url(), "shared:").await.unwrap();
+    let b = Store::redis(&redis.url(), "shared:").await.unwrap();
+    let mut heard_by_a = a.subscribe();
+    // Each gateway subscribes in the background; wait until A is listening.
+    let mut heard = None;
+    let started = std::time::Instant::now();
+    while heard.is_none() && started.elapsed() < Duration::from_secs(5) {
+        b.publish("revoke:alice").await.unwrap();
+        heard = tokio::time::timeout(Duration::from_millis(100), heard_by_a.recv())
+            .await
+            .ok();
+    }
+    assert_eq!(heard.unwrap().unwrap(), "revoke:alice");
+    // Once subscribed, delivery is prompt.
+    let sent = std::time::Instant::now();
+    b.publish("revoke:bob").await.unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(1), heard_by_a.recv()).await;
+    assert_eq!(message.unwrap().unwrap(), "revoke:bob");
+    println!("revocation heard after {:?}", sent.elapsed());
+    // And they share values.
+    a.set("session:x", b"carol", None).await.unwrap();
+    assert_eq!(b.get("session:x").await.unwrap().as_deref(), Some(&b"carol"[..]));
+}
+
+#[tokio::test]
+async fn when_redis_goes_away_every_operation_fails_and_service_resumes_when_it_returns() {
+    let redis = RedisServer::start();
+    let port = redis.addr.port();
+    let store = Store::redis(&redis.url(), "outage:").await.unwrap();
+    store.set("session:s", b"dave", None).await.unwrap();
+
+    drop(redis);
+    let outage = store.get("session:s").await;
+    assert!(matches!(outage, Err(StoreError::Unavailable(_))), "{outage:?}");
+    assert!(store.count("fail:x", Duration::from_secs(1)).await.is_err());
+
+    let _back = RedisServer::start_on(port);
+    let mut recovered = false;
+    for _ in 0..50 {
+        if store.ping().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the store did not reconnect by itself");
+    // The restarted Redis keeps nothing (no persistence here): absent, not an error.
+    assert_eq!(store.get("session:s").await.unwrap(), None);
+}
