@@ -28,12 +28,14 @@
 //! - [`policy`]: the compiled policy and `decide`, the pure authorization
 //!   function; networks, client types, users, groups, exemptions, routes.
 //! - [`portal`]: the gateway's own pages under `/.portcullis/`.
+//! - [`auth`]: credentials: argon2id passwords, TOTP codes, recovery codes.
 //! - [`store`]: where secrets and sessions live: an embedded redb file or
 //!   Redis, behind one interface.
 //! - [`clock`]: the one place that reads the wall clock.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
