@@ -29,6 +29,7 @@
 //!   function; networks, client types, users, groups, exemptions, routes.
 //! - [`portal`]: the gateway's own pages under `/.portcullis/`.
 //! - [`auth`]: credentials: argon2id passwords, TOTP codes, recovery codes.
+//! - [`session`]: sessions on the store: ids, expiry, per-user index.
 //! - [`store`]: where secrets and sessions live: an embedded redb file or
 //!   Redis, behind one interface.
 //! - [`clock`]: the one place that reads the wall clock.
@@ -42,5 +43,6 @@ pub mod demo;
 pub mod policy;
 pub mod portal;
 pub mod proxy;
+pub mod session;
 pub mod store;
 pub mod telemetry;

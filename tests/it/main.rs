@@ -5,5 +5,6 @@ mod harness;
 mod operations;
 mod policy;
 mod proxy;
+mod sessions;
 mod store;
 mod support;

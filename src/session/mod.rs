@@ -1,0 +1,316 @@
+//! Sessions: who is signed in, from where, since when.
+//!
+//! - A session id is 256 random bits, sent to the browser as the cookie
+//!   value. The store keys the session by the id's SHA-256, so a dump of
+//!   the store yields no usable cookie.
+//! - Whether a session is still good is [`validity`], a pure function of the
+//!   session, the limits and `now`: idle timeout and absolute lifetime. The
+//!   store's own expiry is only garbage collection, set a little longer.
+//! - `last_seen` is written at most every `touch_every`, not on every request.
+//! - Each user has an index of their sessions, for remote logout, reviews
+//!   and `max_per_user`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ring::digest::{digest, SHA256};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError};
+
+/// The cookie value. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId([u8; 32]);
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl SessionId {
+    pub fn generate() -> SessionId {
+        SessionId(crate::auth::random_bytes())
+    }
+
+    /// Parse a cookie value; anything but 64 hex digits is no session.
+    pub fn from_cookie(value: &str) -> Option<SessionId> {
+        if value.len() != 64 {
+            return None;
+        }
+        let mut id = [0u8; 32];
+        for (i, pair) in value.as_bytes().chunks(2).enumerate() {
+            let text = std::str::from_utf8(pair).ok()?;
+            id[i] = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(SessionId(id))
+    }
+
+    pub fn to_cookie(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// What the store knows the session by: the SHA-256 of the id.
+    pub fn handle(&self) -> SessionHandle {
+        SessionHandle(hex(digest(&SHA256, &self.0).as_ref()))
+    }
+}
+
+/// A session as the store knows it (the id's hash). Safe to show admins
+/// and to log: it cannot be turned back into a cookie.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionHandle(pub String);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: String,
+    pub client_type: String,
+    pub ip: IpAddr,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub last_seen: u64,
+    /// When the user last completed a second factor (login or step-up).
+    pub second_factor_at: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    /// Write `last_seen` at most this often.
+    pub touch_every: Duration,
+    /// 0 means no limit; 1 means a new login ends the older sessions.
+    pub max_per_user: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// Good; `touch` says `last_seen` is old enough to write again.
+    Live {
+        touch: bool,
+    },
+    Idle,
+    TooOld,
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub fn validity(session: &Session, limits: &Limits, now: SystemTime) -> Validity {
+    let now = secs(now);
+    if now >= session.created.saturating_add(limits.max_lifetime.as_secs()) {
+        Validity::TooOld
+    } else if now >= session.last_seen.saturating_add(limits.idle_timeout.as_secs()) {
+        Validity::Idle
+    } else {
+        Validity::Live {
+            touch: now >= session.last_seen.saturating_add(limits.touch_every.as_secs()),
+        }
+    }
+}
+
+/// Why a session ended, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Idle,
+    TooOld,
+}
+
+/// Session operations on a store.
+pub struct Sessions<'a> {
+    pub store: &'a Store,
+    pub limits: Limits,
+}
+
+fn session_key(handle: &SessionHandle) -> String {
+    format!("session:{}", handle.0)
+}
+
+fn index_key(user: &str) -> String {
+    format!("user:{user}:sessions")
+}
+
+impl Sessions<'_> {
+    /// The store keeps a session a little longer than it can live idle, so
+    /// that expiry is decided by [`validity`], not by the store's clock.
+    fn store_ttl(&self) -> Duration {
+        self.limits.idle_timeout + Duration::from_secs(60)
+    }
+
+    async fn save(&self, handle: &SessionHandle, session: &Session) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(session).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store
+            .set(&session_key(handle), &bytes, Some(self.store_ttl()))
+            .await
+    }
+
+    async fn load(&self, handle: &SessionHandle) -> Result<Option<Session>, StoreError> {
+        let bytes = self.store.get(&session_key(handle)).await?;
+        // Unreadable data is no session (fail closed), not an outage.
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Start a session after a complete login. With `max_per_user`, the
+    /// oldest sessions of the user end to make room; they are returned.
+    pub async fn create(
+        &self,
+        user: &str,
+        client_type: &str,
+        ip: IpAddr,
+        now: SystemTime,
+    ) -> Result<(SessionId, Vec<SessionHandle>), StoreError> {
+        let id = SessionId::generate();
+        let handle = id.handle();
+        let at = secs(now);
+        let session = Session {
+            user: user.to_owned(),
+            client_type: client_type.to_owned(),
+            ip,
+            created: at,
+            last_seen: at,
+            second_factor_at: at,
+        };
+        let mut ended = Vec::new();
+        if self.limits.max_per_user > 0 {
+            let mut existing = self.list(user, now).await?;
+            existing.sort_by_key(|(_, s)| s.created);
+            let excess = (existing.len() + 1).saturating_sub(self.limits.max_per_user);
+            for (old, _) in existing.into_iter().take(excess) {
+                self.revoke(user, &old).await?;
+                ended.push(old);
+            }
+        }
+        self.save(&handle, &session).await?;
+        self.store.set_add(&index_key(user), &handle.0).await?;
+        Ok((id, ended))
+    }
+
+    /// The live session for a cookie, touched if due; an expired one is
+    /// ended and reported.
+    pub async fn resume(&self, id: &SessionId, now: SystemTime) -> Result<Result<Session, Option<Ended>>, StoreError> {
+        let handle = id.handle();
+        let Some(mut session) = self.load(&handle).await? else {
+            return Ok(Err(None));
+        };
+        match validity(&session, &self.limits, now) {
+            Validity::Live { touch } => {
+                if touch {
+                    session.last_seen = secs(now);
+                    self.save(&handle, &session).await?;
+                }
+                Ok(Ok(session))
+            }
+            expired => {
+                self.revoke(&session.user, &handle).await?;
+                Ok(Err(Some(if expired == Validity::Idle {
+                    Ended::Idle
+                } else {
+                    Ended::TooOld
+                })))
+            }
+        }
+    }
+
+    /// Record a fresh second factor (step-up).
+    pub async fn stepped_up(&self, id: &SessionId, now: SystemTime) -> Result<(), StoreError> {
+        let handle = id.handle();
+        if let Some(mut session) = self.load(&handle).await? {
+            session.second_factor_at = secs(now);
+            session.last_seen = secs(now);
+            self.save(&handle, &session).await?;
+        }
+        Ok(())
+    }
+
+    /// End one session, and tell every gateway sharing the store.
+    pub async fn revoke(&self, user: &str, handle: &SessionHandle) -> Result<(), StoreError> {
+        self.store.delete(&session_key(handle)).await?;
+        self.store.set_remove(&index_key(user), &handle.0).await?;
+        self.store.publish(&format!("revoked {}", handle.0)).await
+    }
+
+    /// End every session of a user (offboarding, "log out everywhere").
+    pub async fn revoke_all(&self, user: &str) -> Result<Vec<SessionHandle>, StoreError> {
+        let handles: Vec<SessionHandle> = (self.store.set_members(&index_key(user)).await?)
+            .into_iter()
+            .map(SessionHandle)
+            .collect();
+        for handle in &handles {
+            self.revoke(user, handle).await?;
+        }
+        Ok(handles)
+    }
+
+    /// A user's live sessions, oldest first; index entries whose session
+    /// has gone are pruned.
+    pub async fn list(&self, user: &str, now: SystemTime) -> Result<Vec<(SessionHandle, Session)>, StoreError> {
+        let mut live = Vec::new();
+        for member in self.store.set_members(&index_key(user)).await? {
+            let handle = SessionHandle(member);
+            match self.load(&handle).await? {
+                Some(session) if matches!(validity(&session, &self.limits, now), Validity::Live { .. }) => {
+                    live.push((handle, session))
+                }
+                _ => self.store.set_remove(&index_key(user), &handle.0).await?,
+            }
+        }
+        live.sort_by_key(|(_, s)| s.created);
+        Ok(live)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        idle_timeout: Duration::from_secs(30 * 60),
+        max_lifetime: Duration::from_secs(12 * 3600),
+        touch_every: Duration::from_secs(60),
+        max_per_user: 0,
+    };
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn session(created: u64, last_seen: u64) -> Session {
+        Session {
+            user: "alice".into(),
+            client_type: "web".into(),
+            ip: "193.167.1.70".parse().unwrap(),
+            created,
+            last_seen,
+            second_factor_at: created,
+        }
+    }
+
+    #[test]
+    fn a_session_idle_too_long_or_too_old_is_over() {
+        let s = session(1_000, 1_000);
+        assert_eq!(validity(&s, &LIMITS, at(1_030)), Validity::Live { touch: false });
+        assert_eq!(validity(&s, &LIMITS, at(1_060)), Validity::Live { touch: true });
+        assert_eq!(validity(&s, &LIMITS, at(1_000 + 1800)), Validity::Idle);
+        let busy = session(1_000, 1_000 + 12 * 3600 - 10);
+        assert_eq!(validity(&busy, &LIMITS, at(1_000 + 12 * 3600)), Validity::TooOld);
+    }
+
+    #[test]
+    fn cookies_round_trip_and_the_store_sees_only_a_hash() {
+        let id = SessionId::generate();
+        let cookie = id.to_cookie();
+        assert_eq!(cookie.len(), 64);
+        assert_eq!(SessionId::from_cookie(&cookie), Some(id.clone()));
+        assert_ne!(id.handle().0, cookie);
+        assert_eq!(id.handle().0.len(), 64);
+        assert_eq!(SessionId::from_cookie("zz"), None);
+        assert_eq!(SessionId::from_cookie(&"g".repeat(64)), None);
+        assert_eq!(format!("{id:?}"), "[redacted]");
+    }
+}
