@@ -5,6 +5,7 @@
 //! Secrets never print: [`Password`] and [`totp::TotpSecret`] redact
 //! themselves in `Debug`.
 
+pub mod credentials;
 pub mod password;
 pub mod recovery;
 pub mod totp;

@@ -192,3 +192,37 @@ async fn when_redis_goes_away_every_operation_fails_and_service_resumes_when_it_
     // The restarted Redis keeps nothing (no persistence here): absent, not an error.
     assert_eq!(store.get("session:s").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn credentials_are_kept_with_the_totp_secret_sealed() {
+    use portcullis::auth::credentials::{Credentials, SecretsKey};
+    use portcullis::auth::totp::TotpSecret;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = SecretsKey::create(&dir.path().join("secrets.key")).unwrap();
+    let redis = RedisServer::start();
+    let stores = [
+        Store::embedded(&dir.path().join("state.redb")).unwrap(),
+        Store::redis(&redis.url(), "creds:").await.unwrap(),
+    ];
+    for store in &stores {
+        let secret = TotpSecret::generate();
+        let credentials = Credentials {
+            password: Some("$argon2id$v=19$m=19456,t=2,p=1$...".into()),
+            totp: Some(key.seal("alice", &secret)),
+            recovery: vec!["hash-1".into(), "hash-2".into()],
+            enrolled_at: Some(1_800_000_000),
+        };
+        credentials.save(store, "alice").await.unwrap();
+        let loaded = Credentials::load(store, "alice").await.unwrap().unwrap();
+        assert_eq!(loaded, credentials);
+        assert_eq!(key.open("alice", loaded.totp.as_ref().unwrap()).unwrap(), secret);
+        // What the store holds does not contain the secret in clear.
+        let raw = store.get("credentials:alice").await.unwrap().unwrap();
+        assert!(!raw
+            .windows(secret.base32().len())
+            .any(|w| w == secret.base32().as_bytes()));
+        Credentials::remove(store, "alice").await.unwrap();
+        assert_eq!(Credentials::load(store, "alice").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! What the store keeps per user: the password hash, the TOTP secret
+//! encrypted at rest, and the recovery-code hashes.
+//!
+//! TOTP secrets are sealed with AES-256-GCM under a key read from a file
+//! named in the config (never in the store, never in the YAML). The user
+//! name is bound in as associated data, so a sealed secret copied onto
+//! another user's record does not open.
+
+use std::fmt;
+use std::path::Path;
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use serde::{Deserialize, Serialize};
+
+use super::totp::TotpSecret;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("cannot read the secrets key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("a stored TOTP secret does not open with this key (wrong key file, or tampered data)")]
+    Sealed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The key that seals TOTP secrets. Never printed.
+pub struct SecretsKey(LessSafeKey);
+
+impl fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::Redacted.fmt(f)
+    }
+}
+
+impl SecretsKey {
+    /// Read a key file: 64 hex digits (32 bytes), surrounding space ignored.
+    pub fn load(path: &Path) -> Result<SecretsKey, CredentialError> {
+        let fail = |reason: String| CredentialError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let bytes = decode_hex(text.trim()).filter(|b| b.len() == 32).ok_or_else(|| {
+            fail("it must hold 64 hex digits; make one with `head -c 32 /dev/urandom | xxd -p -c 64`".into())
+        })?;
+        SecretsKey::from_bytes(&bytes).ok_or_else(|| fail("not a usable AES-256 key".into()))
+    }
+
+    /// Make a new key file (mode 0600), as the demo does.
+    pub fn create(path: &Path) -> anyhow::Result<SecretsKey> {
+        let bytes: [u8; 32] = super::random_bytes();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        crate::demo::cert::write_private(path, &format!("{hex}\n"))?;
+        SecretsKey::from_bytes(&bytes).ok_or_else(|| anyhow::anyhow!("cannot use the new key"))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<SecretsKey> {
+        UnboundKey::new(&AES_256_GCM, bytes)
+            .ok()
+            .map(|k| SecretsKey(LessSafeKey::new(k)))
+    }
+
+    pub fn seal(&self, user: &str, secret: &TotpSecret) -> Sealed {
+        let nonce_bytes: [u8; NONCE_LEN] = super::random_bytes();
+        let mut data = secret.as_bytes().to_vec();
+        let sealed = self.0.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(user.as_bytes()),
+            &mut data,
+        );
+        match sealed {
+            Ok(()) => Sealed {
+                nonce: nonce_bytes.to_vec(),
+                data,
+            },
+            // Sealing a 20-byte secret cannot fail; should it, store
+            // nothing usable rather than the secret in clear.
+            Err(_) => Sealed {
+                nonce: Vec::new(),
+                data: Vec::new(),
+            },
+        }
+    }
+
+    pub fn open(&self, user: &str, sealed: &Sealed) -> Result<TotpSecret, CredentialError> {
+        let nonce = Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| CredentialError::Sealed)?;
+        let mut data = sealed.data.clone();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(user.as_bytes()), &mut data)
+            .map_err(|_| CredentialError::Sealed)?;
+        Ok(TotpSecret::from_bytes(plain.to_vec()))
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// An encrypted TOTP secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    nonce: Vec<u8>,
+    data: Vec<u8>,
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::Redacted.fmt(f)
+    }
+}
+
+/// A user's credentials as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// argon2id, PHC format.
+    pub password: Option<String>,
+    pub totp: Option<Sealed>,
+    /// SHA-256 hashes of the unused recovery codes.
+    pub recovery: Vec<String>,
+    /// Seconds since the epoch when enrolment finished.
+    pub enrolled_at: Option<u64>,
+}
+
+fn key(user: &str) -> String {
+    format!("credentials:{user}")
+}
+
+impl Credentials {
+    pub async fn load(store: &Store, user: &str) -> Result<Option<Credentials>, CredentialError> {
+        let bytes = store.get(&key(user)).await?;
+        // Unreadable records count as none: the user must be re-invited.
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    pub async fn save(&self, store: &Store, user: &str) -> Result<(), CredentialError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        store.set(&key(user), &bytes, None).await?;
+        Ok(())
+    }
+
+    pub async fn remove(store: &Store, user: &str) -> Result<(), CredentialError> {
+        store.delete(&key(user)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretsKey {
+        SecretsKey::from_bytes(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_for_its_user_and_key() {
+        let secret = TotpSecret::generate();
+        let sealed = key().seal("alice", &secret);
+        assert!(
+            !sealed.data.windows(20).any(|w| w == secret.as_bytes()),
+            "not stored in clear"
+        );
+        assert_eq!(key().open("alice", &sealed).unwrap(), secret);
+        assert!(matches!(key().open("mallory", &sealed), Err(CredentialError::Sealed)));
+        let other = SecretsKey::from_bytes(&[8u8; 32]).unwrap();
+        assert!(matches!(other.open("alice", &sealed), Err(CredentialError::Sealed)));
+        let mut tampered = sealed.clone();
+        tampered.data[0] ^= 1;
+        assert!(key().open("alice", &tampered).is_err());
+        assert_eq!(format!("{sealed:?} {:?}", key()), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn key_files_hold_64_hex_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.key");
+        let made = SecretsKey::create(&path).unwrap();
+        let loaded = SecretsKey::load(&path).unwrap();
+        let secret = TotpSecret::generate();
+        assert_eq!(loaded.open("bob", &made.seal("bob", &secret)).unwrap(), secret);
+        std::fs::write(&path, "too short").unwrap();
+        let err = SecretsKey::load(&path).unwrap_err().to_string();
+        assert!(err.contains("64 hex digits"), "{err}");
+    }
+}
