@@ -35,6 +35,30 @@ pub struct Config {
     /// Test-only: believe `X-Test-User` as the signed-in user. Never set in
     /// release builds (the YAML key does not exist there).
     pub trust_test_identity: bool,
+    pub store: StoreSettings,
+    pub sessions: crate::session::Limits,
+    pub auth: AuthSettings,
+    pub identity_headers: IdentityHeaders,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    Embedded(PathBuf),
+    Redis { url: String, prefix: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub secrets_key: PathBuf,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub company: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user: http::HeaderName,
+    pub groups: http::HeaderName,
 }
 
 #[derive(Debug)]
@@ -255,6 +279,43 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         );
     }
 
+    let sessions = &raw.sessions;
+    if sessions.idle_timeout.0.as_secs() == 0 {
+        found.add("sessions.idle_timeout", "must be at least 1s");
+    }
+    if sessions.max_lifetime.0 < sessions.idle_timeout.0 {
+        found.add("sessions.max_lifetime", "is shorter than sessions.idle_timeout");
+    }
+    let header = |found: &mut Found, path: &str, name: &str| {
+        found.check(
+            path,
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name")),
+        )
+    };
+    let user_header = header(&mut found, "identity_headers.user", &raw.identity_headers.user);
+    let groups_header = header(&mut found, "identity_headers.groups", &raw.identity_headers.groups);
+    if raw.auth.argon2_memory_kib < 8 * 1024 || raw.auth.argon2_iterations == 0 {
+        found.add(
+            "auth",
+            "argon2_memory_kib must be at least 8192 and argon2_iterations at least 1 (OWASP suggests 19456 and 2)",
+        );
+    }
+    let store = match &raw.store {
+        raw::RawStore::Embedded { path } => StoreSettings::Embedded(base.join(path)),
+        raw::RawStore::Redis { url, prefix } => {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                found.add(
+                    "store.redis.url",
+                    format!("{url:?} must start with redis:// or rediss://"),
+                );
+            }
+            StoreSettings::Redis {
+                url: url.clone(),
+                prefix: prefix.clone(),
+            }
+        }
+    };
+
     let policy = match crate::policy::compile(raw) {
         Ok(policy) => Some(policy),
         Err(problems) => {
@@ -311,6 +372,23 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                 },
                 policy: Arc::new(policy),
                 trust_test_identity,
+                store,
+                sessions: crate::session::Limits {
+                    idle_timeout: sessions.idle_timeout.0,
+                    max_lifetime: sessions.max_lifetime.0,
+                    touch_every: (sessions.idle_timeout.0 / 30).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+                    max_per_user: sessions.max_per_user,
+                },
+                auth: AuthSettings {
+                    secrets_key: base.join(&raw.auth.secrets_key),
+                    argon2_memory_kib: raw.auth.argon2_memory_kib,
+                    argon2_iterations: raw.auth.argon2_iterations,
+                    company: raw.auth.company.clone(),
+                },
+                identity_headers: IdentityHeaders {
+                    user: user_header.unwrap_or(http::HeaderName::from_static("x-portcullis-user")),
+                    groups: groups_header.unwrap_or(http::HeaderName::from_static("x-portcullis-groups")),
+                },
             })
         }
         _ => Err(ConfigError::Invalid(found.0)),

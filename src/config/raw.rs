@@ -23,6 +23,18 @@ pub struct RawConfig {
     pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub limits: RawLimits,
+    /// Where credentials and sessions live: `{ embedded: { path } }` or
+    /// `{ redis: { url, prefix } }`.
+    #[serde(default, with = "serde_yaml::with::singleton_map")]
+    pub store: RawStore,
+    #[serde(default)]
+    pub sessions: RawSessions,
+    #[serde(default)]
+    pub auth: RawAuth,
+    /// Headers the CRM receives naming the signed-in user; any the client
+    /// sends itself are removed.
+    #[serde(default)]
+    pub identity_headers: RawIdentityHeaders,
 
     // The policy: who may reach the CRM, from where, with what, to which areas.
     /// Named lists of addresses and ranges; an entry may name another network.
@@ -251,6 +263,127 @@ impl Default for RawLimits {
             shutdown_grace: default_shutdown_grace(),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum RawStore {
+    Embedded {
+        /// The redb file (created if missing).
+        path: String,
+    },
+    Redis {
+        url: String,
+        /// Put before every key, so that deployments can share a Redis.
+        #[serde(default = "default_redis_prefix")]
+        prefix: String,
+    },
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore::Embedded {
+            path: "portcullis.redb".into(),
+        }
+    }
+}
+
+fn default_redis_prefix() -> String {
+    "portcullis:".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    #[serde(default = "default_idle")]
+    pub idle_timeout: HumanDuration,
+    #[serde(default = "default_lifetime")]
+    pub max_lifetime: HumanDuration,
+    /// 0: no limit; 1: a new login ends the user's older sessions.
+    #[serde(default)]
+    pub max_per_user: usize,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        RawSessions {
+            idle_timeout: default_idle(),
+            max_lifetime: default_lifetime(),
+            max_per_user: 0,
+        }
+    }
+}
+
+fn default_idle() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30 * 60))
+}
+fn default_lifetime() -> HumanDuration {
+    HumanDuration(Duration::from_secs(12 * 3600))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// File holding the key that seals TOTP secrets (64 hex digits).
+    #[serde(default = "default_secrets_key")]
+    pub secrets_key: String,
+    /// argon2id cost: memory in KiB, iterations, lanes.
+    #[serde(default = "default_argon_memory")]
+    pub argon2_memory_kib: u32,
+    #[serde(default = "default_argon_iterations")]
+    pub argon2_iterations: u32,
+    /// Shown on the login pages and in authenticator apps.
+    #[serde(default = "default_issuer")]
+    pub company: String,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            secrets_key: default_secrets_key(),
+            argon2_memory_kib: default_argon_memory(),
+            argon2_iterations: default_argon_iterations(),
+            company: default_issuer(),
+        }
+    }
+}
+
+fn default_secrets_key() -> String {
+    "secrets.key".into()
+}
+fn default_argon_memory() -> u32 {
+    19 * 1024
+}
+fn default_argon_iterations() -> u32 {
+    2
+}
+fn default_issuer() -> String {
+    "CRM".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityHeaders {
+    #[serde(default = "default_user_header")]
+    pub user: String,
+    #[serde(default = "default_groups_header")]
+    pub groups: String,
+}
+
+impl Default for RawIdentityHeaders {
+    fn default() -> Self {
+        RawIdentityHeaders {
+            user: default_user_header(),
+            groups: default_groups_header(),
+        }
+    }
+}
+
+fn default_user_header() -> String {
+    "X-Portcullis-User".into()
+}
+fn default_groups_header() -> String {
+    "X-Portcullis-Groups".into()
 }
 
 fn default_hsts() -> HumanDuration {

@@ -1,8 +1,9 @@
 //! Phase 2 target: the gateway's own pages under `/.portcullis/`. Nothing
 //! else is taken from the CRM's URL space.
 //!
-//! Today: health and static assets; the login interstitial joins here.
+//! Health, static assets, and the login interstitial ([`login`]).
 
+pub mod login;
 pub mod page;
 
 use bytes::Bytes;
@@ -19,6 +20,9 @@ pub const PREFIX: &str = "/.portcullis/";
 pub enum Page {
     Health,
     Stylesheet,
+    Login,
+    SecondFactor,
+    Logout,
     Unknown,
 }
 
@@ -31,6 +35,9 @@ pub fn route(path: &str) -> Option<Page> {
     Some(match rest {
         "health" => Page::Health,
         "assets/portcullis.css" => Page::Stylesheet,
+        "login" => Page::Login,
+        "second-factor" => Page::SecondFactor,
+        "logout" => Page::Logout,
         _ => Page::Unknown,
     })
 }
@@ -57,7 +64,8 @@ pub fn handle(page: Page, _request_id: u64) -> Result<Response<Full<Bytes>>, Gat
                 .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
             Ok(response)
         }
-        Page::Unknown => Err(GatewayError::NotFound),
+        // The login pages need the request and the store: see the pipeline.
+        Page::Login | Page::SecondFactor | Page::Logout | Page::Unknown => Err(GatewayError::NotFound),
     }
 }
 

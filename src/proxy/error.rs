@@ -26,6 +26,13 @@ pub enum GatewayError {
     LoginRequired,
     #[error("needs a fresh second factor")]
     StepUpRequired,
+    #[error("form without a valid CSRF token")]
+    Csrf,
+    #[error("form larger than allowed")]
+    FormTooLarge,
+    /// The store did not answer: fail closed.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
 }
 
 /// Whose fault it was: decides the log level and helps the reader of a log.
@@ -33,6 +40,8 @@ pub enum GatewayError {
 pub enum Fault {
     Client,
     Upstream,
+    /// Our side: the store is down, say.
+    Gateway,
 }
 
 impl GatewayError {
@@ -41,6 +50,9 @@ impl GatewayError {
             GatewayError::Malformed(_) | GatewayError::BadPath(_) => StatusCode::BAD_REQUEST,
             GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
+            GatewayError::Csrf => StatusCode::FORBIDDEN,
+            GatewayError::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
@@ -54,7 +66,10 @@ impl GatewayError {
             | GatewayError::BadPath(_)
             | GatewayError::Denied { .. }
             | GatewayError::LoginRequired
-            | GatewayError::StepUpRequired => Fault::Client,
+            | GatewayError::StepUpRequired
+            | GatewayError::Csrf
+            | GatewayError::FormTooLarge => Fault::Client,
+            GatewayError::StoreUnavailable(_) => Fault::Gateway,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
         }
     }
@@ -63,6 +78,15 @@ impl GatewayError {
     pub fn page_text(&self) -> (&'static str, &str) {
         match self {
             GatewayError::Denied { message, .. } => ("Access denied", message),
+            GatewayError::Csrf => (
+                "This form has expired",
+                "Go back, reload the page and try again.",
+            ),
+            GatewayError::FormTooLarge => ("Too much data", "The form sent more than the gateway accepts."),
+            GatewayError::StoreUnavailable(_) => (
+                "Temporarily unavailable",
+                "The gateway cannot check sign-ins right now, so it lets nobody through. Try again in a minute.",
+            ),
             GatewayError::LoginRequired => (
                 "Sign-in required",
                 "This CRM is protected by the company's gateway and needs you to sign in first. Signing in at the gateway is not available yet; ask your administrator.",

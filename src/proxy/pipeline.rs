@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::header::{HeaderValue, HOST, STRICT_TRANSPORT_SECURITY};
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
 
@@ -32,6 +32,7 @@ use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
 use crate::config::Config;
 use crate::policy::{self, Decision, Facts, Policy, Principal};
+use crate::session::SessionId;
 use crate::telemetry::AccessLog;
 use crate::{clock, portal};
 
@@ -62,6 +63,9 @@ pub struct Gateway {
     /// Shared by every worker; a reload swaps it whole, and each request
     /// runs under the policy it started with.
     policy: Arc<ArcSwap<Policy>>,
+    /// The store, credentials and sessions; `None` when no client type
+    /// needs a login.
+    login: Option<Arc<portal::login::Login>>,
     upstream: Upstream,
     hsts: Option<HeaderValue>,
     /// Source of request ids for logs and error pages.
@@ -73,6 +77,7 @@ impl Gateway {
     pub fn new(
         config: Arc<Config>,
         policy: Arc<ArcSwap<Policy>>,
+        login: Option<Arc<portal::login::Login>>,
         access_log: AccessLog,
     ) -> Result<Gateway, rustls::Error> {
         let upstream = Upstream::new(&config.upstream)?;
@@ -83,6 +88,7 @@ impl Gateway {
         Ok(Gateway {
             config,
             policy,
+            login,
             upstream,
             hsts,
             next_request_id: AtomicU64::new(1),
@@ -135,11 +141,6 @@ impl Gateway {
             &self.config.trusted_proxies,
         )?;
         let path = policy::path::normalize(req.uri().path())?.into_owned();
-
-        // 2. route: the gateway's own pages
-        if let Some(page) = portal::route(&path) {
-            return portal::handle(page, ctx.id).map(|r| r.map(Either::Right));
-        }
         let policy = self.policy.load();
         let host = req
             .headers()
@@ -147,9 +148,25 @@ impl Gateway {
             .and_then(|h| h.to_str().ok())
             .or(req.uri().host());
         let client = policy.classify(host, &path, req.headers());
+        let now = clock::now();
+
+        // 2. route: the gateway's own pages
+        if let Some(page) = portal::route(&path) {
+            return self
+                .portal(page, req, ctx, &policy, client, now)
+                .await
+                .map(|r| r.map(Either::Right));
+        }
 
         // 3. authenticate
-        let principal = self.authenticate(&req, &policy, client);
+        let session = self.session(&req, &policy, client, now).await?;
+        let principal = match &session {
+            Some(s) => Principal::User {
+                name: &s.user,
+                second_factor_at: Some(portal::login::from_secs(s.second_factor_at)),
+            },
+            None => self.test_identity(&req, &policy, client),
+        };
 
         // 4. authorize
         let facts = Facts {
@@ -158,15 +175,19 @@ impl Gateway {
             method: req.method(),
             path: &path,
         };
-        let decision = policy::decide(&policy, &facts, &principal, clock::now());
+        let decision = policy::decide(&policy, &facts, &principal, now);
         let permitted = match decision.permit() {
             Ok(permitted) => permitted,
+            Err(Decision::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
+                return Ok(to_login(req.uri()).map(Either::Right));
+            }
             Err(decision) => return Err(self.refusal(&policy, decision, &facts, &principal, ctx)),
         };
-        if self.config.trust_test_identity {
-            req.headers_mut().remove(TEST_USER);
-            req.headers_mut().remove(TEST_SECOND_FACTOR_AGE);
-        }
+        let identity = match &principal {
+            Principal::User { name, .. } => Some(identity_of(&policy, name)),
+            Principal::Anonymous => None,
+        };
+        self.prepare_for_crm(&mut req, identity);
         if path != req.uri().path() {
             // Forward exactly the path the rules matched.
             *req.uri_mut() = with_path(req.uri(), &path)?;
@@ -176,10 +197,88 @@ impl Gateway {
         self.upstream.forward(req, ctx, permitted).await
     }
 
-    /// Who is asking. Until the login interstitial exists, only the
-    /// test-identity hook (debug builds, `testing.trust_identity_headers`)
-    /// names a user; passthrough client types are always anonymous.
-    fn authenticate<'r>(&self, req: &'r Request<Incoming>, policy: &Policy, client: usize) -> Principal<'r> {
+    /// The gateway's own pages.
+    async fn portal(
+        &self,
+        page: portal::Page,
+        req: Request<Incoming>,
+        ctx: &RequestContext,
+        policy: &Policy,
+        client: usize,
+        now: std::time::SystemTime,
+    ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
+        use portal::Page;
+        let (Page::Login | Page::SecondFactor | Page::Logout, Some(login)) = (page, &self.login) else {
+            return portal::handle(page, ctx.id);
+        };
+        let at = portal::login::Attempt {
+            ip: ctx.client.ip,
+            client,
+            policy,
+            now,
+            request_id: ctx.id,
+        };
+        match page {
+            Page::Login => portal::login::login(login, req, &at).await,
+            Page::SecondFactor => portal::login::second_factor(login, req, &at).await,
+            _ => portal::login::logout(login, req, &at).await,
+        }
+    }
+
+    /// The live session named by the request's cookie, if any. A store that
+    /// does not answer fails the request (closed), not the check (open).
+    async fn session(
+        &self,
+        req: &Request<Incoming>,
+        policy: &Policy,
+        client: usize,
+        now: std::time::SystemTime,
+    ) -> Result<Option<crate::session::Session>, GatewayError> {
+        let Some(login) = &self.login else { return Ok(None) };
+        if policy.client_types[client].login == LoginMode::Passthrough {
+            return Ok(None);
+        }
+        let Some(id) =
+            portal::login::cookie(req.headers(), portal::login::SESSION_COOKIE).and_then(SessionId::from_cookie)
+        else {
+            return Ok(None);
+        };
+        match login.sessions().resume(&id, now).await {
+            Ok(Ok(session)) => Ok(Some(session)),
+            Ok(Err(ended)) => {
+                if let Some(why) = ended {
+                    tracing::info!(target: "audit", event = "session.ended", session = %id.handle().0, why = ?why);
+                }
+                Ok(None)
+            }
+            Err(err) => Err(GatewayError::StoreUnavailable(err.to_string())),
+        }
+    }
+
+    /// What the CRM must not see, removed; who the user is, added. A client
+    /// cannot choose its identity: identity headers it sent are dropped.
+    fn prepare_for_crm(&self, req: &mut Request<Incoming>, identity: Option<(String, String)>) {
+        let names = &self.config.identity_headers;
+        let headers = req.headers_mut();
+        headers.remove(&names.user);
+        headers.remove(&names.groups);
+        if self.config.trust_test_identity {
+            headers.remove(TEST_USER);
+            headers.remove(TEST_SECOND_FACTOR_AGE);
+        }
+        if let Some((user, groups)) = identity {
+            if let (Ok(user), Ok(groups)) = (HeaderValue::from_str(&user), HeaderValue::from_str(&groups)) {
+                headers.insert(&names.user, user);
+                headers.insert(&names.groups, groups);
+            }
+        }
+        strip_our_cookies(headers);
+    }
+
+    /// The test-identity hook (debug builds, `testing.trust_identity_headers`)
+    /// for tests that predate the login pages; passthrough client types are
+    /// always anonymous.
+    fn test_identity<'r>(&self, req: &'r Request<Incoming>, policy: &Policy, client: usize) -> Principal<'r> {
         if !self.config.trust_test_identity || policy.client_types[client].login == LoginMode::Passthrough {
             return Principal::Anonymous;
         }
@@ -244,6 +343,9 @@ impl Gateway {
                 tracing::info!(request_id = ctx.id, client_ip = %ctx.client.ip, error = %err, "request refused")
             }
             Fault::Upstream => tracing::warn!(request_id = ctx.id, error = %err, "upstream failed"),
+            Fault::Gateway => {
+                tracing::error!(request_id = ctx.id, error = %err, "refusing requests: the store is unavailable")
+            }
         }
         let (title, message) = err.page_text();
         portal::page::error(err.status(), title, message, ctx.id).map(Either::Right)
@@ -263,4 +365,51 @@ fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
             .map_err(|_| GatewayError::BadPath(policy::path::PathError::BadEscape))?,
     );
     http::Uri::from_parts(parts).map_err(|_| GatewayError::BadPath(policy::path::PathError::BadEscape))
+}
+
+/// The user's name and groups, for the identity headers.
+fn identity_of(policy: &Policy, user: &str) -> (String, String) {
+    let groups = policy
+        .users
+        .get(user)
+        .map(|u| {
+            u.groups
+                .iter()
+                .map(|g| policy.group_name(*g))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    (user.to_owned(), groups)
+}
+
+/// Remove the gateway's cookies from what the CRM receives.
+fn strip_our_cookies(headers: &mut http::HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !pair.starts_with(portal::login::COOKIE_PREFIX))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(http::header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(http::header::COOKIE, value);
+        }
+    }
+}
+
+/// Send a browser that is not signed in to the login page, to come back here.
+fn to_login(uri: &http::Uri) -> Response<http_body_util::Full<bytes::Bytes>> {
+    let back = uri.path_and_query().map_or("/", |p| p.as_str());
+    let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let mut response = Response::new(http_body_util::Full::new(bytes::Bytes::new()));
+    *response.status_mut() = http::StatusCode::SEE_OTHER;
+    if let Ok(location) = HeaderValue::from_str(&format!("/.portcullis/login?next={next}")) {
+        response.headers_mut().insert(http::header::LOCATION, location);
+    }
+    response
 }

@@ -15,7 +15,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::framing::Guard;
 use super::pipeline::{ConnInfo, Gateway};
+use crate::config::raw::LoginMode;
 use crate::config::{Config, Limits};
+use crate::portal::login::Login;
 use crate::telemetry::AccessLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,8 @@ pub enum ServeError {
     Tls(#[from] rustls::Error),
     #[error("cannot start the workers: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot set up logins: {0}")]
+    Login(#[from] crate::portal::login::LoginSetupError),
 }
 
 /// Serve HTTPS on `listener` until `shutdown` completes, then let in-flight
@@ -46,6 +50,15 @@ pub async fn serve(
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
     };
     let policy = Arc::new(arc_swap::ArcSwap::new(config.policy.clone()));
+    let needs_login = config
+        .policy
+        .client_types
+        .iter()
+        .any(|c| c.login == LoginMode::Required);
+    let login = match needs_login {
+        true => Some(Arc::new(Login::open(&config).await?)),
+        false => None,
+    };
     let listener = listener.into_std()?;
     // Workers stop accepting when `stop` fires, then drain their connections.
     let (stop, _) = broadcast::channel::<()>(1);
@@ -53,7 +66,12 @@ pub async fn serve(
     for index in 0..worker_count() {
         let worker = Worker {
             shared: shared.clone(),
-            gateway: Arc::new(Gateway::new(config.clone(), policy.clone(), access_log.clone())?),
+            gateway: Arc::new(Gateway::new(
+                config.clone(),
+                policy.clone(),
+                login.clone(),
+                access_log.clone(),
+            )?),
             listener: listener.try_clone()?,
             stop: stop.subscribe(),
         };

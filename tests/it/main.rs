@@ -2,6 +2,7 @@
 //! real TLS clients, and a private redis-server. One file per area.
 
 mod harness;
+mod login;
 mod operations;
 mod policy;
 mod proxy;

@@ -277,7 +277,12 @@ async fn scenario_17_read_only_users_may_look_but_never_change_anything() {
 #[tokio::test]
 async fn nobody_signed_in_is_sent_to_sign_in_and_unknown_users_are_refused() {
     let crm = Crm::start().await;
-    assert_eq!(crm.browse(None, OFFICE, "GET", "/contacts").await.status, 401);
+    let anonymous = crm.browse(None, OFFICE, "GET", "/contacts").await;
+    assert_eq!(anonymous.status, 303);
+    assert_eq!(
+        anonymous.header("location"),
+        Some("/.portcullis/login?next=%2Fcontacts")
+    );
     assert_eq!(
         crm.browse(Some("mallory"), OFFICE, "GET", "/contacts").await.status,
         403

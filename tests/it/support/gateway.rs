@@ -62,6 +62,8 @@ pub struct TestGateway {
 impl TestGateway {
     pub async fn start(settings: Settings) -> TestGateway {
         let pki = TestPki::new();
+        // As ops would: a key file for sealing TOTP secrets, next to the config.
+        portcullis::auth::credentials::SecretsKey::create(&pki.path().join("secrets.key")).unwrap();
         let config = Config::from_yaml(&settings.yaml(), pki.path()).unwrap_or_else(|err| panic!("{err}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -211,6 +213,16 @@ impl TestClient {
                 .expect("request through the gateway failed"),
         )
         .await
+    }
+
+    /// Send with a complete body; return the response unread.
+    pub async fn send_full(&self, request: Request<http_body_util::Full<Bytes>>) -> Response<hyper::body::Incoming> {
+        let (parts, body) = request.into_parts();
+        let body = body.map_err(|never| match never {}).boxed();
+        self.client
+            .request(Request::from_parts(parts, body))
+            .await
+            .expect("request through the gateway failed")
     }
 
     /// Send with a streaming body; return the response unread.

@@ -1,5 +1,6 @@
 //! The test harness: real parts on loopback, nothing mocked.
 
+pub mod browser;
 pub mod gateway;
 pub mod pki;
 pub mod process;

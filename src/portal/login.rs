@@ -1,0 +1,558 @@
+//! The login interstitial: username and password, then a second factor,
+//! then a session.
+//!
+//! ```text
+//!  GET /login ──▶ form ──POST──▶ CSRF ok? locked? account and network allowed?
+//!                                password right? ──no──▶ same generic failure
+//!                                      │ yes
+//!                                      ▼
+//!                          pending login (5 min) ──▶ GET/POST /second-factor
+//!                                      │ TOTP (unused step) or recovery code
+//!                                      ▼
+//!                          session cookie ──▶ back to `next`
+//! ```
+//!
+//! Every failure shows the same words and costs the same time (an unknown
+//! user's password is checked against a dummy hash). Failures count per
+//! user name and per address in the store, so every gateway sharing it
+//! locks together; a lock grows with each further failure.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{COOKIE, LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::page::{escape, render};
+use crate::auth::credentials::{Credentials, SecretsKey};
+use crate::auth::password::{Hasher, Password};
+use crate::auth::{recovery, totp};
+use crate::config::Config;
+use crate::policy::{self, Decision, Deny, Facts, Policy, Principal};
+use crate::proxy::GatewayError;
+use crate::session::{Limits, SessionId, Sessions};
+use crate::store::{Store, StoreError};
+
+pub const SESSION_COOKIE: &str = "__Host-portcullis";
+const LOGIN_COOKIE: &str = "__Host-portcullis-login";
+const CSRF_COOKIE: &str = "__Host-portcullis-csrf";
+/// Every cookie of ours starts so; none is forwarded to the CRM.
+pub const COOKIE_PREFIX: &str = "__Host-portcullis";
+
+const FAILED: &str = "The username, password or code is not right.";
+const LOCKED: &str = "Too many attempts. Wait a while, then try again.";
+const PENDING_TTL: Duration = Duration::from_secs(300);
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+const MAX_USER_FAILURES: u64 = 5;
+const MAX_ADDRESS_FAILURES: u64 = 20;
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// What logging in needs: the store, the key that opens TOTP secrets, the
+/// password hasher and the session limits.
+pub struct Login {
+    pub store: Store,
+    key: SecretsKey,
+    pub hasher: Hasher,
+    pub limits: Limits,
+    company: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginSetupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Credentials(#[from] crate::auth::credentials::CredentialError),
+    #[error(transparent)]
+    Hash(#[from] crate::auth::password::HashError),
+}
+
+impl Login {
+    pub async fn open(config: &Config) -> Result<Login, LoginSetupError> {
+        let store = match &config.store {
+            crate::config::StoreSettings::Embedded(path) => Store::embedded(path)?,
+            crate::config::StoreSettings::Redis { url, prefix } => Store::redis(url, prefix).await?,
+        };
+        Ok(Login {
+            store,
+            key: SecretsKey::load(&config.auth.secrets_key)?,
+            hasher: Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?,
+            limits: config.sessions,
+            company: config.auth.company.clone(),
+        })
+    }
+
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            store: &self.store,
+            limits: self.limits,
+        }
+    }
+
+    pub fn key(&self) -> &SecretsKey {
+        &self.key
+    }
+}
+
+/// A login whose password was right, waiting for its second factor.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    user: String,
+    client_type: String,
+    next: String,
+}
+
+/// The request facts a login step needs.
+pub struct Attempt<'a> {
+    pub ip: IpAddr,
+    pub client: usize,
+    pub policy: &'a Policy,
+    pub now: SystemTime,
+    pub request_id: u64,
+}
+
+/// `/.portcullis/login`
+pub async fn login(
+    login: &Login,
+    req: Request<Incoming>,
+    at: &Attempt<'_>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let next = safe_next(query_value(&req, "next").as_deref());
+    if req.method() != Method::POST {
+        return Ok(login_form(&login.company, &next, None));
+    }
+    let (headers, form) = read_form(req).await?;
+    if !csrf_ok(&headers, &form) {
+        return Err(GatewayError::Csrf);
+    }
+    let next = safe_next(form_value(&form, "next"));
+    let user = form_value(&form, "username").unwrap_or("").trim().to_owned();
+    let password = Password::new(form_value(&form, "password").unwrap_or(""));
+    if is_locked(&login.store, &user, at.ip).await? {
+        audit_failure(at, &user, "locked");
+        return Ok(login_form(&login.company, &next, Some(LOCKED)));
+    }
+    // Account and network first: an offboarded user or a wrong network
+    // stops here, before any second factor is asked.
+    let allowed = account_allowed(at, &user);
+    let credentials = if allowed {
+        Credentials::load(&login.store, &user).await.map_err(store_error)?
+    } else {
+        None
+    };
+    let password_ok = match credentials.as_ref().and_then(|c| c.password.as_deref()) {
+        Some(hash) => login.hasher.verify(&password, hash),
+        None => login.hasher.verify_nobody(&password),
+    };
+    let enrolled = credentials.as_ref().is_some_and(|c| c.totp.is_some());
+    if !(allowed && password_ok && enrolled) {
+        let reason = if !allowed {
+            "account or network not allowed"
+        } else if !password_ok {
+            "wrong password"
+        } else {
+            "no second factor enrolled"
+        };
+        audit_failure(at, &user, reason);
+        count_failure(&login.store, &user, at.ip).await?;
+        return Ok(login_form(&login.company, &next, Some(FAILED)));
+    }
+    let flow = SessionId::generate();
+    let pending = Pending {
+        user,
+        client_type: at.policy.client_types[at.client].name.clone(),
+        next,
+    };
+    let bytes = serde_json::to_vec(&pending).map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
+    login
+        .store
+        .set(&format!("login:{}", flow.handle().0), &bytes, Some(PENDING_TTL))
+        .await
+        .map_err(store_error)?;
+    let mut response = redirect("/.portcullis/second-factor");
+    set_cookie(
+        &mut response,
+        LOGIN_COOKIE,
+        &flow.to_cookie(),
+        "Strict",
+        Some(PENDING_TTL),
+    );
+    Ok(response)
+}
+
+/// `/.portcullis/second-factor`
+pub async fn second_factor(
+    login: &Login,
+    req: Request<Incoming>,
+    at: &Attempt<'_>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let Some(flow) = cookie(req.headers(), LOGIN_COOKIE).and_then(SessionId::from_cookie) else {
+        return Ok(redirect("/.portcullis/login"));
+    };
+    let pending_key = format!("login:{}", flow.handle().0);
+    let pending: Option<Pending> =
+        (login.store.get(&pending_key).await.map_err(store_error)?).and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(pending) = pending else {
+        return Ok(redirect("/.portcullis/login"));
+    };
+    if req.method() != Method::POST {
+        return Ok(code_form(&login.company, None));
+    }
+    let (headers, form) = read_form(req).await?;
+    if !csrf_ok(&headers, &form) {
+        return Err(GatewayError::Csrf);
+    }
+    if is_locked(&login.store, &pending.user, at.ip).await? {
+        audit_failure(at, &pending.user, "locked");
+        return Ok(code_form(&login.company, Some(LOCKED)));
+    }
+    let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
+    let accepted = check_code(login, &pending.user, &code, at.now).await?;
+    // The account may have been disabled, or the network changed, meanwhile.
+    if !accepted || !account_allowed(at, &pending.user) {
+        audit_failure(
+            at,
+            &pending.user,
+            if accepted {
+                "account or network not allowed"
+            } else {
+                "wrong code"
+            },
+        );
+        count_failure(&login.store, &pending.user, at.ip).await?;
+        return Ok(code_form(&login.company, Some(FAILED)));
+    }
+    // The pending login is used up: taking it fails for a second racer.
+    if login.store.take(&pending_key).await.map_err(store_error)?.is_none() {
+        return Ok(redirect("/.portcullis/login"));
+    }
+    let (session, ended) = login
+        .sessions()
+        .create(&pending.user, &pending.client_type, at.ip, at.now)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(
+        target: "audit",
+        event = "login.success",
+        request_id = at.request_id,
+        user = %pending.user,
+        client_ip = %at.ip,
+        client_type = %pending.client_type,
+        session = %session.handle().0,
+        ended_sessions = ended.len(),
+    );
+    let mut response = redirect(&pending.next);
+    set_cookie(&mut response, SESSION_COOKIE, &session.to_cookie(), "Lax", None);
+    set_cookie(&mut response, LOGIN_COOKIE, "", "Strict", Some(Duration::ZERO));
+    Ok(response)
+}
+
+/// `/.portcullis/logout`: a confirmation form, then the session ends.
+pub async fn logout(
+    login: &Login,
+    req: Request<Incoming>,
+    at: &Attempt<'_>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    if req.method() != Method::POST {
+        let (token, set) = csrf_token(req.headers());
+        let body = format!(
+            "<form method=\"post\" action=\"/.portcullis/logout\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{token}\"><button type=\"submit\">Sign out</button></form>"
+        );
+        let mut response = render(StatusCode::OK, "Sign out", &body);
+        if set {
+            set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
+        }
+        return Ok(response);
+    }
+    let session = cookie(req.headers(), SESSION_COOKIE).and_then(SessionId::from_cookie);
+    let (headers, form) = read_form(req).await?;
+    if !csrf_ok(&headers, &form) {
+        return Err(GatewayError::Csrf);
+    }
+    if let Some(id) = session {
+        if let Ok(Ok(s)) = login.sessions().resume(&id, at.now).await {
+            login
+                .sessions()
+                .revoke(&s.user, &id.handle())
+                .await
+                .map_err(store_error)?;
+            tracing::info!(target: "audit", event = "session.revoked", user = %s.user, session = %id.handle().0, why = "logout");
+        }
+    }
+    let mut response = redirect("/.portcullis/login");
+    set_cookie(&mut response, SESSION_COOKIE, "", "Lax", Some(Duration::ZERO));
+    Ok(response)
+}
+
+/// A TOTP code for a step not used before, or an unused recovery code.
+async fn check_code(login: &Login, user: &str, code: &str, now: SystemTime) -> Result<bool, GatewayError> {
+    let Some(mut credentials) = Credentials::load(&login.store, user).await.map_err(store_error)? else {
+        return Ok(false);
+    };
+    if code.len() == totp::DIGITS {
+        let Some(sealed) = &credentials.totp else {
+            return Ok(false);
+        };
+        let secret = login
+            .key()
+            .open(user, sealed)
+            .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
+        let Some(step) = totp::verify(&secret, code, now) else {
+            return Ok(false);
+        };
+        // A code works once: a second use of the same step is a replay.
+        let marker = format!("totp-used:{user}:{step}");
+        return login
+            .store
+            .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
+            .await
+            .map_err(store_error);
+    }
+    match recovery::find(code, &credentials.recovery) {
+        Some(index) => {
+            credentials.recovery.remove(index);
+            credentials.save(&login.store, user).await.map_err(store_error)?;
+            tracing::info!(target: "audit", event = "recovery_code.used", user, remaining = credentials.recovery.len());
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Is this account, from this address and client, allowed at all?
+fn account_allowed(at: &Attempt<'_>, user: &str) -> bool {
+    if user.is_empty() {
+        return false;
+    }
+    let facts = Facts {
+        ip: at.ip,
+        client: at.client,
+        method: &Method::GET,
+        path: "/",
+    };
+    let principal = Principal::User {
+        name: user,
+        second_factor_at: Some(at.now),
+    };
+    !matches!(
+        policy::decide(at.policy, &facts, &principal, at.now),
+        Decision::Deny(Deny::UnknownUser | Deny::Disabled | Deny::Expired { .. } | Deny::Network { .. })
+    )
+}
+
+async fn is_locked(store: &Store, user: &str, ip: IpAddr) -> Result<bool, GatewayError> {
+    let user_lock = store.get(&format!("locked:user:{user}")).await.map_err(store_error)?;
+    let ip_lock = store.get(&format!("locked:ip:{ip}")).await.map_err(store_error)?;
+    Ok(user_lock.is_some() || ip_lock.is_some())
+}
+
+/// Count a failure; past the limit, lock for a period that doubles with
+/// each further failure (up to a day).
+async fn count_failure(store: &Store, user: &str, ip: IpAddr) -> Result<(), GatewayError> {
+    for (what, limit) in [
+        (format!("user:{user}"), MAX_USER_FAILURES),
+        (format!("ip:{ip}"), MAX_ADDRESS_FAILURES),
+    ] {
+        let failures = store
+            .count(&format!("failures:{what}"), FAILURE_WINDOW)
+            .await
+            .map_err(store_error)?;
+        if failures >= limit {
+            let doublings = (failures - limit).min(7) as u32;
+            let period = (Duration::from_secs(5 * 60) * 2u32.pow(doublings)).min(Duration::from_secs(24 * 3600));
+            store
+                .set(&format!("locked:{what}"), b"1", Some(period))
+                .await
+                .map_err(store_error)?;
+            tracing::info!(target: "audit", event = "login.locked", who = %what, failures, period_s = period.as_secs());
+        }
+    }
+    Ok(())
+}
+
+fn audit_failure(at: &Attempt<'_>, user: &str, reason: &str) {
+    tracing::info!(target: "audit", event = "login.failure", request_id = at.request_id, user, client_ip = %at.ip, reason);
+}
+
+fn store_error(err: impl std::fmt::Display) -> GatewayError {
+    GatewayError::StoreUnavailable(err.to_string())
+}
+
+/// Only a same-origin path may be a `next`: never `//host`, `/\\host` or a URL.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains(['\r', '\n'])
+                && !n.starts_with("/.portcullis/") =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn query_value<B>(req: &Request<B>, key: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn read_form(req: Request<Incoming>) -> Result<(HeaderMap, Vec<(String, String)>), GatewayError> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, MAX_FORM_BYTES)
+        .collect()
+        .await
+        .map_err(|_| GatewayError::FormTooLarge)?
+        .to_bytes();
+    let form = form_urlencoded::parse(&bytes).into_owned().collect();
+    Ok((parts.headers, form))
+}
+
+fn form_value<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// The value of one of our cookies.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The CSRF cookie's token, or a new one (and whether to set it).
+fn csrf_token(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 64) {
+        Some(token) => (token.to_owned(), false),
+        None => (SessionId::generate().to_cookie(), true),
+    }
+}
+
+/// Double-submit: the form's token must equal the cookie's, which a page
+/// on another site can neither read nor set.
+fn csrf_ok(headers: &HeaderMap, form: &[(String, String)]) -> bool {
+    match (cookie(headers, CSRF_COOKIE), form_value(form, "csrf")) {
+        (Some(c), Some(f)) if c.len() == 64 => bool::from(c.as_bytes().ct_eq(f.as_bytes())),
+        _ => false,
+    }
+}
+
+fn set_cookie(
+    response: &mut Response<Full<Bytes>>,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age: Option<Duration>,
+) {
+    let mut text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}");
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={}", age.as_secs()));
+    }
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
+
+fn redirect(to: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn login_form(company: &str, next: &str, error: Option<&str>) -> Response<Full<Bytes>> {
+    let token = SessionId::generate().to_cookie();
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Sign in to use {company}.</p>{error}\
+         <form method=\"post\" action=\"/.portcullis/login\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label for=\"username\">Username</label>\
+         <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\">Continue</button></form>",
+        company = escape(company),
+        next = escape(next),
+    );
+    let mut response = render(StatusCode::OK, "Sign in", &body);
+    set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
+    response
+}
+
+fn code_form(company: &str, error: Option<&str>) -> Response<Full<Bytes>> {
+    let token = SessionId::generate().to_cookie();
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Enter the 6-digit code from your authenticator app for {company}, or one of your recovery codes.</p>{error}\
+         <form method=\"post\" action=\"/.portcullis/second-factor\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <label for=\"code\">Code</label>\
+         <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>\
+         <button type=\"submit\">Sign in</button></form>",
+        company = escape(company),
+    );
+    let mut response = render(StatusCode::OK, "Confirm it is you", &body);
+    set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
+    response
+}
+
+/// Seconds since the epoch, for sessions.
+pub fn from_secs(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_only_ever_a_same_origin_path() {
+        assert_eq!(safe_next(Some("/contacts?x=1")), "/contacts?x=1");
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/x\r\nSet-Cookie: a=b",
+            "/.portcullis/logout",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, "crm_sid=abc; __Host-portcullis=123".parse().unwrap());
+        headers.append(COOKIE, "__Host-portcullis-csrf=zzz".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("123"));
+        assert_eq!(cookie(&headers, CSRF_COOKIE), Some("zzz"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

@@ -1,0 +1,274 @@
+//! Scenarios 7, 11, 12 and 13: signing in with a password and a second
+//! factor, through the real gateway, with sessions in a real Redis.
+
+use std::time::Duration;
+
+use portcullis::auth::credentials::{Credentials, SecretsKey};
+use portcullis::auth::password::{Hasher, Password};
+use portcullis::auth::recovery;
+use portcullis::auth::totp::{self, TotpSecret};
+use portcullis::store::Store;
+
+use crate::support::browser::Browser;
+use crate::support::redis::RedisServer;
+use crate::support::{RecordingUpstream, Settings, TestGateway};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Office {
+    gateway: TestGateway,
+    upstream: RecordingUpstream,
+    redis: Option<RedisServer>,
+    store: Store,
+    secret: TotpSecret,
+    recovery_codes: Vec<String>,
+}
+
+impl Office {
+    /// A gateway whose users sign in, sessions in Redis, alice and dave
+    /// enrolled (dave since offboarded).
+    async fn start() -> Office {
+        let redis = RedisServer::start();
+        let upstream = RecordingUpstream::start().await;
+        let mut settings = Settings::new(upstream.url());
+        settings.policy = format!(
+            "store: {{ redis: {{ url: \"{}\" }} }}\n\
+             auth: {{ company: Acme CRM, argon2_memory_kib: 8192, argon2_iterations: 1 }}\n\
+             networks: {{ here: [127.0.0.0/8] }}\n\
+             access: {{ web: [here] }}\n\
+             groups: {{ sales-team: {{}} }}\n\
+             users:\n  alice: {{ groups: [sales-team] }}\n  dave: {{ disabled: true }}\n",
+            redis.url()
+        );
+        let gateway = TestGateway::start(settings).await;
+        let store = Store::redis(&redis.url(), "portcullis:").await.unwrap();
+        let key = SecretsKey::load(&gateway.pki.path().join("secrets.key")).unwrap();
+        let hasher = Hasher::new(8192, 1, 1).unwrap();
+        let secret = TotpSecret::generate();
+        let recovery_codes = recovery::generate();
+        for user in ["alice", "dave"] {
+            Credentials {
+                password: Some(hasher.hash(&Password::new(PASSWORD)).unwrap()),
+                totp: Some(key.seal(user, &secret)),
+                recovery: recovery_codes.iter().map(|c| recovery::hash(c)).collect(),
+                enrolled_at: Some(1),
+            }
+            .save(&store, user)
+            .await
+            .unwrap();
+        }
+        Office {
+            gateway,
+            upstream,
+            redis: Some(redis),
+            store,
+            secret,
+            recovery_codes,
+        }
+    }
+
+    fn code(&self) -> String {
+        totp::current_code(&self.secret, portcullis::clock::now())
+    }
+}
+
+/// Password step; returns the page it lands on.
+async fn enter_password(
+    browser: &mut Browser<'_>,
+    user: &str,
+    password: &str,
+    next: &str,
+) -> crate::support::gateway::Answer {
+    let form = browser.get(&format!("/.portcullis/login?next={next}")).await;
+    assert_eq!(form.status, 200);
+    let csrf = Browser::csrf(&form);
+    browser
+        .post(
+            "/.portcullis/login",
+            &[
+                ("csrf", &csrf),
+                ("username", user),
+                ("password", password),
+                ("next", next),
+            ],
+        )
+        .await
+}
+
+async fn enter_code(browser: &mut Browser<'_>, code: &str) -> crate::support::gateway::Answer {
+    let form = browser.get("/.portcullis/second-factor").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = Browser::csrf(&form);
+    browser
+        .post("/.portcullis/second-factor", &[("csrf", &csrf), ("code", code)])
+        .await
+}
+
+#[tokio::test]
+async fn a_user_signs_in_with_password_and_authenticator_code_then_uses_the_crm() {
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+
+    let first = browser.get("/contacts?page=2").await;
+    assert_eq!(first.status, 303);
+    assert_eq!(
+        first.header("location"),
+        Some("/.portcullis/login?next=%2Fcontacts%3Fpage%3D2")
+    );
+    assert!(
+        office.upstream.seen().is_empty(),
+        "nothing reaches the CRM before sign-in"
+    );
+
+    let after_password = enter_password(&mut browser, "alice", PASSWORD, "/contacts?page=2").await;
+    assert_eq!(after_password.status, 303, "{}", after_password.body);
+    assert_eq!(after_password.header("location"), Some("/.portcullis/second-factor"));
+
+    let code = office.code();
+    let signed_in = enter_code(&mut browser, &code).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.header("location"), Some("/contacts?page=2"));
+    let cookie = signed_in
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("__Host-portcullis="))
+        .expect("a session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+
+    // Using the CRM: the CRM's own cookie passes, ours does not; it learns who.
+    browser.cookies.insert("crm_sid".into(), "abc".into());
+    browser.extra.push(("x-portcullis-user".into(), "carol".into()));
+    let page = browser.get("/contacts?page=2").await;
+    assert_eq!(page.status, 200);
+    let seen = office.upstream.last();
+    assert_eq!(
+        seen.header("x-portcullis-user"),
+        Some("alice"),
+        "the client cannot choose its identity"
+    );
+    assert_eq!(seen.header("x-portcullis-groups"), Some("sales-team"));
+    assert_eq!(seen.header("cookie"), Some("crm_sid=abc"));
+
+    // Signing out ends the session.
+    let confirm = browser.get("/.portcullis/logout").await;
+    let csrf = Browser::csrf(&confirm);
+    let out = browser.post("/.portcullis/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(browser.get("/contacts").await.status, 303);
+}
+
+#[tokio::test]
+async fn wrong_passwords_unknown_users_and_offboarded_users_all_look_the_same() {
+    let office = Office::start().await;
+    for (user, password) in [("alice", "wrong password"), ("mallory", PASSWORD), ("dave", PASSWORD)] {
+        let mut browser = Browser::new(&office.gateway);
+        let answer = enter_password(&mut browser, user, password, "/").await;
+        assert_eq!(answer.status, 200, "{user}");
+        assert!(
+            answer.body.contains("The username, password or code is not right."),
+            "{user}"
+        );
+        assert!(
+            !browser.cookies.contains_key("__Host-portcullis-login"),
+            "{user} got no second-factor step"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_authenticator_code_works_once_and_a_recovery_code_works_once() {
+    let office = Office::start().await;
+    let code = office.code();
+    let mut first = Browser::new(&office.gateway);
+    enter_password(&mut first, "alice", PASSWORD, "/").await;
+    assert_eq!(enter_code(&mut first, &code).await.status, 303);
+
+    let mut replay = Browser::new(&office.gateway);
+    enter_password(&mut replay, "alice", PASSWORD, "/").await;
+    let answer = enter_code(&mut replay, &code).await;
+    assert_eq!(answer.status, 200, "the same code again is refused");
+    assert!(answer.body.contains("not right"));
+
+    let recovery_code = office.recovery_codes[0].to_uppercase();
+    assert_eq!(enter_code(&mut replay, &recovery_code).await.status, 303);
+    let mut again = Browser::new(&office.gateway);
+    enter_password(&mut again, "alice", PASSWORD, "/").await;
+    assert_eq!(
+        enter_code(&mut again, &recovery_code).await.status,
+        200,
+        "a recovery code works once"
+    );
+}
+
+#[tokio::test]
+async fn guessing_locks_the_account_even_for_the_right_password() {
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    for _ in 0..5 {
+        enter_password(&mut browser, "alice", "guess", "/").await;
+    }
+    let answer = enter_password(&mut browser, "alice", PASSWORD, "/").await;
+    assert!(answer.body.contains("Too many attempts"), "{}", answer.body);
+    assert!(
+        office.store.get("locked:user:alice").await.unwrap().is_some(),
+        "the lock is in the shared store"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_their_csrf_token_are_refused() {
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    browser.get("/.portcullis/login").await;
+    let answer = browser
+        .post(
+            "/.portcullis/login",
+            &[("csrf", &"0".repeat(64)), ("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(answer.status, 403);
+}
+
+#[tokio::test]
+async fn after_sign_in_the_browser_only_ever_goes_back_to_this_site() {
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    enter_password(&mut browser, "alice", PASSWORD, "//evil.example/phish").await;
+    let signed_in = enter_code(&mut browser, &office.code()).await;
+    assert_eq!(signed_in.header("location"), Some("/"));
+}
+
+#[tokio::test]
+async fn when_the_store_is_down_nothing_is_let_through_and_service_resumes_when_it_returns() {
+    let mut office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    enter_password(&mut browser, "alice", PASSWORD, "/").await;
+    assert_eq!(enter_code(&mut browser, &office.code()).await.status, 303);
+    assert_eq!(browser.get("/contacts").await.status, 200);
+    let seen_before = office.upstream.seen().len();
+
+    let redis = office.redis.take().unwrap();
+    let port = redis.addr.port();
+    drop(redis);
+    let down = browser.get("/contacts").await;
+    assert_eq!(down.status, 503);
+    assert!(down.body.contains("Temporarily unavailable"), "{}", down.body);
+    assert_eq!(office.upstream.seen().len(), seen_before, "nothing was forwarded");
+
+    let _back = RedisServer::start_on(port);
+    let mut resumed = None;
+    for _ in 0..50 {
+        let answer = browser.get("/contacts").await;
+        if answer.status != 503 {
+            resumed = Some(answer.status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // This Redis kept nothing on disk, so the session is gone: sign in again.
+    assert_eq!(resumed, Some(303));
+}
