@@ -74,7 +74,7 @@ impl Office {
 
 /// Password step; returns the page it lands on.
 async fn enter_password(
-    browser: &mut Browser<'_>,
+    browser: &mut Browser,
     user: &str,
     password: &str,
     next: &str,
@@ -95,7 +95,7 @@ async fn enter_password(
         .await
 }
 
-async fn enter_code(browser: &mut Browser<'_>, code: &str) -> crate::support::gateway::Answer {
+async fn enter_code(browser: &mut Browser, code: &str) -> crate::support::gateway::Answer {
     let form = browser.get("/.portcullis/second-factor").await;
     assert_eq!(form.status, 200, "{}", form.body);
     let csrf = Browser::csrf(&form);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::Request;
 use http_body_util::BodyExt;
 
+use crate::support::browser::Browser;
 use crate::support::pki::TestPki;
 use crate::support::process::{self, Process};
 use crate::support::redis::free_port;
@@ -148,20 +149,59 @@ async fn a_large_upload_and_download_stream_without_growing_the_gateways_memory(
 }
 
 #[tokio::test]
-async fn the_demo_serves_the_demo_crm_over_https_with_nothing_prepared() {
+async fn the_demo_asks_for_a_password_and_a_code_then_serves_the_demo_crm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let _demo = Process::start(
+    let console = dir.path().join("console.txt");
+    let _demo = Process::start_with_output(
         &["demo", "--listen", &listen, "--dir", "state"],
         listen.parse().unwrap(),
         dir.path(),
+        std::fs::File::create(&console).unwrap(),
+    );
+    let printed = || std::fs::read_to_string(&console).unwrap_or_default();
+    let mut waited = 0;
+    while !printed().contains("[demo] current code: ") && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    let text = printed();
+    assert!(
+        text.contains("Sign in as alice (finance) or bob (sales), password: portcullis-demo"),
+        "{text}"
     );
 
     // Trust the certificate the demo made for itself, as a user accepting it would.
-    let cert = dir.path().join("state/demo.pem");
-    let client = gateway::TestClient::trusting_file(&cert);
-    let answer = client.get(&format!("https://localhost:{port}/contacts")).await;
+    let client = gateway::TestClient::trusting_file(&dir.path().join("state/demo.pem"));
+    let mut browser = Browser::at(format!("https://localhost:{port}"), client);
+    let first = browser.get("/contacts").await;
+    assert_eq!(first.status, 303, "the demo asks for a login first");
+
+    let form = browser.get("/.portcullis/login?next=/contacts").await;
+    let csrf = Browser::csrf(&form);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", "portcullis-demo"),
+        ("next", "/contacts"),
+    ];
+    assert_eq!(browser.post("/.portcullis/login", &fields).await.status, 303);
+    // The code the console printed (the freshest line).
+    let code = printed()
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("[demo] current code: "))
+        .unwrap()
+        .to_owned();
+    let form = browser.get("/.portcullis/second-factor").await;
+    let csrf = Browser::csrf(&form);
+    let signed_in = browser
+        .post("/.portcullis/second-factor", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+
+    let answer = browser.get("/contacts").await;
     assert_eq!(answer.status, 200);
     assert!(answer.body.contains("Ada Lovelace"), "{}", answer.body);
     assert!(
@@ -169,5 +209,4 @@ async fn the_demo_serves_the_demo_crm_over_https_with_nothing_prepared() {
         "{}",
         answer.body
     );
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }

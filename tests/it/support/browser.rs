@@ -7,8 +7,9 @@ use http::Request;
 
 use super::gateway::{Answer, TestClient, TestGateway};
 
-pub struct Browser<'g> {
-    gateway: &'g TestGateway,
+pub struct Browser {
+    /// Like `https://127.0.0.1:PORT`.
+    base: String,
     client: TestClient,
     /// Cookies the gateway set, by name.
     pub cookies: BTreeMap<String, String>,
@@ -18,11 +19,17 @@ pub struct Browser<'g> {
     pub extra: Vec<(String, String)>,
 }
 
-impl<'g> Browser<'g> {
-    pub fn new(gateway: &'g TestGateway) -> Browser<'g> {
+impl Browser {
+    /// A browser for a test gateway.
+    pub fn new(gateway: &TestGateway) -> Browser {
+        Browser::at(gateway.url(""), gateway.client())
+    }
+
+    /// A browser for any gateway, with a client that trusts it.
+    pub fn at(base: String, client: TestClient) -> Browser {
         Browser {
-            gateway,
-            client: gateway.client(),
+            base,
+            client,
             cookies: BTreeMap::new(),
             forwarded_for: None,
             extra: Vec::new(),
@@ -41,7 +48,7 @@ impl<'g> Browser<'g> {
     }
 
     async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Answer {
-        let mut request = Request::builder().method(method).uri(self.gateway.url(path));
+        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
             request = request.header("cookie", jar.join("; "));

@@ -22,10 +22,15 @@ pub struct Process {
 impl Process {
     /// Start `portcullis ARGS` and wait until `addr` accepts TCP connections.
     pub fn start(args: &[&str], addr: SocketAddr, cwd: &Path) -> Process {
+        Process::start_with_output(args, addr, cwd, Stdio::null())
+    }
+
+    /// Like [`Process::start`], with standard output going to `stdout`.
+    pub fn start_with_output(args: &[&str], addr: SocketAddr, cwd: &Path, stdout: impl Into<Stdio>) -> Process {
         let child = binary()
             .args(args)
             .current_dir(cwd)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot start the portcullis binary");
