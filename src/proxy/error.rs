@@ -89,7 +89,7 @@ impl GatewayError {
             ),
             GatewayError::LoginRequired => (
                 "Sign-in required",
-                "This CRM is protected by the company's gateway and needs you to sign in first. Signing in at the gateway is not available yet; ask your administrator.",
+                "This CRM is protected by the company's gateway. Open the CRM's address in your browser to sign in, then try again.",
             ),
             GatewayError::StepUpRequired => (
                 "Confirm it is you",
