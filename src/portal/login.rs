@@ -122,6 +122,21 @@ pub async fn login(
     req: Request<Incoming>,
     at: &Attempt<'_>,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
+    // From a network no rule lets in, not even the form is shown.
+    let anyone = Facts {
+        ip: at.ip,
+        client: at.client,
+        method: &Method::GET,
+        path: "/",
+    };
+    if let Decision::Deny(deny @ Deny::NoAccountFromNetwork) =
+        policy::decide(at.policy, &anyone, &Principal::Anonymous, at.now)
+    {
+        return Err(GatewayError::Denied {
+            message: deny.user_message(at.ip),
+            why: format!("login page asked for from {}, which no rule lets in", at.ip),
+        });
+    }
     let next = safe_next(query_value(&req, "next").as_deref());
     if req.method() != Method::POST {
         return Ok(login_form(&login.company, &next, None));

@@ -34,6 +34,7 @@ impl Office {
         settings.policy = format!(
             "store: {{ redis: {{ url: \"{}\" }} }}\n\
              auth: {{ company: Acme CRM, argon2_memory_kib: 8192, argon2_iterations: 1 }}\n\
+             trusted_proxies: [127.0.0.1]\n\
              networks: {{ here: [127.0.0.0/8] }}\n\
              access: {{ web: [here] }}\n\
              groups: {{ sales-team: {{}} }}\n\
@@ -271,4 +272,21 @@ async fn when_the_store_is_down_nothing_is_let_through_and_service_resumes_when_
     }
     // This Redis kept nothing on disk, so the session is gone: sign in again.
     assert_eq!(resumed, Some(303));
+}
+
+#[tokio::test]
+async fn from_a_network_no_rule_lets_in_not_even_the_login_page_is_shown() {
+    let office = Office::start().await;
+    let mut outsider = Browser::new(&office.gateway);
+    outsider.forwarded_for = Some("192.0.2.99".into());
+    let page = outsider.get("/.portcullis/login").await;
+    assert_eq!(page.status, 403);
+    assert!(
+        page.body
+            .contains("The CRM cannot be used from this network (192.0.2.99)"),
+        "{}",
+        page.body
+    );
+    let crm = outsider.get("/contacts").await;
+    assert_eq!(crm.status, 403, "and no redirect to a login page either");
 }
