@@ -216,7 +216,7 @@ pub async fn second_factor(
         return Ok(redirect("/.portcullis/login"));
     };
     if req.method() != Method::POST {
-        return Ok(code_form(&login.company, None));
+        return Ok(code_form(&login.company, "/.portcullis/second-factor", "/", None));
     }
     let (headers, form) = read_form(req).await?;
     if !csrf_ok(&headers, &form) {
@@ -224,7 +224,12 @@ pub async fn second_factor(
     }
     if is_locked(&login.store, &pending.user, at.ip).await? {
         audit_failure(at, &pending.user, "locked");
-        return Ok(code_form(&login.company, Some(LOCKED)));
+        return Ok(code_form(
+            &login.company,
+            "/.portcullis/second-factor",
+            "/",
+            Some(LOCKED),
+        ));
     }
     let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
     let accepted = check_code(login, &pending.user, &code, at.now).await?;
@@ -240,7 +245,12 @@ pub async fn second_factor(
             },
         );
         count_failure(&login.store, &pending.user, at.ip).await?;
-        return Ok(code_form(&login.company, Some(FAILED)));
+        return Ok(code_form(
+            &login.company,
+            "/.portcullis/second-factor",
+            "/",
+            Some(FAILED),
+        ));
     }
     // The pending login is used up: taking it fails for a second racer.
     if login.store.take(&pending_key).await.map_err(store_error)?.is_none() {
@@ -265,6 +275,43 @@ pub async fn second_factor(
     set_cookie(&mut response, SESSION_COOKIE, &session.to_cookie(), "Lax", None);
     set_cookie(&mut response, LOGIN_COOKIE, "", "Strict", Some(Duration::ZERO));
     Ok(response)
+}
+
+/// `/.portcullis/step-up`: a signed-in user confirms a second factor again
+/// before a route that asks for a fresh one (`step_up` in a route rule).
+pub async fn step_up(
+    login: &Login,
+    req: Request<Incoming>,
+    at: &Attempt<'_>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let Some(id) = cookie(req.headers(), SESSION_COOKIE).and_then(SessionId::from_cookie) else {
+        return Ok(redirect("/.portcullis/login"));
+    };
+    let Ok(session) = login.sessions().resume(&id, at.now).await.map_err(store_error)? else {
+        return Ok(redirect("/.portcullis/login"));
+    };
+    if req.method() != Method::POST {
+        let next = safe_next(query_value(&req, "next").as_deref());
+        return Ok(code_form(&login.company, "/.portcullis/step-up", &next, None));
+    }
+    let (headers, form) = read_form(req).await?;
+    if !csrf_ok(&headers, &form) {
+        return Err(GatewayError::Csrf);
+    }
+    let next = safe_next(form_value(&form, "next"));
+    if is_locked(&login.store, &session.user, at.ip).await? {
+        audit_failure(at, &session.user, "locked");
+        return Ok(code_form(&login.company, "/.portcullis/step-up", &next, Some(LOCKED)));
+    }
+    let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
+    if !check_code(login, &session.user, &code, at.now).await? {
+        audit_failure(at, &session.user, "wrong step-up code");
+        count_failure(&login.store, &session.user, at.ip).await?;
+        return Ok(code_form(&login.company, "/.portcullis/step-up", &next, Some(FAILED)));
+    }
+    login.sessions().stepped_up(&id, at.now).await.map_err(store_error)?;
+    tracing::info!(target: "audit", event = "step_up.success", user = %session.user, client_ip = %at.ip, session = %id.handle().0);
+    Ok(redirect(&next))
 }
 
 /// `/.portcullis/logout`: a confirmation form, then the session ends.
@@ -517,19 +564,22 @@ fn login_form(company: &str, next: &str, error: Option<&str>) -> Response<Full<B
     response
 }
 
-fn code_form(company: &str, error: Option<&str>) -> Response<Full<Bytes>> {
+fn code_form(company: &str, action: &str, next: &str, error: Option<&str>) -> Response<Full<Bytes>> {
     let token = SessionId::generate().to_cookie();
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
     let body = format!(
         "<p>Enter the 6-digit code from your authenticator app for {company}, or one of your recovery codes.</p>{error}\
-         <form method=\"post\" action=\"/.portcullis/second-factor\">\
+         <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
          <label for=\"code\">Code</label>\
          <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>\
-         <button type=\"submit\">Sign in</button></form>",
+         <button type=\"submit\">Confirm</button></form>",
         company = escape(company),
+        action = escape(action),
+        next = escape(next),
     );
     let mut response = render(StatusCode::OK, "Confirm it is you", &body);
     set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);

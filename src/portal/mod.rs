@@ -22,6 +22,7 @@ pub enum Page {
     Stylesheet,
     Login,
     SecondFactor,
+    StepUp,
     Logout,
     Unknown,
 }
@@ -37,6 +38,7 @@ pub fn route(path: &str) -> Option<Page> {
         "assets/portcullis.css" => Page::Stylesheet,
         "login" => Page::Login,
         "second-factor" => Page::SecondFactor,
+        "step-up" => Page::StepUp,
         "logout" => Page::Logout,
         _ => Page::Unknown,
     })
@@ -65,7 +67,7 @@ pub fn handle(page: Page, _request_id: u64) -> Result<Response<Full<Bytes>>, Gat
             Ok(response)
         }
         // The login pages need the request and the store: see the pipeline.
-        Page::Login | Page::SecondFactor | Page::Logout | Page::Unknown => Err(GatewayError::NotFound),
+        Page::Login | Page::SecondFactor | Page::StepUp | Page::Logout | Page::Unknown => Err(GatewayError::NotFound),
     }
 }
 

@@ -93,7 +93,7 @@ impl GatewayError {
             ),
             GatewayError::StepUpRequired => (
                 "Confirm it is you",
-                "This part of the CRM needs a fresh second factor. Confirming it at the gateway is not available yet; ask your administrator.",
+                "This part of the CRM needs a fresh second factor. Open the page in your browser to confirm it, then try again.",
             ),
             GatewayError::Malformed(_) | GatewayError::BadPath(_) => (
                 "Bad request",

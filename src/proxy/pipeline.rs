@@ -179,7 +179,12 @@ impl Gateway {
         let permitted = match decision.permit() {
             Ok(permitted) => permitted,
             Err(Decision::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
-                return Ok(to_login(req.uri()).map(Either::Right));
+                return Ok(back_after(req.uri(), "/.portcullis/login").map(Either::Right));
+            }
+            Err(Decision::StepUp { .. })
+                if session.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) =>
+            {
+                return Ok(back_after(req.uri(), "/.portcullis/step-up").map(Either::Right));
             }
             Err(decision) => return Err(self.refusal(&policy, decision, &facts, &principal, ctx)),
         };
@@ -208,7 +213,7 @@ impl Gateway {
         now: std::time::SystemTime,
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         use portal::Page;
-        let (Page::Login | Page::SecondFactor | Page::Logout, Some(login)) = (page, &self.login) else {
+        let (Page::Login | Page::SecondFactor | Page::StepUp | Page::Logout, Some(login)) = (page, &self.login) else {
             return portal::handle(page, ctx.id);
         };
         let at = portal::login::Attempt {
@@ -221,6 +226,7 @@ impl Gateway {
         match page {
             Page::Login => portal::login::login(login, req, &at).await,
             Page::SecondFactor => portal::login::second_factor(login, req, &at).await,
+            Page::StepUp => portal::login::step_up(login, req, &at).await,
             _ => portal::login::logout(login, req, &at).await,
         }
     }
@@ -402,13 +408,13 @@ fn strip_our_cookies(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Send a browser that is not signed in to the login page, to come back here.
-fn to_login(uri: &http::Uri) -> Response<http_body_util::Full<bytes::Bytes>> {
+/// Send the browser to a portal page (login, step-up), to come back here after.
+fn back_after(uri: &http::Uri, page: &str) -> Response<http_body_util::Full<bytes::Bytes>> {
     let back = uri.path_and_query().map_or("/", |p| p.as_str());
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
     let mut response = Response::new(http_body_util::Full::new(bytes::Bytes::new()));
     *response.status_mut() = http::StatusCode::SEE_OTHER;
-    if let Ok(location) = HeaderValue::from_str(&format!("/.portcullis/login?next={next}")) {
+    if let Ok(location) = HeaderValue::from_str(&format!("{page}?next={next}")) {
         response.headers_mut().insert(http::header::LOCATION, location);
     }
     response

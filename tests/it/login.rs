@@ -38,7 +38,8 @@ impl Office {
              networks: {{ here: [127.0.0.0/8] }}\n\
              access: {{ web: [here] }}\n\
              groups: {{ sales-team: {{}} }}\n\
-             users:\n  alice: {{ groups: [sales-team] }}\n  dave: {{ disabled: true }}\n",
+             users:\n  alice: {{ groups: [sales-team] }}\n  dave: {{ disabled: true }}\n\
+             routes:\n  - {{ paths: [\"/contacts/export*\"], step_up: 3s }}\n",
             redis.url()
         );
         let gateway = TestGateway::start(settings).await;
@@ -289,4 +290,64 @@ async fn from_a_network_no_rule_lets_in_not_even_the_login_page_is_shown() {
     );
     let crm = outsider.get("/contacts").await;
     assert_eq!(crm.status, 403, "and no redirect to a login page either");
+}
+
+#[tokio::test]
+async fn scenario_16_the_export_asks_for_a_fresh_code_and_then_returns_to_it() {
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    enter_password(&mut browser, "alice", PASSWORD, "/").await;
+    assert_eq!(enter_code(&mut browser, &office.code()).await.status, 303);
+    assert_eq!(
+        browser.get("/contacts/export").await.status,
+        200,
+        "just signed in: fresh enough"
+    );
+
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let stale = browser.get("/contacts/export?format=csv").await;
+    assert_eq!(stale.status, 303);
+    assert_eq!(
+        stale.header("location"),
+        Some("/.portcullis/step-up?next=%2Fcontacts%2Fexport%3Fformat%3Dcsv")
+    );
+    let exports_before = office.upstream.seen().len();
+
+    let form = browser
+        .get("/.portcullis/step-up?next=%2Fcontacts%2Fexport%3Fformat%3Dcsv")
+        .await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = Browser::csrf(&form);
+    // The code from sign-in is spent; the next step's is not.
+    let next_code = totp::current_code(&office.secret, portcullis::clock::now() + Duration::from_secs(30));
+    let wrong = browser
+        .post(
+            "/.portcullis/step-up",
+            &[
+                ("csrf", &csrf),
+                ("code", "000000"),
+                ("next", "/contacts/export?format=csv"),
+            ],
+        )
+        .await;
+    assert!(wrong.body.contains("not right"));
+    let csrf = Browser::csrf(&wrong);
+    let confirmed = browser
+        .post(
+            "/.portcullis/step-up",
+            &[
+                ("csrf", &csrf),
+                ("code", &next_code),
+                ("next", "/contacts/export?format=csv"),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    assert_eq!(confirmed.header("location"), Some("/contacts/export?format=csv"));
+    assert_eq!(
+        office.upstream.seen().len(),
+        exports_before,
+        "nothing forwarded until confirmed"
+    );
+    assert_eq!(browser.get("/contacts/export?format=csv").await.status, 200);
 }
