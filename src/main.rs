@@ -51,6 +51,29 @@ enum Command {
     /// Exit 0 when it would pass (possibly after signing in or a fresh
     /// second factor), 1 when it would be denied, 2 on a usage or config error.
     Explain(ExplainArgs),
+    /// Onboard users: `portcullis user invite alice --config FILE`.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Print a one-time link with which USER sets a password and enrols an
+    /// authenticator app. Using it again later resets their credentials and
+    /// ends their sessions. Needs only the config and its secrets key, so it
+    /// works while the gateway runs.
+    Invite {
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How long the link works.
+        #[arg(long, default_value = "72h")]
+        valid: humantime::Duration,
+        /// The address users open, like https://crm.example.com (default:
+        /// the listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -92,6 +115,18 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Explain(args) => explain(&args),
+        Command::User(UserCommand::Invite {
+            user,
+            config,
+            valid,
+            url,
+        }) => match invite(&user, &config, valid.into(), url) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config } => run_async(cli.log_format, |log| serve(config, log)),
         Command::Demo { listen, dir } => run_async(cli.log_format, |log| {
             portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, log, shutdown_signal())
@@ -116,6 +151,40 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn invite(user: &str, path: &std::path::Path, valid: std::time::Duration, url: Option<String>) -> anyhow::Result<()> {
+    let config = Config::load(path)
+        .map_err(|err| anyhow::anyhow!("{} is not valid:\n  {}", path.display(), err.lines().join("\n  ")))?;
+    let Some(account) = config.policy.users.get(user) else {
+        anyhow::bail!(
+            "{user:?} is not in the users of {}; add them there first",
+            path.display()
+        );
+    };
+    if account.disabled {
+        anyhow::bail!("{user:?} is disabled in {}", path.display());
+    }
+    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    let now = portcullis::clock::now();
+    let token = portcullis::auth::invite::issue(&key, user, now, valid);
+    let base = url.unwrap_or_else(|| {
+        let address = config.listen.address;
+        let host = if address.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            address.ip().to_string()
+        };
+        match address.port() {
+            443 => format!("https://{host}"),
+            port => format!("https://{host}:{port}"),
+        }
+    });
+    let until = humantime::format_rfc3339_seconds(now + valid);
+    println!("Send this link to {user}. It works once, until {until}:");
+    println!();
+    println!("  {}/.portcullis/enrol?token={token}", base.trim_end_matches('/'));
+    Ok(())
 }
 
 fn explain(args: &ExplainArgs) -> ExitCode {

@@ -25,8 +25,12 @@ pub enum CredentialError {
     Store(#[from] StoreError),
 }
 
-/// The key that seals TOTP secrets. Never printed.
-pub struct SecretsKey(LessSafeKey);
+/// The key that seals TOTP secrets and signs invites. Never printed.
+pub struct SecretsKey {
+    sealing: LessSafeKey,
+    /// Derived from the same file: HMAC-SHA256 for invite links.
+    signing: ring::hmac::Key,
+}
 
 impl fmt::Debug for SecretsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,15 +61,26 @@ impl SecretsKey {
     }
 
     fn from_bytes(bytes: &[u8]) -> Option<SecretsKey> {
-        UnboundKey::new(&AES_256_GCM, bytes)
-            .ok()
-            .map(|k| SecretsKey(LessSafeKey::new(k)))
+        let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).ok()?);
+        // A separate key for signing, so the two uses never share a key.
+        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
+        let signing_bytes = ring::hmac::sign(&derive, b"portcullis invite signing key");
+        let signing = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing_bytes.as_ref());
+        Some(SecretsKey { sealing, signing })
+    }
+
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        ring::hmac::sign(&self.signing, data).as_ref().to_vec()
+    }
+
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        ring::hmac::verify(&self.signing, data, tag).is_ok()
     }
 
     pub fn seal(&self, user: &str, secret: &TotpSecret) -> Sealed {
         let nonce_bytes: [u8; NONCE_LEN] = super::random_bytes();
         let mut data = secret.as_bytes().to_vec();
-        let sealed = self.0.seal_in_place_append_tag(
+        let sealed = self.sealing.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce_bytes),
             Aad::from(user.as_bytes()),
             &mut data,
@@ -88,7 +103,7 @@ impl SecretsKey {
         let nonce = Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| CredentialError::Sealed)?;
         let mut data = sealed.data.clone();
         let plain = self
-            .0
+            .sealing
             .open_in_place(nonce, Aad::from(user.as_bytes()), &mut data)
             .map_err(|_| CredentialError::Sealed)?;
         Ok(TotpSecret::from_bytes(plain.to_vec()))

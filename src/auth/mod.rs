@@ -6,6 +6,7 @@
 //! themselves in `Debug`.
 
 pub mod credentials;
+pub mod invite;
 pub mod password;
 pub mod recovery;
 pub mod totp;

@@ -40,7 +40,7 @@ use crate::store::{Store, StoreError};
 
 pub const SESSION_COOKIE: &str = "__Host-portcullis";
 const LOGIN_COOKIE: &str = "__Host-portcullis-login";
-const CSRF_COOKIE: &str = "__Host-portcullis-csrf";
+pub(super) const CSRF_COOKIE: &str = "__Host-portcullis-csrf";
 /// Every cookie of ours starts so; none is forwarded to the CRM.
 pub const COOKIE_PREFIX: &str = "__Host-portcullis";
 
@@ -96,6 +96,11 @@ impl Login {
 
     pub fn key(&self) -> &SecretsKey {
         &self.key
+    }
+
+    /// Shown on the pages and in authenticator apps.
+    pub fn company(&self) -> &str {
+        &self.company
     }
 }
 
@@ -388,7 +393,7 @@ async fn check_code(login: &Login, user: &str, code: &str, now: SystemTime) -> R
 }
 
 /// Is this account, from this address and client, allowed at all?
-fn account_allowed(at: &Attempt<'_>, user: &str) -> bool {
+pub(super) fn account_allowed(at: &Attempt<'_>, user: &str) -> bool {
     if user.is_empty() {
         return false;
     }
@@ -408,7 +413,7 @@ fn account_allowed(at: &Attempt<'_>, user: &str) -> bool {
     )
 }
 
-async fn is_locked(store: &Store, user: &str, ip: IpAddr) -> Result<bool, GatewayError> {
+pub(super) async fn is_locked(store: &Store, user: &str, ip: IpAddr) -> Result<bool, GatewayError> {
     let user_lock = store.get(&format!("locked:user:{user}")).await.map_err(store_error)?;
     let ip_lock = store.get(&format!("locked:ip:{ip}")).await.map_err(store_error)?;
     Ok(user_lock.is_some() || ip_lock.is_some())
@@ -416,7 +421,7 @@ async fn is_locked(store: &Store, user: &str, ip: IpAddr) -> Result<bool, Gatewa
 
 /// Count a failure; past the limit, lock for a period that doubles with
 /// each further failure (up to a day).
-async fn count_failure(store: &Store, user: &str, ip: IpAddr) -> Result<(), GatewayError> {
+pub(super) async fn count_failure(store: &Store, user: &str, ip: IpAddr) -> Result<(), GatewayError> {
     for (what, limit) in [
         (format!("user:{user}"), MAX_USER_FAILURES),
         (format!("ip:{ip}"), MAX_ADDRESS_FAILURES),
@@ -438,11 +443,11 @@ async fn count_failure(store: &Store, user: &str, ip: IpAddr) -> Result<(), Gate
     Ok(())
 }
 
-fn audit_failure(at: &Attempt<'_>, user: &str, reason: &str) {
+pub(super) fn audit_failure(at: &Attempt<'_>, user: &str, reason: &str) {
     tracing::info!(target: "audit", event = "login.failure", request_id = at.request_id, user, client_ip = %at.ip, reason);
 }
 
-fn store_error(err: impl std::fmt::Display) -> GatewayError {
+pub(super) fn store_error(err: impl std::fmt::Display) -> GatewayError {
     GatewayError::StoreUnavailable(err.to_string())
 }
 
@@ -462,14 +467,14 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn query_value<B>(req: &Request<B>, key: &str) -> Option<String> {
+pub(super) fn query_value<B>(req: &Request<B>, key: &str) -> Option<String> {
     let query = req.uri().query()?;
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
 }
 
-async fn read_form(req: Request<Incoming>) -> Result<(HeaderMap, Vec<(String, String)>), GatewayError> {
+pub(super) async fn read_form(req: Request<Incoming>) -> Result<(HeaderMap, Vec<(String, String)>), GatewayError> {
     let (parts, body) = req.into_parts();
     let bytes = Limited::new(body, MAX_FORM_BYTES)
         .collect()
@@ -480,7 +485,7 @@ async fn read_form(req: Request<Incoming>) -> Result<(HeaderMap, Vec<(String, St
     Ok((parts.headers, form))
 }
 
-fn form_value<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn form_value<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
@@ -506,14 +511,14 @@ fn csrf_token(headers: &HeaderMap) -> (String, bool) {
 
 /// Double-submit: the form's token must equal the cookie's, which a page
 /// on another site can neither read nor set.
-fn csrf_ok(headers: &HeaderMap, form: &[(String, String)]) -> bool {
+pub(super) fn csrf_ok(headers: &HeaderMap, form: &[(String, String)]) -> bool {
     match (cookie(headers, CSRF_COOKIE), form_value(form, "csrf")) {
         (Some(c), Some(f)) if c.len() == 64 => bool::from(c.as_bytes().ct_eq(f.as_bytes())),
         _ => false,
     }
 }
 
-fn set_cookie(
+pub(super) fn set_cookie(
     response: &mut Response<Full<Bytes>>,
     name: &str,
     value: &str,
@@ -529,7 +534,7 @@ fn set_cookie(
     }
 }
 
-fn redirect(to: &str) -> Response<Full<Bytes>> {
+pub(super) fn redirect(to: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SEE_OTHER;
     if let Ok(value) = HeaderValue::from_str(to) {

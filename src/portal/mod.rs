@@ -3,6 +3,7 @@
 //!
 //! Health, static assets, and the login interstitial ([`login`]).
 
+pub mod enrol;
 pub mod login;
 pub mod page;
 
@@ -24,6 +25,8 @@ pub enum Page {
     SecondFactor,
     StepUp,
     Logout,
+    Enrol,
+    EnrolConfirm,
     Unknown,
 }
 
@@ -39,6 +42,8 @@ pub fn route(path: &str) -> Option<Page> {
         "login" => Page::Login,
         "second-factor" => Page::SecondFactor,
         "step-up" => Page::StepUp,
+        "enrol" => Page::Enrol,
+        "enrol/confirm" => Page::EnrolConfirm,
         "logout" => Page::Logout,
         _ => Page::Unknown,
     })
@@ -67,7 +72,13 @@ pub fn handle(page: Page, _request_id: u64) -> Result<Response<Full<Bytes>>, Gat
             Ok(response)
         }
         // The login pages need the request and the store: see the pipeline.
-        Page::Login | Page::SecondFactor | Page::StepUp | Page::Logout | Page::Unknown => Err(GatewayError::NotFound),
+        Page::Login
+        | Page::SecondFactor
+        | Page::StepUp
+        | Page::Logout
+        | Page::Enrol
+        | Page::EnrolConfirm
+        | Page::Unknown => Err(GatewayError::NotFound),
     }
 }
 

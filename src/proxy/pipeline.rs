@@ -213,7 +213,11 @@ impl Gateway {
         now: std::time::SystemTime,
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         use portal::Page;
-        let (Page::Login | Page::SecondFactor | Page::StepUp | Page::Logout, Some(login)) = (page, &self.login) else {
+        let (
+            Page::Login | Page::SecondFactor | Page::StepUp | Page::Logout | Page::Enrol | Page::EnrolConfirm,
+            Some(login),
+        ) = (page, &self.login)
+        else {
             return portal::handle(page, ctx.id);
         };
         let at = portal::login::Attempt {
@@ -227,6 +231,8 @@ impl Gateway {
             Page::Login => portal::login::login(login, req, &at).await,
             Page::SecondFactor => portal::login::second_factor(login, req, &at).await,
             Page::StepUp => portal::login::step_up(login, req, &at).await,
+            Page::Enrol => portal::enrol::enrol(login, req, &at).await,
+            Page::EnrolConfirm => portal::enrol::confirm(login, req, &at).await,
             _ => portal::login::logout(login, req, &at).await,
         }
     }

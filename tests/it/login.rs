@@ -38,11 +38,14 @@ impl Office {
              networks: {{ here: [127.0.0.0/8] }}\n\
              access: {{ web: [here] }}\n\
              groups: {{ sales-team: {{}} }}\n\
-             users:\n  alice: {{ groups: [sales-team] }}\n  dave: {{ disabled: true }}\n\
+             users:\n  alice: {{ groups: [sales-team] }}\n  dave: {{ disabled: true }}\n  erin: {{ groups: [sales-team] }}\n\
              routes:\n  - {{ paths: [\"/contacts/export*\"], step_up: 3s }}\n",
             redis.url()
         );
+        let yaml = settings.yaml();
         let gateway = TestGateway::start(settings).await;
+        // The same file on disk, for the admin commands.
+        std::fs::write(gateway.pki.path().join("portcullis.yaml"), yaml).unwrap();
         let store = Store::redis(&redis.url(), "portcullis:").await.unwrap();
         let key = SecretsKey::load(&gateway.pki.path().join("secrets.key")).unwrap();
         let hasher = Hasher::new(8192, 1, 1).unwrap();
@@ -350,4 +353,103 @@ async fn scenario_16_the_export_asks_for_a_fresh_code_and_then_returns_to_it() {
         "nothing forwarded until confirmed"
     );
     assert_eq!(browser.get("/contacts/export?format=csv").await.status, 200);
+}
+
+#[tokio::test]
+async fn scenario_10_a_new_employee_enrols_from_a_one_time_link_then_signs_in() {
+    let office = Office::start().await;
+    let config = office.gateway.pki.path().join("portcullis.yaml");
+    let output = crate::support::process::run(&[
+        "user",
+        "invite",
+        "erin",
+        "--config",
+        config.to_str().unwrap(),
+        "--url",
+        &office.gateway.url(""),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(printed.contains("Send this link to erin. It works once"), "{printed}");
+    let link = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap()
+        .to_owned();
+    let path = link.trim_start_matches(&office.gateway.url(""));
+
+    let mut erin = Browser::new(&office.gateway);
+    let form = erin.get(path).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let token = path.split("token=").nth(1).unwrap();
+    let csrf = Browser::csrf(&form);
+    let weak = erin
+        .post(
+            "/.portcullis/enrol",
+            &[
+                ("csrf", &csrf),
+                ("token", token),
+                ("password", "erin2026"),
+                ("confirm", "erin2026"),
+            ],
+        )
+        .await;
+    assert!(weak.body.contains("at least 12 characters"), "{}", weak.body);
+
+    let chosen = "violet tractor moonlight";
+    let csrf = Browser::csrf(&weak);
+    let scan = erin
+        .post(
+            "/.portcullis/enrol",
+            &[
+                ("csrf", &csrf),
+                ("token", token),
+                ("password", chosen),
+                ("confirm", chosen),
+            ],
+        )
+        .await;
+    assert_eq!(scan.status, 200);
+    assert!(scan.body.contains("<svg"), "a QR code to scan");
+    let key_start = scan.body.find("<code class=\"key\">").unwrap() + 18;
+    let key: String = scan.body[key_start..]
+        .split('<')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let secret = TotpSecret::from_bytes(totp_rs::Secret::Encoded(key).to_bytes().unwrap());
+    let csrf = Browser::csrf(&scan);
+    let now = portcullis::clock::now();
+    let done = erin
+        .post(
+            "/.portcullis/enrol/confirm",
+            &[
+                ("csrf", &csrf),
+                ("token", token),
+                ("code", &totp::current_code(&secret, now)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        done.body.matches("<li><code>").count(),
+        10,
+        "ten recovery codes, shown once"
+    );
+
+    let again = Browser::new(&office.gateway).get(path).await;
+    assert_eq!(again.status, 410, "the link works once");
+    let forged = Browser::new(&office.gateway)
+        .get("/.portcullis/enrol?token=6162.6364")
+        .await;
+    assert_eq!(forged.status, 400);
+
+    // Erin signs in with what she chose (the enrolment code is spent; the next one is not).
+    let mut browser = Browser::new(&office.gateway);
+    assert_eq!(enter_password(&mut browser, "erin", chosen, "/").await.status, 303);
+    let code = totp::current_code(&secret, now + Duration::from_secs(30));
+    assert_eq!(enter_code(&mut browser, &code).await.status, 303);
+    assert_eq!(browser.get("/contacts").await.status, 200);
+    assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("erin"));
 }
