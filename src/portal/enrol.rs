@@ -12,13 +12,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
 use super::login::{
-    self, account_allowed, csrf_ok, form_value, query_value, read_form, set_cookie, store_error, Attempt, Login,
+    self, account_allowed, csrf_for, csrf_ok, form_value, query_value, read_form, set_cookie, store_error, Attempt,
+    Login,
 };
 use super::page::{escape, render};
 use crate::auth::credentials::{Credentials, Sealed};
@@ -26,7 +27,6 @@ use crate::auth::invite::{self, Invite, InviteError};
 use crate::auth::password::Password;
 use crate::auth::{recovery, totp};
 use crate::proxy::GatewayError;
-use crate::session::SessionId;
 
 const MIN_PASSWORD_CHARS: usize = 12;
 /// Passwords every guesser tries first.
@@ -65,7 +65,7 @@ pub async fn enrol(
     if req.method() != Method::POST {
         let token = query_value(&req, "token").unwrap_or_default();
         return Ok(match check(login, &token, at).await? {
-            Ok(invite) => password_form(&token, &invite.user, None),
+            Ok(invite) => password_form(req.headers(), &token, &invite.user, None),
             Err(page) => page,
         });
     }
@@ -80,7 +80,7 @@ pub async fn enrol(
     };
     let password = form_value(&form, "password").unwrap_or("");
     if let Some(problem) = weak(password, form_value(&form, "confirm").unwrap_or(""), &invite.user) {
-        return Ok(password_form(&token, &invite.user, Some(problem)));
+        return Ok(password_form(&headers, &token, &invite.user, Some(problem)));
     }
     let secret = totp::TotpSecret::generate();
     let pending = Pending {
@@ -93,7 +93,7 @@ pub async fn enrol(
     };
     let bytes = serde_json::to_vec(&pending).map_err(store_error)?;
     (login.store.set(&pending_key(&invite), &bytes, Some(PENDING_TTL)).await).map_err(store_error)?;
-    Ok(scan_page(login, &token, &invite.user, &secret, None))
+    Ok(scan_page(&headers, login, &token, &invite.user, &secret, None))
 }
 
 /// `/.portcullis/enrol/confirm`
@@ -118,6 +118,7 @@ pub async fn confirm(
         .and_then(|b| serde_json::from_slice(&b).ok());
     let Some(pending) = pending else {
         return Ok(password_form(
+            &headers,
             &token,
             &invite.user,
             Some("That took too long; set your password again."),
@@ -128,6 +129,7 @@ pub async fn confirm(
     let code = form_value(&form, "code").unwrap_or("").trim();
     let Some(step) = totp::verify(&secret, code, at.now) else {
         return Ok(scan_page(
+            &headers,
             login,
             &token,
             &invite.user,
@@ -247,8 +249,8 @@ fn with_csrf(mut response: Response<Full<Bytes>>, token: &str) -> Response<Full<
     response
 }
 
-fn password_form(token: &str, user: &str, error: Option<&str>) -> Response<Full<Bytes>> {
-    let csrf = SessionId::generate().to_cookie();
+fn password_form(headers: &HeaderMap, token: &str, user: &str, error: Option<&str>) -> Response<Full<Bytes>> {
+    let csrf = csrf_for(headers);
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
@@ -268,13 +270,14 @@ fn password_form(token: &str, user: &str, error: Option<&str>) -> Response<Full<
 }
 
 fn scan_page(
+    headers: &HeaderMap,
     login: &Login,
     token: &str,
     user: &str,
     secret: &totp::TotpSecret,
     error: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let csrf = SessionId::generate().to_cookie();
+    let csrf = csrf_for(headers);
     let uri = secret.otpauth_uri(login.company(), user);
     let qr = qrcode::QrCode::new(uri.as_bytes())
         .map(|code| {

@@ -144,7 +144,7 @@ pub async fn login(
     }
     let next = safe_next(query_value(&req, "next").as_deref());
     if req.method() != Method::POST {
-        return Ok(login_form(&login.company, &next, None));
+        return Ok(login_form(req.headers(), &login.company, &next, None));
     }
     let (headers, form) = read_form(req).await?;
     if !csrf_ok(&headers, &form) {
@@ -155,7 +155,7 @@ pub async fn login(
     let password = Password::new(form_value(&form, "password").unwrap_or(""));
     if is_locked(&login.store, &user, at.ip).await? {
         audit_failure(at, &user, "locked");
-        return Ok(login_form(&login.company, &next, Some(LOCKED)));
+        return Ok(login_form(&headers, &login.company, &next, Some(LOCKED)));
     }
     // Account and network first: an offboarded user or a wrong network
     // stops here, before any second factor is asked.
@@ -180,7 +180,7 @@ pub async fn login(
         };
         audit_failure(at, &user, reason);
         count_failure(&login.store, &user, at.ip).await?;
-        return Ok(login_form(&login.company, &next, Some(FAILED)));
+        return Ok(login_form(&headers, &login.company, &next, Some(FAILED)));
     }
     let flow = SessionId::generate();
     let pending = Pending {
@@ -221,7 +221,13 @@ pub async fn second_factor(
         return Ok(redirect("/.portcullis/login"));
     };
     if req.method() != Method::POST {
-        return Ok(code_form(&login.company, "/.portcullis/second-factor", "/", None));
+        return Ok(code_form(
+            req.headers(),
+            &login.company,
+            "/.portcullis/second-factor",
+            "/",
+            None,
+        ));
     }
     let (headers, form) = read_form(req).await?;
     if !csrf_ok(&headers, &form) {
@@ -230,6 +236,7 @@ pub async fn second_factor(
     if is_locked(&login.store, &pending.user, at.ip).await? {
         audit_failure(at, &pending.user, "locked");
         return Ok(code_form(
+            &headers,
             &login.company,
             "/.portcullis/second-factor",
             "/",
@@ -251,6 +258,7 @@ pub async fn second_factor(
         );
         count_failure(&login.store, &pending.user, at.ip).await?;
         return Ok(code_form(
+            &headers,
             &login.company,
             "/.portcullis/second-factor",
             "/",
@@ -297,7 +305,13 @@ pub async fn step_up(
     };
     if req.method() != Method::POST {
         let next = safe_next(query_value(&req, "next").as_deref());
-        return Ok(code_form(&login.company, "/.portcullis/step-up", &next, None));
+        return Ok(code_form(
+            req.headers(),
+            &login.company,
+            "/.portcullis/step-up",
+            &next,
+            None,
+        ));
     }
     let (headers, form) = read_form(req).await?;
     if !csrf_ok(&headers, &form) {
@@ -306,13 +320,25 @@ pub async fn step_up(
     let next = safe_next(form_value(&form, "next"));
     if is_locked(&login.store, &session.user, at.ip).await? {
         audit_failure(at, &session.user, "locked");
-        return Ok(code_form(&login.company, "/.portcullis/step-up", &next, Some(LOCKED)));
+        return Ok(code_form(
+            &headers,
+            &login.company,
+            "/.portcullis/step-up",
+            &next,
+            Some(LOCKED),
+        ));
     }
     let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
     if !check_code(login, &session.user, &code, at.now).await? {
         audit_failure(at, &session.user, "wrong step-up code");
         count_failure(&login.store, &session.user, at.ip).await?;
-        return Ok(code_form(&login.company, "/.portcullis/step-up", &next, Some(FAILED)));
+        return Ok(code_form(
+            &headers,
+            &login.company,
+            "/.portcullis/step-up",
+            &next,
+            Some(FAILED),
+        ));
     }
     login.sessions().stepped_up(&id, at.now).await.map_err(store_error)?;
     tracing::info!(target: "audit", event = "step_up.success", user = %session.user, client_ip = %at.ip, session = %id.handle().0);
@@ -326,15 +352,13 @@ pub async fn logout(
     at: &Attempt<'_>,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
     if req.method() != Method::POST {
-        let (token, set) = csrf_token(req.headers());
+        let token = csrf_for(req.headers());
         let body = format!(
             "<form method=\"post\" action=\"/.portcullis/logout\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{token}\"><button type=\"submit\">Sign out</button></form>"
         );
         let mut response = render(StatusCode::OK, "Sign out", &body);
-        if set {
-            set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
-        }
+        set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
         return Ok(response);
     }
     let session = cookie(req.headers(), SESSION_COOKIE).and_then(SessionId::from_cookie);
@@ -501,11 +525,14 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The CSRF cookie's token, or a new one (and whether to set it).
-fn csrf_token(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 64) {
-        Some(token) => (token.to_owned(), false),
-        None => (SessionId::generate().to_cookie(), true),
+/// The browser's CSRF token if it has a well-formed one, else a new one.
+/// Reusing it matters: a page fetched in the background (a favicon that
+/// redirects to the login page) must not change the token under a form
+/// that is already on screen.
+pub(super) fn csrf_for(headers: &HeaderMap) -> String {
+    match cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())) {
+        Some(token) => token.to_owned(),
+        None => SessionId::generate().to_cookie(),
     }
 }
 
@@ -546,8 +573,8 @@ pub(super) fn redirect(to: &str) -> Response<Full<Bytes>> {
     response
 }
 
-fn login_form(company: &str, next: &str, error: Option<&str>) -> Response<Full<Bytes>> {
-    let token = SessionId::generate().to_cookie();
+fn login_form(headers: &HeaderMap, company: &str, next: &str, error: Option<&str>) -> Response<Full<Bytes>> {
+    let token = csrf_for(headers);
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
@@ -569,8 +596,14 @@ fn login_form(company: &str, next: &str, error: Option<&str>) -> Response<Full<B
     response
 }
 
-fn code_form(company: &str, action: &str, next: &str, error: Option<&str>) -> Response<Full<Bytes>> {
-    let token = SessionId::generate().to_cookie();
+fn code_form(
+    headers: &HeaderMap,
+    company: &str,
+    action: &str,
+    next: &str,
+    error: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let token = csrf_for(headers);
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();

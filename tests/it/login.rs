@@ -13,11 +13,11 @@ use crate::support::browser::Browser;
 use crate::support::redis::RedisServer;
 use crate::support::{RecordingUpstream, Settings, TestGateway};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-struct Office {
-    gateway: TestGateway,
-    upstream: RecordingUpstream,
+pub(crate) struct Office {
+    pub(crate) gateway: TestGateway,
+    pub(crate) upstream: RecordingUpstream,
     redis: Option<RedisServer>,
     store: Store,
     secret: TotpSecret,
@@ -27,7 +27,7 @@ struct Office {
 impl Office {
     /// A gateway whose users sign in, sessions in Redis, alice and dave
     /// enrolled (dave since offboarded).
-    async fn start() -> Office {
+    pub(crate) async fn start() -> Office {
         let redis = RedisServer::start();
         let upstream = RecordingUpstream::start().await;
         let mut settings = Settings::new(upstream.url());
@@ -72,7 +72,7 @@ impl Office {
         }
     }
 
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         totp::current_code(&self.secret, portcullis::clock::now())
     }
 }
@@ -452,4 +452,28 @@ async fn scenario_10_a_new_employee_enrols_from_a_one_time_link_then_signs_in() 
     assert_eq!(enter_code(&mut browser, &code).await.status, 303);
     assert_eq!(browser.get("/contacts").await.status, 200);
     assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("erin"));
+}
+
+#[tokio::test]
+async fn a_page_loaded_in_the_background_does_not_expire_the_form_on_screen() {
+    // Browsers fetch /favicon.ico behind the scenes; not signed in, that
+    // lands on the login page again. The form already shown must still work.
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    let on_screen = browser.get("/.portcullis/login?next=/").await;
+    let csrf = Browser::csrf(&on_screen);
+    assert_eq!(browser.get("/favicon.ico").await.status, 303);
+    browser.get("/.portcullis/login?next=%2Ffavicon.ico").await;
+    let answer = browser
+        .post(
+            "/.portcullis/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
 }

@@ -1,0 +1,141 @@
+//! A real browser signs in: headless Debian Chromium, driven through
+//! chromedriver, types a password and an authenticator code into the
+//! gateway's pages and reaches the CRM. The login page's screenshot is kept
+//! in target/test-artifacts/.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+
+use crate::login::{Office, PASSWORD};
+use crate::support::redis::free_port;
+
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    fn start() -> ChromeDriver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot start chromedriver ({err}). The browser test needs Debian's chromium and \\
+                     chromium-driver: run scripts/test (it installs them) or apt-get install chromium chromium-driver"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen within 15 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ChromeDriver { child, port }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_for_url(client: &fantoccini::Client, part: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.unwrap();
+        if url.as_str().contains(part) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let page = client.source().await.unwrap_or_default();
+            panic!("never reached {part}; at {url}, showing:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_real_browser_signs_in_with_password_and_authenticator_code_and_reaches_the_crm() {
+    // fantoccini's TLS stack brings a second rustls provider; name ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let office = Office::start().await;
+    let driver = ChromeDriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let capabilities = serde_json::json!({
+        "acceptInsecureCerts": true,
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=900,800",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        },
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("chromedriver session");
+
+    client.goto(&office.gateway.url("/contacts")).await.unwrap();
+    wait_for_url(&client, "/.portcullis/login").await;
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("login-page.png"), client.screenshot().await.unwrap()).unwrap();
+
+    client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&client, "/.portcullis/second-factor").await;
+
+    client
+        .find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&office.code())
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&client, "/contacts").await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains("hello from upstream"), "{page}");
+    assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("alice"));
+    client.close().await.unwrap();
+}
