@@ -28,6 +28,11 @@ impl Office {
     /// A gateway whose users sign in, sessions in Redis, alice and dave
     /// enrolled (dave since offboarded).
     pub(crate) async fn start() -> Office {
+        Office::start_with("", "").await
+    }
+
+    /// With `sessions` settings and extra users appended to the policy.
+    async fn start_with(sessions: &str, extra_users: &str) -> Office {
         let redis = RedisServer::start();
         let upstream = RecordingUpstream::start().await;
         let mut settings = Settings::new(upstream.url());
@@ -42,6 +47,10 @@ impl Office {
              routes:\n  - {{ paths: [\"/contacts/export*\"], step_up: 3s }}\n",
             redis.url()
         );
+        let yaml_users = "users:\n";
+        settings.policy = settings
+            .policy
+            .replace(yaml_users, &format!("{sessions}users:\n{extra_users}"));
         let yaml = settings.yaml();
         let gateway = TestGateway::start(settings).await;
         // The same file on disk, for the admin commands.
@@ -51,7 +60,7 @@ impl Office {
         let hasher = Hasher::new(8192, 1, 1).unwrap();
         let secret = TotpSecret::generate();
         let recovery_codes = recovery::generate();
-        for user in ["alice", "dave"] {
+        for user in ["alice", "dave", "gina"] {
             Credentials {
                 password: Some(hasher.hash(&Password::new(PASSWORD)).unwrap()),
                 totp: Some(key.seal(user, &secret)),
@@ -476,4 +485,54 @@ async fn a_page_loaded_in_the_background_does_not_expire_the_form_on_screen() {
         )
         .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
+}
+
+async fn signed_in(office: &Office, user: &str, from: &str) -> Browser {
+    let mut browser = Browser::new(&office.gateway);
+    browser.forwarded_for = Some(from.into());
+    enter_password(&mut browser, user, PASSWORD, "/").await;
+    let code = totp::current_code(&office.secret, portcullis::clock::now());
+    // Each test signs in once per user, so the current step is unused.
+    let answer = enter_code(&mut browser, &code).await;
+    assert_eq!(answer.status, 303, "{user} could not sign in: {}", answer.body);
+    browser
+}
+
+#[tokio::test]
+async fn a_session_is_refused_as_soon_as_it_comes_from_a_network_the_user_may_not_use() {
+    let office = Office::start().await;
+    let mut alice = signed_in(&office, "alice", "127.0.0.1").await;
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    // Same cookie, now from a cafe (the load balancer reports the address).
+    alice.forwarded_for = Some("192.0.2.99".into());
+    let answer = alice.get("/contacts").await;
+    assert_eq!(answer.status, 403);
+    assert!(answer.body.contains("from this network (192.0.2.99)"));
+}
+
+#[tokio::test]
+async fn an_account_that_expires_mid_session_is_refused_on_its_next_request() {
+    let expires = humantime::format_rfc3339_seconds(portcullis::clock::now() + Duration::from_secs(3));
+    let office = Office::start_with("", &format!("  gina: {{ expires: \"{expires}\" }}\n")).await;
+    let mut gina = signed_in(&office, "gina", "127.0.0.1").await;
+    assert_eq!(gina.get("/contacts").await.status, 200);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(gina.get("/contacts").await.status, 403, "the contract ended");
+}
+
+#[tokio::test]
+async fn with_one_session_per_user_a_new_login_ends_the_old_one() {
+    let office = Office::start_with("sessions: { max_per_user: 1 }\n", "").await;
+    let mut office_pc = signed_in(&office, "alice", "127.0.0.1").await;
+    assert_eq!(office_pc.get("/contacts").await.status, 200);
+    let mut laptop = Browser::new(&office.gateway);
+    enter_password(&mut laptop, "alice", PASSWORD, "/").await;
+    let next_step = totp::current_code(&office.secret, portcullis::clock::now() + Duration::from_secs(30));
+    assert_eq!(enter_code(&mut laptop, &next_step).await.status, 303);
+    assert_eq!(laptop.get("/contacts").await.status, 200);
+    assert_eq!(
+        office_pc.get("/contacts").await.status,
+        303,
+        "the older session was ended: sign in again"
+    );
 }
