@@ -345,6 +345,89 @@ pub async fn step_up(
     Ok(redirect(&next))
 }
 
+/// `/.portcullis/sessions`: the user's sessions, and ending any of the others
+/// (the office PC left signed in, ended from a phone).
+pub async fn sessions(
+    login: &Login,
+    req: Request<Incoming>,
+    at: &Attempt<'_>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let Some(id) = cookie(req.headers(), SESSION_COOKIE).and_then(SessionId::from_cookie) else {
+        return Ok(redirect("/.portcullis/login?next=%2F.portcullis%2Fsessions"));
+    };
+    let Ok(current) = login.sessions().resume(&id, at.now).await.map_err(store_error)? else {
+        return Ok(redirect("/.portcullis/login"));
+    };
+    let this = id.handle();
+    if req.method() == Method::POST {
+        let (headers, form) = read_form(req).await?;
+        if !csrf_ok(&headers, &form) {
+            return Err(GatewayError::Csrf);
+        }
+        let listed = login
+            .sessions()
+            .list(&current.user, at.now)
+            .await
+            .map_err(store_error)?;
+        let chosen = form_value(&form, "end").unwrap_or("");
+        for (handle, _) in listed
+            .iter()
+            .filter(|(h, _)| *h != this && (chosen == "others" || h.0 == chosen))
+        {
+            login
+                .sessions()
+                .revoke(&current.user, handle)
+                .await
+                .map_err(store_error)?;
+            tracing::info!(target: "audit", event = "session.revoked", user = %current.user, session = %handle.0, why = "ended by the user");
+        }
+        return Ok(redirect("/.portcullis/sessions"));
+    }
+    let token = csrf_for(req.headers());
+    let listed = login
+        .sessions()
+        .list(&current.user, at.now)
+        .await
+        .map_err(store_error)?;
+    let when = |secs: u64| {
+        humantime::format_rfc3339_seconds(from_secs(secs))
+            .to_string()
+            .replace('T', " ")
+    };
+    let rows: String = listed
+        .iter()
+        .map(|(handle, s)| {
+            let action = if *handle == this {
+                "<td>this one</td>".to_string()
+            } else {
+                format!(
+                    "<td><form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+                     <button name=\"end\" value=\"{}\">End</button></form></td>",
+                    escape(&handle.0)
+                )
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{action}</tr>",
+                escape(&s.client_type),
+                s.ip,
+                when(s.created),
+                when(s.last_seen)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p>Where {user} is signed in (times in UTC).</p>\
+         <table class=\"sessions\"><tr><th>Client</th><th>Address</th><th>Signed in</th><th>Last seen</th><th></th></tr>{rows}</table>\
+         <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <button name=\"end\" value=\"others\">End all other sessions</button></form>\
+         <p><a href=\"/.portcullis/logout\">Sign out here</a></p>",
+        user = escape(&current.user),
+    );
+    let mut response = render(StatusCode::OK, "Your sessions", &body);
+    set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
+    Ok(response)
+}
+
 /// `/.portcullis/logout`: a confirmation form, then the session ends.
 pub async fn logout(
     login: &Login,

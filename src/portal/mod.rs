@@ -27,6 +27,7 @@ pub enum Page {
     Logout,
     Enrol,
     EnrolConfirm,
+    Sessions,
     Unknown,
 }
 
@@ -44,6 +45,7 @@ pub fn route(path: &str) -> Option<Page> {
         "step-up" => Page::StepUp,
         "enrol" => Page::Enrol,
         "enrol/confirm" => Page::EnrolConfirm,
+        "sessions" => Page::Sessions,
         "logout" => Page::Logout,
         _ => Page::Unknown,
     })
@@ -78,6 +80,7 @@ pub fn handle(page: Page, _request_id: u64) -> Result<Response<Full<Bytes>>, Gat
         | Page::Logout
         | Page::Enrol
         | Page::EnrolConfirm
+        | Page::Sessions
         | Page::Unknown => Err(GatewayError::NotFound),
     }
 }

@@ -214,7 +214,13 @@ impl Gateway {
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         use portal::Page;
         let (
-            Page::Login | Page::SecondFactor | Page::StepUp | Page::Logout | Page::Enrol | Page::EnrolConfirm,
+            Page::Login
+            | Page::SecondFactor
+            | Page::StepUp
+            | Page::Logout
+            | Page::Enrol
+            | Page::EnrolConfirm
+            | Page::Sessions,
             Some(login),
         ) = (page, &self.login)
         else {
@@ -233,6 +239,7 @@ impl Gateway {
             Page::StepUp => portal::login::step_up(login, req, &at).await,
             Page::Enrol => portal::enrol::enrol(login, req, &at).await,
             Page::EnrolConfirm => portal::enrol::confirm(login, req, &at).await,
+            Page::Sessions => portal::login::sessions(login, req, &at).await,
             _ => portal::login::logout(login, req, &at).await,
         }
     }

@@ -536,3 +536,35 @@ async fn with_one_session_per_user_a_new_login_ends_the_old_one() {
         "the older session was ended: sign in again"
     );
 }
+
+#[tokio::test]
+async fn scenario_14_from_her_phone_alice_ends_the_session_left_open_at_the_office() {
+    let office = Office::start().await;
+    let mut office_pc = signed_in(&office, "alice", "127.0.0.1").await;
+    let mut phone = Browser::new(&office.gateway);
+    enter_password(&mut phone, "alice", PASSWORD, "/").await;
+    let next_step = totp::current_code(&office.secret, portcullis::clock::now() + Duration::from_secs(30));
+    assert_eq!(enter_code(&mut phone, &next_step).await.status, 303);
+
+    let page = phone.get("/.portcullis/sessions").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body.matches("<tr><td>web</td>").count(), 2, "{}", page.body);
+    assert_eq!(page.body.matches("this one").count(), 1);
+    let csrf = Browser::csrf(&page);
+    assert_eq!(
+        phone
+            .post("/.portcullis/sessions", &[("csrf", &csrf), ("end", "others")])
+            .await
+            .status,
+        303
+    );
+
+    assert_eq!(
+        office_pc.get("/contacts").await.status,
+        303,
+        "the office PC is signed out"
+    );
+    assert_eq!(phone.get("/contacts").await.status, 200, "the phone is not");
+    let page = phone.get("/.portcullis/sessions").await;
+    assert_eq!(page.body.matches("<tr><td>web</td>").count(), 1);
+}
