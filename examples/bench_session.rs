@@ -26,7 +26,9 @@ async fn main() -> anyhow::Result<()> {
         store: &store,
         limits: config.sessions,
     };
-    let (id, _) = sessions.create(user, "web", "127.0.0.1".parse()?, portcullis::clock::now()).await?;
+    let (id, _) = sessions
+        .create(user, "web", "127.0.0.1".parse()?, portcullis::clock::now())
+        .await?;
     println!("{}", id.to_cookie());
     Ok(())
 }

@@ -163,7 +163,7 @@ pub async fn confirm(
     .await
     .map_err(store_error)?;
     let _ = login.store.delete(&pending_key(&invite)).await;
-    let ended = login.sessions().revoke_all(&invite.user).await.map_err(store_error)?;
+    let ended = login.revoke_all(&invite.user).await.map_err(store_error)?;
     tracing::info!(target: "audit", event = "enrolment.complete", user = %invite.user, client_ip = %at.ip, ended_sessions = ended.len());
     Ok(codes_page(&codes))
 }

@@ -262,7 +262,7 @@ impl Gateway {
         else {
             return Ok(None);
         };
-        match login.sessions().resume(&id, now).await {
+        match login.resume(&id, now).await {
             Ok(Ok(session)) => Ok(Some(session)),
             Ok(Err(ended)) => {
                 if let Some(why) = ended {

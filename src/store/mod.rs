@@ -28,6 +28,10 @@ pub enum StoreError {
     File(String),
 }
 
+/// Sent to subscribers when messages may have been missed (a Redis
+/// subscription dropped or came back): forget anything cached.
+pub const RESYNC: &str = "\u{0}resync";
+
 pub enum Store {
     Embedded(Embedded),
     Redis(RedisStore),
@@ -127,7 +131,18 @@ impl Store {
         }
     }
 
-    /// Messages published by any gateway sharing this store, this one included.
+    /// True while every message published by any gateway is sure to reach
+    /// this one; false while a Redis subscription is down. Caches of store
+    /// data must not be trusted while it is false.
+    pub fn hearing_everything(&self) -> bool {
+        match self {
+            Store::Embedded(_) => true,
+            Store::Redis(s) => s.hearing_everything(),
+        }
+    }
+
+    /// Messages published by any gateway sharing this store, this one
+    /// included. [`RESYNC`] means messages may have been missed.
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         match self {
             Store::Embedded(s) => s.subscribe(),

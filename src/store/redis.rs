@@ -3,6 +3,8 @@
 //! they are atomic across gateways. Published messages arrive through one
 //! subscriber connection per gateway, re-established if Redis restarts.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -17,6 +19,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     events: broadcast::Sender<String>,
+    /// True while the subscription is up, so that no broadcast can be missed.
+    subscribed: Arc<AtomicBool>,
     /// Forwards messages from Redis to `events`; ends with the store.
     listener: tokio::task::JoinHandle<()>,
 }
@@ -40,11 +44,13 @@ impl RedisStore {
         let conn = client.get_connection_manager_with_config(config).await.map_err(fail)?;
         let events = broadcast::channel(1024).0;
         let channel = format!("{prefix}{CHANNEL}");
-        let listener = tokio::spawn(listen(client, channel, events.clone()));
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let listener = tokio::spawn(listen(client, channel, events.clone(), subscribed.clone()));
         Ok(RedisStore {
             conn,
             prefix: prefix.to_owned(),
             events,
+            subscribed,
             listener,
         })
     }
@@ -134,6 +140,10 @@ impl RedisStore {
         self.events.subscribe()
     }
 
+    pub fn hearing_everything(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         redis::cmd("PING")
             .query_async::<()>(&mut self.conn.clone())
@@ -150,12 +160,20 @@ impl Drop for RedisStore {
 
 /// Receive published messages for as long as the store lives, reconnecting
 /// after a pause whenever the subscription drops.
-async fn listen(client: redis::Client, channel: String, events: broadcast::Sender<String>) {
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    events: broadcast::Sender<String>,
+    subscribed: Arc<AtomicBool>,
+) {
     use futures_util::StreamExt;
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
                 if pubsub.subscribe(&channel).await.is_ok() {
+                    subscribed.store(true, Ordering::Release);
+                    // Anything published while we were away is lost: resync.
+                    let _ = events.send(super::RESYNC.to_owned());
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         if let Ok(text) = message.get_payload::<String>() {
@@ -163,6 +181,8 @@ async fn listen(client: redis::Client, channel: String, events: broadcast::Sende
                         }
                     }
                 }
+                subscribed.store(false, Ordering::Release);
+                let _ = events.send(super::RESYNC.to_owned());
                 tracing::warn!("lost the store's subscription; reconnecting");
             }
             Err(err) => tracing::warn!(error = %err, "cannot subscribe to the store; retrying"),
