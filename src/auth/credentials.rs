@@ -46,17 +46,18 @@ impl SecretsKey {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let bytes = decode_hex(text.trim()).filter(|b| b.len() == 32).ok_or_else(|| {
-            fail("it must hold 64 hex digits; make one with `head -c 32 /dev/urandom | xxd -p -c 64`".into())
-        })?;
+        let bytes = super::hex::decode(text.trim())
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| {
+                fail("it must hold 64 hex digits; make one with `head -c 32 /dev/urandom | xxd -p -c 64`".into())
+            })?;
         SecretsKey::from_bytes(&bytes).ok_or_else(|| fail("not a usable AES-256 key".into()))
     }
 
     /// Make a new key file (mode 0600), as the demo does.
     pub fn create(path: &Path) -> anyhow::Result<SecretsKey> {
         let bytes: [u8; 32] = super::random_bytes();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        crate::demo::cert::write_private(path, &format!("{hex}\n"))?;
+        crate::demo::cert::write_private(path, &format!("{}\n", super::hex::encode(&bytes)))?;
         SecretsKey::from_bytes(&bytes).ok_or_else(|| anyhow::anyhow!("cannot use the new key"))
     }
 
@@ -108,16 +109,6 @@ impl SecretsKey {
             .map_err(|_| CredentialError::Sealed)?;
         Ok(TotpSecret::from_bytes(plain.to_vec()))
     }
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// An encrypted TOTP secret.

@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::credentials::SecretsKey;
+use super::hex::{decode as unhex, encode as hex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
@@ -25,20 +26,6 @@ pub enum InviteError {
     Forged,
     #[error("the invite has expired")]
     Expired,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// A token for `user`, valid for `valid` from `now`.

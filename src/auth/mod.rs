@@ -6,6 +6,7 @@
 //! themselves in `Debug`.
 
 pub mod credentials;
+pub mod hex;
 pub mod invite;
 pub mod password;
 pub mod recovery;

@@ -73,15 +73,25 @@ pub fn handle(page: Page, _request_id: u64) -> Result<Response<Full<Bytes>>, Gat
                 .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
             Ok(response)
         }
-        // The login pages need the request and the store: see the pipeline.
-        Page::Login
-        | Page::SecondFactor
-        | Page::StepUp
-        | Page::Logout
-        | Page::Enrol
-        | Page::EnrolConfirm
-        | Page::Sessions
-        | Page::Unknown => Err(GatewayError::NotFound),
+        // Account pages need the request and the store: the pipeline serves
+        // them when logins are configured; otherwise they do not exist.
+        _ => Err(GatewayError::NotFound),
+    }
+}
+
+impl Page {
+    /// Pages served by [`login`]: they need the store and the request.
+    pub fn needs_login(self) -> bool {
+        matches!(
+            self,
+            Page::Login
+                | Page::SecondFactor
+                | Page::StepUp
+                | Page::Logout
+                | Page::Enrol
+                | Page::EnrolConfirm
+                | Page::Sessions
+        )
     }
 }
 

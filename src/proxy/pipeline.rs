@@ -140,7 +140,10 @@ impl Gateway {
             req.headers().get_all("x-forwarded-for").iter(),
             &self.config.trusted_proxies,
         )?;
-        let path = policy::path::normalize(req.uri().path())?.into_owned();
+        // Borrow the path from a clone of the URI (reference-counted, no
+        // copy), so that `req` stays free to be rewritten below.
+        let uri = req.uri().clone();
+        let path = policy::path::normalize(uri.path())?;
         let policy = self.policy.load();
         let host = req
             .headers()
@@ -213,17 +216,7 @@ impl Gateway {
         now: std::time::SystemTime,
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         use portal::Page;
-        let (
-            Page::Login
-            | Page::SecondFactor
-            | Page::StepUp
-            | Page::Logout
-            | Page::Enrol
-            | Page::EnrolConfirm
-            | Page::Sessions,
-            Some(login),
-        ) = (page, &self.login)
-        else {
+        let (true, Some(login)) = (page.needs_login(), &self.login) else {
             return portal::handle(page, ctx.id);
         };
         let at = portal::login::Attempt {

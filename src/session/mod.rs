@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::hex;
 use crate::store::{Store, StoreError};
 
 /// The cookie value. Never printed.
@@ -39,21 +40,16 @@ impl SessionId {
         if value.len() != 64 {
             return None;
         }
-        let mut id = [0u8; 32];
-        for (i, pair) in value.as_bytes().chunks(2).enumerate() {
-            let text = std::str::from_utf8(pair).ok()?;
-            id[i] = u8::from_str_radix(text, 16).ok()?;
-        }
-        Some(SessionId(id))
+        hex::decode(value)?.try_into().ok().map(SessionId)
     }
 
     pub fn to_cookie(&self) -> String {
-        hex(&self.0)
+        hex::encode(&self.0)
     }
 
     /// What the store knows the session by: the SHA-256 of the id.
     pub fn handle(&self) -> SessionHandle {
-        SessionHandle(hex(digest(&SHA256, &self.0).as_ref()))
+        SessionHandle(hex::encode(digest(&SHA256, &self.0).as_ref()))
     }
 }
 
@@ -61,10 +57,6 @@ impl SessionId {
 /// and to log: it cannot be turned back into a cookie.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SessionHandle(pub String);
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
