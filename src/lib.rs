@@ -12,7 +12,7 @@
 //!      1. identify    client IP: the peer, or a trusted proxy's X-Forwarded-For
 //!      1. identify    + client type (web, mobile, … by host, path, user-agent, header)
 //!      2. route       /.portcullis/* → portal; everything else → the CRM
-//!      3. authenticate  (test identity only, until the login interstitial lands)
+//!      3. authenticate  the session cookie → a live session on the store
 //!      4. authorize   policy::decide → Allow | Login | StepUp | Deny, with its reason
 //!      5. forward     only with a Permitted from 4; strip hop-by-hop headers,
 //!                     set X-Forwarded-*, stream to the CRM
@@ -28,6 +28,8 @@
 //! - [`policy`]: the compiled policy and `decide`, the pure authorization
 //!   function; networks, client types, users, groups, exemptions, routes.
 //! - [`portal`]: the gateway's own pages under `/.portcullis/`.
+//! - [`admin`]: what the admin commands do to sessions and credentials, and
+//!   the socket through which they reach a gateway holding the embedded store.
 //! - [`auth`]: credentials: argon2id passwords, TOTP codes, recovery codes.
 //! - [`session`]: sessions on the store: ids, expiry, per-user index.
 //! - [`store`]: where secrets and sessions live: an embedded redb file or
@@ -36,6 +38,7 @@
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;

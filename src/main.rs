@@ -1,4 +1,5 @@
-//! The `portcullis` command: serve, demo, check.
+//! The `portcullis` command: serve, demo, check, explain, and the admin
+//! commands (user, sessions).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use portcullis::admin;
 use portcullis::config::Config;
 use portcullis::telemetry::{self, AccessLog, LogFormat};
 
@@ -51,9 +53,35 @@ enum Command {
     /// Exit 0 when it would pass (possibly after signing in or a fresh
     /// second factor), 1 when it would be denied, 2 on a usage or config error.
     Explain(ExplainArgs),
-    /// Onboard users: `portcullis user invite alice --config FILE`.
+    /// Onboard and offboard users: `portcullis user invite alice --config FILE`.
     #[command(subcommand)]
     User(UserCommand),
+    /// See and end sessions: `portcullis sessions list --config FILE`.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// Live sessions of every user in the policy, or of one.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// End every session of a user (--user), or one session (--id, at
+    /// least 8 characters of the id `sessions list` shows).
+    Revoke {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long, required_unless_present = "id", conflicts_with = "id")]
+        user: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +101,24 @@ enum UserCommand {
         /// the listen address).
         #[arg(long)]
         url: Option<String>,
+    },
+    /// Drop USER's password, authenticator and recovery codes, end their
+    /// sessions, void their earlier links, and print a new invite link.
+    Reset {
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long, default_value = "72h")]
+        valid: humantime::Duration,
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Offboard USER now: drop their credentials, end every session, void
+    /// their invite links. A later invite enrols them again.
+    Disable {
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -111,8 +157,15 @@ enum OutputFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match run(Cli::parse()) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+/// `Err` carries the exit code of a command that could not start (its
+/// message already printed).
+fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
+    Ok(match cli.command {
         Command::Check { config } => check(&config),
         Command::Explain(args) => explain(&args),
         Command::User(UserCommand::Invite {
@@ -120,18 +173,148 @@ fn main() -> ExitCode {
             config,
             valid,
             url,
-        }) => match invite(&user, &config, valid.into(), url) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
+        }) => report(invite(&user, &load(&config)?, valid.into(), url)),
+        Command::User(UserCommand::Reset {
+            user,
+            config,
+            valid,
+            url,
+        }) => {
+            let config = load(&config)?;
+            report(in_runtime(reset(&user, &config, valid.into(), url)))
+        }
+        Command::User(UserCommand::Disable { user, config }) => {
+            let config = load(&config)?;
+            report(in_runtime(disable(&user, &config)))
+        }
+        Command::Sessions(SessionsCommand::List { config, user, format }) => {
+            let config = load(&config)?;
+            report(in_runtime(list_sessions(&config, user, format)))
+        }
+        Command::Sessions(SessionsCommand::Revoke { config, user, id }) => {
+            let config = load(&config)?;
+            // clap makes sure exactly one of --user and --id is given.
+            let command = match user {
+                Some(user) => admin::Command::EndSessions { user },
+                None => admin::Command::EndSession {
+                    id: id.unwrap_or_default(),
+                },
+            };
+            report(in_runtime(end_sessions(&config, command)))
+        }
         Command::Serve { config } => run_async(cli.log_format, |log| serve(config, log)),
         Command::Demo { listen, dir } => run_async(cli.log_format, |log| {
             portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, log, shutdown_signal())
         }),
+    })
+}
+
+/// Load a config for a command, printing its problems if it is invalid.
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|err| {
+        eprintln!("error: {} is not valid:", path.display());
+        for line in err.lines() {
+            eprintln!("  {line}");
+        }
+        ExitCode::FAILURE
+    })
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Run an admin job on a small runtime; audit events go to stderr.
+fn in_runtime(job: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let (_guard, _) = telemetry::init(LogFormat::Human);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(job)
+}
+
+/// Send an admin command where the store is: through the running gateway's
+/// admin socket when it holds the embedded file, else to the store itself.
+async fn admin_command(config: &Config, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
+    if let portcullis::config::StoreSettings::Embedded(file) = &config.store {
+        match admin::socket::call(&admin::socket::path_for(file), command).await {
+            Err(admin::socket::CallError::NotRunning(socket)) => {
+                // No gateway: open the file ourselves (fails if one holds it).
+                let login = portcullis::portal::login::Login::open(config).await.with_context(|| {
+                    format!(
+                        "no gateway answers on {} and the store cannot be opened directly",
+                        socket.display()
+                    )
+                })?;
+                return run_admin(&login, config, command).await;
+            }
+            answered => return Ok(answered?),
+        }
+    }
+    let login = portcullis::portal::login::Login::open(config).await?;
+    run_admin(&login, config, command).await
+}
+
+async fn run_admin(
+    login: &portcullis::portal::login::Login,
+    config: &Config,
+    command: &admin::Command,
+) -> anyhow::Result<admin::Outcome> {
+    let users = config.policy.users.keys().map(String::as_str);
+    Ok(admin::execute(login, users, command, portcullis::clock::now()).await?)
+}
+
+/// What an admin command changed, or why it could not.
+fn ended(outcome: admin::Outcome) -> anyhow::Result<Vec<String>> {
+    match outcome {
+        admin::Outcome::Done { ended, .. } => Ok(ended),
+        admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
+        admin::Outcome::Sessions { .. } => anyhow::bail!("the gateway answered with a listing"),
+    }
+}
+
+async fn list_sessions(config: &Config, user: Option<String>, format: OutputFormat) -> anyhow::Result<()> {
+    let outcome = admin_command(config, &admin::Command::ListSessions { user }).await?;
+    let admin::Outcome::Sessions { sessions } = outcome else {
+        anyhow::bail!("unexpected answer: {outcome:?}");
+    };
+    match format {
+        OutputFormat::Text => println!("{}", admin::table(&sessions)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&sessions)?),
+    }
+    Ok(())
+}
+
+async fn end_sessions(config: &Config, command: admin::Command) -> anyhow::Result<()> {
+    let ended = ended(admin_command(config, &command).await?)?;
+    println!("Ended {} session(s).", ended.len());
+    Ok(())
+}
+
+async fn disable(user: &str, config: &Config) -> anyhow::Result<()> {
+    let ended = ended(admin_command(config, &admin::Command::Disable { user: user.to_owned() }).await?)?;
+    println!(
+        "{user} is offboarded: credentials dropped, {} session(s) ended, earlier invite links void.",
+        ended.len()
+    );
+    if config.policy.users.get(user).is_some_and(|u| !u.disabled) {
+        println!("To keep it so in the policy too, set users.{user}.disabled: true (or remove {user}).");
+    }
+    Ok(())
+}
+
+async fn reset(user: &str, config: &Config, valid: std::time::Duration, url: Option<String>) -> anyhow::Result<()> {
+    check_invitable(user, config)?;
+    let ended = ended(admin_command(config, &admin::Command::Reset { user: user.to_owned() }).await?)?;
+    println!("{user}'s credentials are dropped and {} session(s) ended.", ended.len());
+    invite(user, config, valid, url)
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -153,18 +336,17 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn invite(user: &str, path: &std::path::Path, valid: std::time::Duration, url: Option<String>) -> anyhow::Result<()> {
-    let config = Config::load(path)
-        .map_err(|err| anyhow::anyhow!("{} is not valid:\n  {}", path.display(), err.lines().join("\n  ")))?;
-    let Some(account) = config.policy.users.get(user) else {
-        anyhow::bail!(
-            "{user:?} is not in the users of {}; add them there first",
-            path.display()
-        );
-    };
-    if account.disabled {
-        anyhow::bail!("{user:?} is disabled in {}", path.display());
+/// Only users the policy knows and has not disabled can be invited.
+fn check_invitable(user: &str, config: &Config) -> anyhow::Result<()> {
+    match config.policy.users.get(user) {
+        None => anyhow::bail!("{user:?} is not in the policy's users; add them there first"),
+        Some(account) if account.disabled => anyhow::bail!("{user:?} is disabled in the policy"),
+        Some(_) => Ok(()),
     }
+}
+
+fn invite(user: &str, config: &Config, valid: std::time::Duration, url: Option<String>) -> anyhow::Result<()> {
+    check_invitable(user, config)?;
     let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
     let now = portcullis::clock::now();
     let token = portcullis::auth::invite::issue(&key, user, now, valid);

@@ -134,10 +134,17 @@ pub struct Credentials {
     pub recovery: Vec<String>,
     /// Seconds since the epoch when enrolment finished.
     pub enrolled_at: Option<u64>,
+    /// The last few passwords (argon2id), so a change cannot go back to one.
+    #[serde(default)]
+    pub previous_passwords: Vec<String>,
 }
 
 fn key(user: &str) -> String {
     format!("credentials:{user}")
+}
+
+fn revoked_key(user: &str) -> String {
+    format!("credentials-revoked:{user}")
 }
 
 impl Credentials {
@@ -156,6 +163,29 @@ impl Credentials {
     pub async fn remove(store: &Store, user: &str) -> Result<(), CredentialError> {
         store.delete(&key(user)).await?;
         Ok(())
+    }
+
+    /// Drop the user's credentials and remember when (milliseconds since
+    /// the epoch): invite links issued before then no longer work.
+    pub async fn revoke(store: &Store, user: &str, now: std::time::SystemTime) -> Result<(), CredentialError> {
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        store.set(&revoked_key(user), ms.to_string().as_bytes(), None).await?;
+        Credentials::remove(store, user).await
+    }
+
+    /// When the user's credentials were last revoked, if ever.
+    pub async fn revoked_at(store: &Store, user: &str) -> Result<Option<u64>, CredentialError> {
+        let bytes = store.get(&revoked_key(user)).await?;
+        // An unreadable mark counts as "revoked just now": no old link passes.
+        Ok(bytes.map(|b| {
+            std::str::from_utf8(&b)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(u64::MAX)
+        }))
     }
 }
 

@@ -2,7 +2,9 @@
 //! invite` needs only the config and the secrets key, so it works while a
 //! gateway holds the embedded store. The gateway checks the signature and
 //! the expiry, and makes each link work once by recording its nonce in the
-//! store when enrolment completes.
+//! store when enrolment completes. A link issued before the user's
+//! credentials were last revoked (`portcullis user disable|reset`) is void:
+//! see [`crate::admin`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +14,8 @@ use super::hex::{decode as unhex, encode as hex};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
     pub user: String,
+    /// Milliseconds since the epoch: links older than a revocation are void.
+    pub issued_ms: u64,
     /// Seconds since the epoch.
     pub expires: u64,
     /// Hex; names this invite in the store once used.
@@ -30,9 +34,11 @@ pub enum InviteError {
 
 /// A token for `user`, valid for `valid` from `now`.
 pub fn issue(key: &SecretsKey, user: &str, now: SystemTime, valid: Duration) -> String {
-    let expires = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) + valid.as_secs();
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let issued_ms = since_epoch.as_millis() as u64;
+    let expires = since_epoch.as_secs() + valid.as_secs();
     let nonce = hex(&super::random_bytes::<16>());
-    let payload = format!("{expires}:{nonce}:{user}");
+    let payload = format!("{issued_ms}:{expires}:{nonce}:{user}");
     format!("{}.{}", hex(payload.as_bytes()), hex(&key.sign(payload.as_bytes())))
 }
 
@@ -44,16 +50,20 @@ pub fn verify(key: &SecretsKey, token: &str, now: SystemTime) -> Result<Invite, 
         return Err(InviteError::Forged);
     }
     let text = String::from_utf8(payload).map_err(|_| InviteError::Malformed)?;
-    let mut parts = text.splitn(3, ':');
-    let (Some(expires), Some(nonce), Some(user)) = (parts.next(), parts.next(), parts.next()) else {
+    let mut parts = text.splitn(4, ':');
+    let (Some(issued_ms), Some(expires), Some(nonce), Some(user)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(InviteError::Malformed);
     };
+    let issued_ms: u64 = issued_ms.parse().map_err(|_| InviteError::Malformed)?;
     let expires: u64 = expires.parse().map_err(|_| InviteError::Malformed)?;
     if now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) >= expires {
         return Err(InviteError::Expired);
     }
     Ok(Invite {
         user: user.to_owned(),
+        issued_ms,
         expires,
         nonce: nonce.to_owned(),
     })
@@ -76,6 +86,7 @@ mod tests {
         let invite = verify(&key, &token, now + Duration::from_secs(3599)).unwrap();
         assert_eq!(invite.user, "alice");
         assert_eq!(invite.nonce.len(), 32);
+        assert_eq!(invite.issued_ms, 1_800_000_000_000);
         assert_eq!(
             verify(&key, &token, now + Duration::from_secs(3600)),
             Err(InviteError::Expired)

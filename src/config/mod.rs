@@ -53,6 +53,57 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub company: String,
+    /// The pages' accent colour (`#rrggbb` or `#rgb`), checked.
+    pub colour: Option<String>,
+    pub logo: Option<Logo>,
+}
+
+/// A logo file, read and checked when the config is loaded.
+#[derive(Clone)]
+pub struct Logo {
+    pub content_type: &'static str,
+    pub bytes: bytes::Bytes,
+}
+
+impl fmt::Debug for Logo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Logo({}, {} bytes)", self.content_type, self.bytes.len())
+    }
+}
+
+/// Larger files are not logos.
+const MAX_LOGO_BYTES: usize = 256 * 1024;
+
+fn parse_colour(text: &str) -> Result<String, String> {
+    let hex = text.strip_prefix('#').unwrap_or("");
+    if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!("{text:?} is not a colour; write it like \"#0a7d4f\""))
+    }
+}
+
+fn load_logo(path: &Path) -> Result<Logo, String> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let content_type = match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        _ => return Err(format!("{} must be a .png, .jpg, .svg or .webp file", path.display())),
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() > MAX_LOGO_BYTES {
+        return Err(format!("{} is larger than 256 KiB", path.display()));
+    }
+    Ok(Logo {
+        content_type,
+        bytes: bytes.into(),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +351,16 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             "argon2_memory_kib must be at least 8192 and argon2_iterations at least 1 (OWASP suggests 19456 and 2)",
         );
     }
+    let colour = raw
+        .auth
+        .colour
+        .as_deref()
+        .and_then(|text| found.check("auth.colour", parse_colour(text)));
+    let logo = raw
+        .auth
+        .logo
+        .as_deref()
+        .and_then(|file| found.check("auth.logo", load_logo(&base.join(file))));
     let store = match &raw.store {
         raw::RawStore::Embedded { path } => StoreSettings::Embedded(base.join(path)),
         raw::RawStore::Redis { url, prefix } => {
@@ -384,6 +445,8 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     argon2_memory_kib: raw.auth.argon2_memory_kib,
                     argon2_iterations: raw.auth.argon2_iterations,
                     company: raw.auth.company.clone(),
+                    colour,
+                    logo,
                 },
                 identity_headers: IdentityHeaders {
                     user: user_header.unwrap_or(http::HeaderName::from_static("x-portcullis-user")),

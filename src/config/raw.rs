@@ -335,6 +335,12 @@ pub struct RawAuth {
     /// Shown on the login pages and in authenticator apps.
     #[serde(default = "default_issuer")]
     pub company: String,
+    /// The pages' accent colour, like "#0a7d4f".
+    #[serde(default)]
+    pub colour: Option<String>,
+    /// The company's logo on the pages: a PNG, JPEG, SVG or WebP file.
+    #[serde(default)]
+    pub logo: Option<String>,
 }
 
 impl Default for RawAuth {
@@ -344,6 +350,8 @@ impl Default for RawAuth {
             argon2_memory_kib: default_argon_memory(),
             argon2_iterations: default_argon_iterations(),
             company: default_issuer(),
+            colour: None,
+            logo: None,
         }
     }
 }

@@ -105,6 +105,7 @@ async fn enrol_demo_users(config: &Config) -> anyhow::Result<TotpSecret> {
             totp: Some(key.seal(user, &secret)),
             recovery: Vec::new(),
             enrolled_at: Some(0),
+            ..Default::default()
         }
         .save(&store, user)
         .await?;

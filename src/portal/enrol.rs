@@ -46,7 +46,8 @@ const COMMON: &[&str] = &[
     "football",
     "monkey",
 ];
-const PENDING_TTL: Duration = Duration::from_secs(15 * 60);
+pub(super) const PENDING_TTL: Duration = Duration::from_secs(15 * 60);
+const CONFIRM: &str = "/.portcullis/enrol/confirm";
 
 /// A password set and a TOTP secret shown, waiting for the first code.
 #[derive(Serialize, Deserialize)]
@@ -93,7 +94,15 @@ pub async fn enrol(
     };
     let bytes = serde_json::to_vec(&pending).map_err(store_error)?;
     (login.store.set(&pending_key(&invite), &bytes, Some(PENDING_TTL)).await).map_err(store_error)?;
-    Ok(scan_page(&headers, login, &token, &invite.user, &secret, None))
+    Ok(scan_page(
+        &headers,
+        login,
+        CONFIRM,
+        Some(&token),
+        &invite.user,
+        &secret,
+        None,
+    ))
 }
 
 /// `/.portcullis/enrol/confirm`
@@ -131,7 +140,8 @@ pub async fn confirm(
         return Ok(scan_page(
             &headers,
             login,
-            &token,
+            CONFIRM,
+            Some(&token),
             &invite.user,
             &secret,
             Some("That code is not right. Check the app and try again."),
@@ -158,6 +168,7 @@ pub async fn confirm(
         totp: Some(pending.totp),
         recovery: codes.iter().map(|c| recovery::hash(c)).collect(),
         enrolled_at: Some(now_secs(at)),
+        ..Default::default()
     }
     .save(&login.store, &invite.user)
     .await
@@ -216,6 +227,18 @@ async fn check(
             "Ask your administrator for a new one.",
         )));
     }
+    let revoked_at = Credentials::revoked_at(&login.store, &invite.user)
+        .await
+        .map_err(store_error)?;
+    // Strictly before: `user reset` issues its new link in the same
+    // millisecond as the revocation often enough, and that link must work.
+    if revoked_at.is_some_and(|revoked| invite.issued_ms < revoked) {
+        return Ok(Err(message(
+            StatusCode::GONE,
+            "This link has been withdrawn",
+            "Your access was changed after this link was made. Ask your administrator for a new one.",
+        )));
+    }
     if !account_allowed(at, &invite.user) {
         return Ok(Err(message(
             StatusCode::FORBIDDEN,
@@ -227,7 +250,7 @@ async fn check(
 }
 
 /// What is wrong with a new password, if anything.
-fn weak(password: &str, confirm: &str, user: &str) -> Option<&'static str> {
+pub(super) fn weak(password: &str, confirm: &str, user: &str) -> Option<&'static str> {
     let lower = password.to_lowercase();
     if password != confirm {
         Some("The two passwords are not the same.")
@@ -244,7 +267,7 @@ fn weak(password: &str, confirm: &str, user: &str) -> Option<&'static str> {
     }
 }
 
-fn with_csrf(mut response: Response<Full<Bytes>>, token: &str) -> Response<Full<Bytes>> {
+pub(super) fn with_csrf(mut response: Response<Full<Bytes>>, token: &str) -> Response<Full<Bytes>> {
     set_cookie(&mut response, login::CSRF_COOKIE, token, "Strict", None);
     response
 }
@@ -269,10 +292,13 @@ fn password_form(headers: &HeaderMap, token: &str, user: &str, error: Option<&st
     with_csrf(render(StatusCode::OK, "Set up your account", &body), &csrf)
 }
 
-fn scan_page(
+/// The QR code and key of a new TOTP secret, and a form that posts a code
+/// from it to `action` (with the invite `token`, when enrolling from a link).
+pub(super) fn scan_page(
     headers: &HeaderMap,
     login: &Login,
-    token: &str,
+    action: &str,
+    token: Option<&str>,
     user: &str,
     secret: &totp::TotpSecret,
     error: Option<&str>,
@@ -301,13 +327,16 @@ fn scan_page(
         "<p>Scan this with an authenticator app (Google Authenticator, Microsoft Authenticator, 1Password…).</p>\
          <div class=\"qr\" role=\"img\" aria-label=\"QR code for your authenticator app\">{qr}</div>\
          <p>Or type this key: <code class=\"key\">{key}</code></p>{error}\
-         <form method=\"post\" action=\"/.portcullis/enrol/confirm\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{token}\
          <label for=\"code\">The 6-digit code the app shows</label>\
          <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>\
          <button type=\"submit\">Confirm</button></form>",
         key = escape(&key.join(" ")),
-        token = escape(token),
+        action = escape(action),
+        token = token
+            .map(|t| format!("<input type=\"hidden\" name=\"token\" value=\"{}\">", escape(t)))
+            .unwrap_or_default(),
     );
     with_csrf(render(StatusCode::OK, "Add your authenticator", &body), &csrf)
 }
@@ -325,7 +354,7 @@ fn codes_page(codes: &[String]) -> Response<Full<Bytes>> {
     render(StatusCode::OK, "Recovery codes", &body)
 }
 
-fn message(status: StatusCode, title: &str, text: &str) -> Response<Full<Bytes>> {
+pub(super) fn message(status: StatusCode, title: &str, text: &str) -> Response<Full<Bytes>> {
     render(status, title, &format!("<p>{}</p>", escape(text)))
 }
 

@@ -423,10 +423,7 @@ pub async fn step_up(
     req: Request<Incoming>,
     at: &Attempt<'_>,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
-    let Some(id) = cookie(req.headers(), SESSION_COOKIE).and_then(SessionId::from_cookie) else {
-        return Ok(redirect("/.portcullis/login"));
-    };
-    let Ok(session) = login.resume(&id, at.now).await.map_err(store_error)? else {
+    let Some((id, session)) = signed_in(login, req.headers(), at).await? else {
         return Ok(redirect("/.portcullis/login"));
     };
     if req.method() != Method::POST {
@@ -478,11 +475,8 @@ pub async fn sessions(
     req: Request<Incoming>,
     at: &Attempt<'_>,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
-    let Some(id) = cookie(req.headers(), SESSION_COOKIE).and_then(SessionId::from_cookie) else {
+    let Some((id, current)) = signed_in(login, req.headers(), at).await? else {
         return Ok(redirect("/.portcullis/login?next=%2F.portcullis%2Fsessions"));
-    };
-    let Ok(current) = login.resume(&id, at.now).await.map_err(store_error)? else {
-        return Ok(redirect("/.portcullis/login"));
     };
     let this = id.handle();
     if req.method() == Method::POST {
@@ -500,11 +494,7 @@ pub async fn sessions(
             .iter()
             .filter(|(h, _)| *h != this && (chosen == "others" || h.0 == chosen))
         {
-            login
-                .sessions()
-                .revoke(&current.user, handle)
-                .await
-                .map_err(store_error)?;
+            login.revoke(&current.user, handle).await.map_err(store_error)?;
             tracing::info!(target: "audit", event = "session.revoked", user = %current.user, session = %handle.0, why = "ended by the user");
         }
         return Ok(redirect("/.portcullis/sessions"));
@@ -546,7 +536,7 @@ pub async fn sessions(
          <table class=\"sessions\"><tr><th>Client</th><th>Address</th><th>Signed in</th><th>Last seen</th><th></th></tr>{rows}</table>\
          <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
          <button name=\"end\" value=\"others\">End all other sessions</button></form>\
-         <p><a href=\"/.portcullis/logout\">Sign out here</a></p>",
+         <p><a href=\"/.portcullis/account\">Your account</a> · <a href=\"/.portcullis/logout\">Sign out here</a></p>",
         user = escape(&current.user),
     );
     let mut response = render(StatusCode::OK, "Your sessions", &body);
@@ -577,11 +567,7 @@ pub async fn logout(
     }
     if let Some(id) = session {
         if let Ok(Ok(s)) = login.resume(&id, at.now).await {
-            login
-                .sessions()
-                .revoke(&s.user, &id.handle())
-                .await
-                .map_err(store_error)?;
+            login.revoke(&s.user, &id.handle()).await.map_err(store_error)?;
             tracing::info!(target: "audit", event = "session.revoked", user = %s.user, session = %id.handle().0, why = "logout");
         }
     }
@@ -622,6 +608,22 @@ async fn check_code(login: &Login, user: &str, code: &str, now: SystemTime) -> R
             Ok(true)
         }
         None => Ok(false),
+    }
+}
+
+/// The session named by the request's cookie, if it is live and its user
+/// may still use the CRM from here (not disabled, expired or elsewhere).
+pub(super) async fn signed_in(
+    login: &Login,
+    headers: &HeaderMap,
+    at: &Attempt<'_>,
+) -> Result<Option<(SessionId, Session)>, GatewayError> {
+    let Some(id) = cookie(headers, SESSION_COOKIE).and_then(SessionId::from_cookie) else {
+        return Ok(None);
+    };
+    match login.resume(&id, at.now).await.map_err(store_error)? {
+        Ok(session) if account_allowed(at, &session.user) => Ok(Some((id, session))),
+        _ => Ok(None),
     }
 }
 

@@ -29,8 +29,9 @@ pub fn render(status: StatusCode, title: &str, body_html: &str) -> Response<Full
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · Portcullis</title>\n\
-         <link rel=\"stylesheet\" href=\"/.portcullis/assets/portcullis.css\">\n</head>\n\
-         <body>\n<main class=\"card\">\n<p class=\"brand\">Portcullis</p>\n<h1>{title}</h1>\n{body_html}\n</main>\n</body>\n</html>\n",
+         <link rel=\"stylesheet\" href=\"/.portcullis/assets/portcullis.css\">\n\
+         <link rel=\"stylesheet\" href=\"/.portcullis/assets/brand.css\">\n</head>\n\
+         <body>\n<main class=\"card\">\n<p class=\"brand\"><span>Portcullis</span></p>\n<h1>{title}</h1>\n{body_html}\n</main>\n</body>\n</html>\n",
         title = escape(title),
     );
     let mut response = Response::new(Full::new(Bytes::from(html)));

@@ -217,7 +217,7 @@ impl Gateway {
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         use portal::Page;
         let (true, Some(login)) = (page.needs_login(), &self.login) else {
-            return portal::handle(page, ctx.id);
+            return portal::handle(page, &self.config.auth);
         };
         let at = portal::login::Attempt {
             ip: ctx.client.ip,
@@ -233,6 +233,10 @@ impl Gateway {
             Page::Enrol => portal::enrol::enrol(login, req, &at).await,
             Page::EnrolConfirm => portal::enrol::confirm(login, req, &at).await,
             Page::Sessions => portal::login::sessions(login, req, &at).await,
+            Page::Account => portal::account::overview(login, req, &at).await,
+            Page::AccountPassword => portal::account::password(login, req, &at).await,
+            Page::AccountAuthenticator => portal::account::authenticator(login, req, &at).await,
+            Page::AccountAuthenticatorConfirm => portal::account::authenticator_confirm(login, req, &at).await,
             _ => portal::login::logout(login, req, &at).await,
         }
     }

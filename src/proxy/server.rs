@@ -28,6 +28,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("cannot set up logins: {0}")]
     Login(#[from] crate::portal::login::LoginSetupError),
+    #[error("cannot open the admin socket {path}: {err}")]
+    AdminSocket { path: String, err: std::io::Error },
 }
 
 /// Serve HTTPS on `listener` until `shutdown` completes, then let in-flight
@@ -58,6 +60,19 @@ pub async fn serve(
     let login = match needs_login {
         true => Some(Arc::new(Login::open(&config).await?)),
         false => None,
+    };
+    // The admin commands reach an embedded store through this gateway.
+    let admin = match (&login, &config.store) {
+        (Some(login), crate::config::StoreSettings::Embedded(file)) => {
+            let path = crate::admin::socket::path_for(file);
+            let listener = crate::admin::socket::listen(&path).map_err(|err| ServeError::AdminSocket {
+                path: path.display().to_string(),
+                err,
+            })?;
+            let task = tokio::spawn(crate::admin::socket::serve(listener, login.clone(), policy.clone()));
+            Some((path, task))
+        }
+        _ => None,
     };
     let listener = listener.into_std()?;
     // Workers stop accepting when `stop` fires, then drain their connections.
@@ -95,6 +110,10 @@ pub async fn serve(
     let _ = stop.send(());
     for worker in finished {
         let _ = worker.await;
+    }
+    if let Some((path, task)) = admin {
+        task.abort();
+        let _ = std::fs::remove_file(path);
     }
     Ok(())
 }

@@ -19,8 +19,8 @@ pub(crate) struct Office {
     pub(crate) gateway: TestGateway,
     pub(crate) upstream: RecordingUpstream,
     redis: Option<RedisServer>,
-    store: Store,
-    secret: TotpSecret,
+    pub(crate) store: Store,
+    pub(crate) secret: TotpSecret,
     recovery_codes: Vec<String>,
     /// The policy part of the config, for a second gateway sharing the store.
     policy: String,
@@ -34,7 +34,7 @@ impl Office {
     }
 
     /// With `sessions` settings and extra users appended to the policy.
-    async fn start_with(sessions: &str, extra_users: &str) -> Office {
+    pub(crate) async fn start_with(sessions: &str, extra_users: &str) -> Office {
         let redis = RedisServer::start();
         let upstream = RecordingUpstream::start().await;
         let mut settings = Settings::new(upstream.url());
@@ -53,11 +53,8 @@ impl Office {
         settings.policy = settings
             .policy
             .replace(yaml_users, &format!("{sessions}users:\n{extra_users}"));
-        let yaml = settings.yaml();
         let policy = settings.policy.clone();
         let gateway = TestGateway::start(settings).await;
-        // The same file on disk, for the admin commands.
-        std::fs::write(gateway.pki.path().join("portcullis.yaml"), yaml).unwrap();
         let store = Store::redis(&redis.url(), "portcullis:").await.unwrap();
         let key = SecretsKey::load(&gateway.pki.path().join("secrets.key")).unwrap();
         let hasher = Hasher::new(8192, 1, 1).unwrap();
@@ -69,6 +66,7 @@ impl Office {
                 totp: Some(key.seal(user, &secret)),
                 recovery: recovery_codes.iter().map(|c| recovery::hash(c)).collect(),
                 enrolled_at: Some(1),
+                ..Default::default()
             }
             .save(&store, user)
             .await
@@ -95,10 +93,15 @@ impl Office {
     pub(crate) fn code(&self) -> String {
         totp::current_code(&self.secret, portcullis::clock::now())
     }
+
+    /// The config file on disk, as the admin commands read it.
+    pub(crate) fn config_file(&self) -> String {
+        self.gateway.pki.path().join("portcullis.yaml").display().to_string()
+    }
 }
 
 /// Password step; returns the page it lands on.
-async fn enter_password(
+pub(crate) async fn enter_password(
     browser: &mut Browser,
     user: &str,
     password: &str,
@@ -120,7 +123,7 @@ async fn enter_password(
         .await
 }
 
-async fn enter_code(browser: &mut Browser, code: &str) -> crate::support::gateway::Answer {
+pub(crate) async fn enter_code(browser: &mut Browser, code: &str) -> crate::support::gateway::Answer {
     let form = browser.get("/.portcullis/second-factor").await;
     assert_eq!(form.status, 200, "{}", form.body);
     let csrf = Browser::csrf(&form);
@@ -452,14 +455,7 @@ async fn scenario_10_a_new_employee_enrols_from_a_one_time_link_then_signs_in() 
         .await;
     assert_eq!(scan.status, 200);
     assert!(scan.body.contains("<svg"), "a QR code to scan");
-    let key_start = scan.body.find("<code class=\"key\">").unwrap() + 18;
-    let key: String = scan.body[key_start..]
-        .split('<')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let secret = TotpSecret::from_bytes(totp_rs::Secret::Encoded(key).to_bytes().unwrap());
+    let secret = secret_on(&scan);
     let csrf = Browser::csrf(&scan);
     let now = portcullis::clock::now();
     let done = erin
@@ -519,7 +515,7 @@ async fn a_page_loaded_in_the_background_does_not_expire_the_form_on_screen() {
     assert_eq!(answer.status, 303, "{}", answer.body);
 }
 
-async fn signed_in(office: &Office, user: &str, from: &str) -> Browser {
+pub(crate) async fn signed_in(office: &Office, user: &str, from: &str) -> Browser {
     let mut browser = Browser::new(&office.gateway);
     browser.forwarded_for = Some(from.into());
     enter_password(&mut browser, user, PASSWORD, "/").await;
@@ -633,4 +629,85 @@ async fn scenario_19_a_login_on_one_gateway_works_on_another_and_a_logout_there_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("A refused the revoked session after {:?}", started.elapsed());
+}
+
+/// Run `portcullis ARGS`, as an admin would; its standard output. Fails the
+/// test if the command fails.
+pub(crate) fn admin_command(args: &[&str]) -> String {
+    let output = crate::support::process::run(args);
+    assert!(
+        output.status.success(),
+        "portcullis {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The path of the invite link in what `user invite` or `user reset` printed.
+pub(crate) fn link_in(printed: &str, gateway: &TestGateway) -> String {
+    let link = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no link in {printed:?}"));
+    link.trim_start_matches(&gateway.url("")).to_owned()
+}
+
+/// Follow an invite link to the end: choose `password`, add the shown key
+/// to an "authenticator", confirm a code. Returns the authenticator's secret.
+pub(crate) async fn enrol_from_link(gateway: &TestGateway, path: &str, password: &str) -> TotpSecret {
+    let mut browser = Browser::new(gateway);
+    let form = browser.get(path).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let token = path.split("token=").nth(1).unwrap();
+    let csrf = Browser::csrf(&form);
+    let scan = browser
+        .post(
+            "/.portcullis/enrol",
+            &[
+                ("csrf", &csrf),
+                ("token", token),
+                ("password", password),
+                ("confirm", password),
+            ],
+        )
+        .await;
+    let secret = secret_on(&scan);
+    let csrf = Browser::csrf(&scan);
+    let code = totp::current_code(&secret, portcullis::clock::now());
+    let done = browser
+        .post(
+            "/.portcullis/enrol/confirm",
+            &[("csrf", &csrf), ("token", token), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Recovery codes"), "{}", done.body);
+    secret
+}
+
+/// The TOTP secret a scan page shows as text under its QR code.
+pub(crate) fn secret_on(scan: &crate::support::gateway::Answer) -> TotpSecret {
+    let start = scan
+        .body
+        .find("<code class=\"key\">")
+        .unwrap_or_else(|| panic!("no key on the page: {}", scan.body))
+        + 18;
+    let key: String = scan.body[start..]
+        .split('<')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    TotpSecret::from_bytes(totp_rs::Secret::Encoded(key).to_bytes().unwrap())
+}
+
+/// A code for the step after the current one: the current one may be spent.
+pub(crate) fn next_code(secret: &TotpSecret) -> String {
+    totp::current_code(secret, portcullis::clock::now() + Duration::from_secs(30))
+}
+
+/// A code for the step before the current one: still accepted (±1 step),
+/// and unused when a test has used only the current and the next.
+pub(crate) fn previous_code(secret: &TotpSecret) -> String {
+    totp::current_code(secret, portcullis::clock::now() - Duration::from_secs(30))
 }

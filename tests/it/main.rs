@@ -1,6 +1,8 @@
 //! Integration tests: the real gateway on port 0, a real recording upstream,
 //! real TLS clients, and a private redis-server. One file per area.
 
+mod account;
+mod admin;
 mod browser;
 mod harness;
 mod login;

@@ -222,6 +222,7 @@ async fn credentials_are_kept_with_the_totp_secret_sealed() {
             totp: Some(key.seal("alice", &secret)),
             recovery: vec!["hash-1".into(), "hash-2".into()],
             enrolled_at: Some(1_800_000_000),
+            ..Default::default()
         };
         credentials.save(store, "alice").await.unwrap();
         let loaded = Credentials::load(store, "alice").await.unwrap().unwrap();

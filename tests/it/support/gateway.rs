@@ -26,6 +26,8 @@ pub struct Settings {
     pub extra_limits: String,
     /// The policy part of the YAML; by default everyone passes.
     pub policy: String,
+    /// Files written next to the config before it is loaded (a logo…).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// A policy that lets every request through, for tests about the proxy itself.
@@ -39,6 +41,7 @@ impl Settings {
             extra_top: String::new(),
             extra_limits: String::new(),
             policy: OPEN_POLICY.into(),
+            files: Vec::new(),
         }
     }
 
@@ -64,6 +67,11 @@ impl TestGateway {
         let pki = TestPki::new();
         // As ops would: a key file for sealing TOTP secrets, next to the config.
         portcullis::auth::credentials::SecretsKey::create(&pki.path().join("secrets.key")).unwrap();
+        for (name, bytes) in &settings.files {
+            std::fs::write(pki.path().join(name), bytes).unwrap();
+        }
+        // As ops would: the config file on disk, for the admin commands.
+        std::fs::write(pki.path().join("portcullis.yaml"), settings.yaml()).unwrap();
         let config = Config::from_yaml(&settings.yaml(), pki.path()).unwrap_or_else(|err| panic!("{err}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

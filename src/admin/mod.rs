@@ -1,0 +1,246 @@
+//! What the admin commands do against the store: list and end sessions,
+//! disable and reset users (`portcullis sessions …`, `portcullis user …`).
+//!
+//! One [`execute`] serves both ways the commands reach the store:
+//! directly (Redis, or an embedded file no gateway has open), and through a
+//! running gateway's admin socket ([`socket`]) when that gateway holds the
+//! embedded file (redb allows one process). Either way the change goes
+//! through [`Login`], so the gateways' session caches hear of it at once.
+//!
+//! Disabling or resetting a user revokes their credentials: the stored
+//! password, TOTP secret and recovery codes are dropped, every session
+//! ends, and invite links issued before that moment stop working. The YAML
+//! stays the source of who exists; a new invite enrols the user again.
+
+pub mod socket;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::credentials::Credentials;
+use crate::portal::login::Login;
+use crate::session::SessionHandle;
+use crate::store::StoreError;
+
+/// An admin request, as the CLI sends it (also over the socket, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Live sessions of one user, or of every user in the policy.
+    ListSessions { user: Option<String> },
+    /// End every session of a user.
+    EndSessions { user: String },
+    /// End one session, named by its handle or a unique prefix of it.
+    EndSession { id: String },
+    /// Revoke the user's credentials and end their sessions.
+    Disable { user: String },
+    /// The same as disable; the CLI then prints a fresh invite link.
+    Reset { user: String },
+}
+
+/// One session, as admins see it (the handle is the id's hash: safe to show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub user: String,
+    pub handle: String,
+    pub client_type: String,
+    pub ip: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub last_seen: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Sessions {
+        sessions: Vec<SessionRow>,
+    },
+    /// Sessions ended (their handles), and whether credentials were revoked.
+    Done {
+        ended: Vec<String>,
+        credentials_revoked: bool,
+    },
+    /// The command was understood but cannot be done (no such session…).
+    Refused {
+        message: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Carry out `command`. `users` are the users of the current policy: the
+/// ones whose sessions a listing or a search by id looks at.
+pub async fn execute<'u>(
+    login: &Login,
+    users: impl IntoIterator<Item = &'u str>,
+    command: &Command,
+    now: SystemTime,
+) -> Result<Outcome, AdminError> {
+    let outcome = match command {
+        Command::ListSessions { user } => {
+            let sessions = match user {
+                Some(user) => rows(login, [user.as_str()], now).await?,
+                None => rows(login, users, now).await?,
+            };
+            Outcome::Sessions { sessions }
+        }
+        Command::EndSessions { user } => {
+            let ended = login.revoke_all(user).await?;
+            audit("admin.sessions_ended", user, ended.len());
+            done(ended, false)
+        }
+        Command::EndSession { id } => {
+            let id = id.trim().to_ascii_lowercase();
+            let all = rows(login, users, now).await?;
+            let matching: Vec<&SessionRow> = all.iter().filter(|r| r.handle.starts_with(&id)).collect();
+            match matching.as_slice() {
+                [row] if id.len() >= 8 => {
+                    let handle = SessionHandle(row.handle.clone());
+                    login.revoke(&row.user, &handle).await?;
+                    audit("admin.session_ended", &row.user, 1);
+                    done(vec![handle], false)
+                }
+                _ if id.len() < 8 => refused("give at least 8 characters of the session id"),
+                [] => refused(&format!("no live session has an id starting {id:?}")),
+                _ => refused(&format!(
+                    "{} sessions have ids starting {id:?}; give more of it",
+                    matching.len()
+                )),
+            }
+        }
+        Command::Disable { user } | Command::Reset { user } => {
+            Credentials::revoke(&login.store, user, now)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let ended = login.revoke_all(user).await?;
+            let event = match command {
+                Command::Disable { .. } => "admin.user_disabled",
+                _ => "admin.user_reset",
+            };
+            audit(event, user, ended.len());
+            done(ended, true)
+        }
+    };
+    Ok(outcome)
+}
+
+async fn rows<'u>(
+    login: &Login,
+    users: impl IntoIterator<Item = &'u str>,
+    now: SystemTime,
+) -> Result<Vec<SessionRow>, StoreError> {
+    let mut rows = Vec::new();
+    for user in users {
+        for (handle, session) in login.sessions().list(user, now).await? {
+            rows.push(SessionRow {
+                user: session.user,
+                handle: handle.0,
+                client_type: session.client_type,
+                ip: session.ip.to_string(),
+                created: session.created,
+                last_seen: session.last_seen,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn done(ended: Vec<SessionHandle>, credentials_revoked: bool) -> Outcome {
+    Outcome::Done {
+        ended: ended.into_iter().map(|h| h.0).collect(),
+        credentials_revoked,
+    }
+}
+
+fn refused(message: &str) -> Outcome {
+    Outcome::Refused {
+        message: message.to_owned(),
+    }
+}
+
+fn audit(event: &str, user: &str, ended_sessions: usize) {
+    tracing::info!(target: "audit", event, user, ended_sessions, by = "admin command");
+}
+
+/// Sessions as a table for a terminal (times in UTC).
+pub fn table(rows: &[SessionRow]) -> String {
+    let when = |secs: u64| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            .to_string()
+            .replace('T', " ")
+    };
+    let mut lines = vec![[
+        "USER".to_owned(),
+        "SESSION".to_owned(),
+        "CLIENT".to_owned(),
+        "ADDRESS".to_owned(),
+        "SIGNED IN".to_owned(),
+        "LAST SEEN".to_owned(),
+    ]];
+    for row in rows {
+        lines.push([
+            row.user.clone(),
+            row.handle.chars().take(12).collect(),
+            row.client_type.clone(),
+            row.ip.clone(),
+            when(row.created),
+            when(row.last_seen),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    lines
+        .iter()
+        .map(|line| {
+            let cells: Vec<String> = line
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_travel_as_json_that_says_what_they_do() {
+        let command = Command::EndSession { id: "ab12cd34".into() };
+        let json = serde_json::to_string(&command).unwrap();
+        assert_eq!(json, r#"{"op":"end_session","id":"ab12cd34"}"#);
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
+    }
+
+    #[test]
+    fn the_session_table_lines_up_and_shortens_ids() {
+        let row = SessionRow {
+            user: "alice".into(),
+            handle: "0123456789abcdef0123".into(),
+            client_type: "web".into(),
+            ip: "193.167.1.70".into(),
+            created: 1_800_000_000,
+            last_seen: 1_800_000_060,
+        };
+        let text = table(&[row]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "USER   SESSION       CLIENT  ADDRESS       SIGNED IN             LAST SEEN"
+        );
+        assert_eq!(
+            lines[1],
+            "alice  0123456789ab  web     193.167.1.70  2027-01-15 08:00:00Z  2027-01-15 08:01:00Z"
+        );
+    }
+}
