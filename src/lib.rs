@@ -35,6 +35,9 @@
 //! - [`store`]: where secrets and sessions live: an embedded redb file or
 //!   Redis, behind one interface.
 //! - [`clock`]: the one place that reads the wall clock.
+//! - [`reload`]: following the config file while running (SIGHUP, file
+//!   changes), and ending the sessions of offboarded users.
+//! - [`metrics`]: request and login counters in the Prometheus format.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
 
@@ -43,9 +46,11 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod policy;
 pub mod portal;
 pub mod proxy;
+pub mod reload;
 pub mod session;
 pub mod store;
 pub mod telemetry;

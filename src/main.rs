@@ -29,10 +29,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway with a configuration file.
+    /// Run the gateway with a configuration file. It follows the file:
+    /// changes (or SIGHUP) reload it; an invalid file is refused and the
+    /// last good one keeps serving.
     Serve {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also append audit events to this file, as JSON lines.
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
     },
     /// Run a demo gateway in front of a built-in demo CRM; nothing to prepare.
     Demo {
@@ -202,8 +207,17 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             };
             report(in_runtime(end_sessions(&config, command)))
         }
-        Command::Serve { config } => run_async(cli.log_format, |log| serve(config, log)),
-        Command::Demo { listen, dir } => run_async(cli.log_format, |log| {
+        Command::Serve { config, audit_log } => {
+            let audit = match audit_log.map(|path| open_append(&path)).transpose() {
+                Ok(file) => file,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    return Err(ExitCode::FAILURE);
+                }
+            };
+            run_async(cli.log_format, audit, |log| serve(config, log))
+        }
+        Command::Demo { listen, dir } => run_async(cli.log_format, None, |log| {
             portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, log, shutdown_signal())
         }),
     })
@@ -232,7 +246,7 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 
 /// Run an admin job on a small runtime; audit events go to stderr.
 fn in_runtime(job: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    let (_guard, _) = telemetry::init(LogFormat::Human);
+    let (_guard, _) = telemetry::init(LogFormat::Human, None);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -450,11 +464,19 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
     ))
 }
 
-fn run_async<F>(format: LogFormat, job: impl FnOnce(AccessLog) -> F) -> ExitCode
+fn open_append(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open the audit log {}", path.display()))
+}
+
+fn run_async<F>(format: LogFormat, audit: Option<std::fs::File>, job: impl FnOnce(AccessLog) -> F) -> ExitCode
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let (_guard, access_log) = telemetry::init(format);
+    let (_guard, access_log) = telemetry::init(format, audit);
     // The gateway's request path runs on its own worker threads (one per
     // core, see proxy::server); this runtime only waits for signals and runs
     // small side jobs such as the demo CRM and the HTTP redirect.

@@ -56,8 +56,13 @@ impl AccessLog {
 }
 
 /// Install the global subscriber. Keep the guard alive: dropping it writes
-/// out what is still buffered.
-pub fn init(format: LogFormat) -> (FlushGuard, AccessLog) {
+/// out what is still buffered. With `audit_file`, audit events (target
+/// `audit`) are also written there as JSON lines, whatever `RUST_LOG` says.
+pub fn init(format: LogFormat, audit_file: Option<std::fs::File>) -> (FlushGuard, AccessLog) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let batch = Arc::new(Batch::default());
     let flusher = {
         let batch = batch.clone();
@@ -69,14 +74,24 @@ pub fn init(format: LogFormat) -> (FlushGuard, AccessLog) {
     let writer = BatchWriter(batch.clone());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
-    }
+    let main = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
+    let main = match format {
+        LogFormat::Human => main.boxed(),
+        LogFormat::Json => main.json().flatten_event(true).with_current_span(false).boxed(),
+    };
+    let audit = audit_file.map(|file| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(Mutex::new(file))
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() == "audit"))
+    });
+    tracing_subscriber::registry()
+        .with(main.with_filter(filter))
+        .with(audit)
+        .init();
     let access = if tracing::enabled!(target: "access", tracing::Level::INFO) {
         AccessLog::Direct {
             batch: batch.clone(),

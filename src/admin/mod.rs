@@ -12,6 +12,7 @@
 //! ends, and invite links issued before that moment stop working. The YAML
 //! stays the source of who exists; a new invite enrols the user again.
 
+pub mod http;
 pub mod socket;
 
 use std::time::{SystemTime, UNIX_EPOCH};

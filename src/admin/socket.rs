@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{execute, Command, Outcome};
-use crate::policy::Policy;
+use crate::config::Config;
 use crate::portal::login::Login;
 
 /// Larger requests are not admin commands.
@@ -39,29 +39,29 @@ pub fn listen(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub async fn serve(listener: UnixListener, login: Arc<Login>, policy: Arc<ArcSwap<Policy>>) {
+pub async fn serve(listener: UnixListener, login: Arc<Login>, live: Arc<ArcSwap<Config>>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let login = login.clone();
-        let policy = policy.clone();
+        let live = live.clone();
         tokio::spawn(async move {
-            if let Err(err) = answer(stream, &login, &policy).await {
+            if let Err(err) = answer(stream, &login, &live).await {
                 tracing::warn!(error = %err, "admin socket: a command failed");
             }
         });
     }
 }
 
-async fn answer(stream: UnixStream, login: &Login, policy: &ArcSwap<Policy>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, login: &Login, live: &ArcSwap<Config>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).take(MAX_LINE).read_line(&mut line).await?;
     let outcome = match serde_json::from_str::<Command>(&line) {
         Ok(command) => {
-            let policy = policy.load();
-            let users = policy.users.keys().map(String::as_str);
+            let config = live.load();
+            let users = config.policy.users.keys().map(String::as_str);
             match execute(login, users, &command, crate::clock::now()).await {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Refused {

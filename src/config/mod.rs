@@ -39,6 +39,13 @@ pub struct Config {
     pub sessions: crate::session::Limits,
     pub auth: AuthSettings,
     pub identity_headers: IdentityHeaders,
+    /// The file this was loaded from (`None` for YAML given as text), and
+    /// every file it names (certificates, keys, CA, logo): a change to any
+    /// of them reloads it ([`crate::reload`]).
+    pub source: Option<PathBuf>,
+    pub files: Vec<PathBuf>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP).
+    pub admin_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +167,7 @@ pub enum HostHeader {
     Fixed(http::HeaderValue),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
@@ -240,7 +247,8 @@ impl Config {
             ConfigError::Syntax(msg) => ConfigError::Syntax(format!("{}: {msg}", path.display())),
             other => other,
         })?;
-        let config = compile(&raw, base)?;
+        let mut config = compile(&raw, base)?;
+        config.source = Some(path.to_path_buf());
         let warnings = now
             .map(|now| crate::policy::lint::lint(&raw, &config.policy, now))
             .unwrap_or_default();
@@ -351,6 +359,10 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             "argon2_memory_kib must be at least 8192 and argon2_iterations at least 1 (OWASP suggests 19456 and 2)",
         );
     }
+    let admin_listen = match &raw.admin {
+        Some(admin) => found.check("admin.listen", parse_socket_addr(&admin.listen)).map(Some),
+        None => Some(None),
+    };
     let colour = raw
         .auth
         .colour
@@ -439,6 +451,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     max_lifetime: sessions.max_lifetime.0,
                     touch_every: (sessions.idle_timeout.0 / 30).clamp(Duration::from_secs(1), Duration::from_secs(60)),
                     max_per_user: sessions.max_per_user,
+                    refuse_sharing: sessions.on_sharing == raw::OnSharing::Refuse,
                 },
                 auth: AuthSettings {
                     secrets_key: base.join(&raw.auth.secrets_key),
@@ -452,10 +465,25 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     user: user_header.unwrap_or(http::HeaderName::from_static("x-portcullis-user")),
                     groups: groups_header.unwrap_or(http::HeaderName::from_static("x-portcullis-groups")),
                 },
+                source: None,
+                files: named_files(raw, base),
+                admin_listen: admin_listen.flatten(),
             })
         }
         _ => Err(ConfigError::Invalid(found.0)),
     }
+}
+
+/// The files a config names, resolved as the gateway reads them.
+fn named_files(raw: &RawConfig, base: &Path) -> Vec<PathBuf> {
+    let tls = &raw.listen.tls;
+    let pairs = std::iter::once((&tls.cert, &tls.key)).chain(tls.sni.values().map(|p| (&p.cert, &p.key)));
+    pairs
+        .flat_map(|(cert, key)| [cert, key])
+        .chain(&raw.upstream.ca_file)
+        .chain(&raw.auth.logo)
+        .map(|file| base.join(file))
+        .collect()
 }
 
 /// Problems found so far while compiling.

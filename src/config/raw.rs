@@ -35,6 +35,9 @@ pub struct RawConfig {
     /// sends itself are removed.
     #[serde(default)]
     pub identity_headers: RawIdentityHeaders,
+    /// The admin listener (metrics, health); off when absent.
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
 
     // The policy: who may reach the CRM, from where, with what, to which areas.
     /// Named lists of addresses and ranges; an entry may name another network.
@@ -190,6 +193,18 @@ pub struct RawTesting {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Plain HTTP: keep it on loopback or a management network.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9901".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawListen {
     pub address: String,
     pub tls: RawTls,
@@ -302,6 +317,18 @@ pub struct RawSessions {
     /// 0: no limit; 1: a new login ends the user's older sessions.
     #[serde(default)]
     pub max_per_user: usize,
+    /// What to do when an account signs in while it is live from another
+    /// network: `audit` (record and count it) or `refuse`.
+    #[serde(default)]
+    pub on_sharing: OnSharing,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSharing {
+    #[default]
+    Audit,
+    Refuse,
 }
 
 impl Default for RawSessions {
@@ -310,6 +337,7 @@ impl Default for RawSessions {
             idle_timeout: default_idle(),
             max_lifetime: default_lifetime(),
             max_per_user: 0,
+            on_sharing: OnSharing::Audit,
         }
     }
 }

@@ -248,7 +248,7 @@ async fn check_current_password(
         }
         _ => {
             audit_failure(at, user, "wrong current password on the account page");
-            count_failure(&login.store, user, at.ip).await?;
+            count_failure(&login.store, user, at).await?;
             Ok(Err(WRONG_PASSWORD))
         }
     }

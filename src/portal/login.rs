@@ -48,6 +48,8 @@ pub const COOKIE_PREFIX: &str = "__Host-portcullis";
 
 const FAILED: &str = "The username, password or code is not right.";
 const LOCKED: &str = "Too many attempts. Wait a while, then try again.";
+const IN_USE_ELSEWHERE: &str =
+    "Your account is signed in from another place. Sign out there (or ask your administrator), then try again.";
 const PENDING_TTL: Duration = Duration::from_secs(300);
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const MAX_USER_FAILURES: u64 = 5;
@@ -246,6 +248,7 @@ pub struct Attempt<'a> {
     pub policy: &'a Policy,
     pub now: SystemTime,
     pub request_id: u64,
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
 /// `/.portcullis/login`
@@ -306,7 +309,7 @@ pub async fn login(
             "no second factor enrolled"
         };
         audit_failure(at, &user, reason);
-        count_failure(&login.store, &user, at.ip).await?;
+        count_failure(&login.store, &user, at).await?;
         return Ok(login_form(&headers, &login.company, &next, Some(FAILED)));
     }
     let flow = SessionId::generate();
@@ -383,7 +386,7 @@ pub async fn second_factor(
                 "wrong code"
             },
         );
-        count_failure(&login.store, &pending.user, at.ip).await?;
+        count_failure(&login.store, &pending.user, at).await?;
         return Ok(code_form(
             &headers,
             &login.company,
@@ -391,6 +394,36 @@ pub async fn second_factor(
             "/",
             Some(FAILED),
         ));
+    }
+    // One account live from two places at once: a sign of a shared login.
+    let elsewhere = login
+        .sessions()
+        .list(&pending.user, at.now)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .find(|(_, s)| !same_network(s.ip, at.ip));
+    if let Some((_, other)) = elsewhere {
+        at.metrics.sharing_signals.inc();
+        let refuse = login.limits.refuse_sharing;
+        tracing::warn!(
+            target: "audit",
+            event = "account.sharing_suspected",
+            user = %pending.user,
+            client_ip = %at.ip,
+            other_session_ip = %other.ip,
+            action = if refuse { "sign-in refused" } else { "allowed" },
+        );
+        if refuse {
+            audit_failure(at, &pending.user, "account in use from another network");
+            return Ok(code_form(
+                &headers,
+                &login.company,
+                "/.portcullis/second-factor",
+                "/",
+                Some(IN_USE_ELSEWHERE),
+            ));
+        }
     }
     // The pending login is used up: taking it fails for a second racer.
     if login.store.take(&pending_key).await.map_err(store_error)?.is_none() {
@@ -410,6 +443,7 @@ pub async fn second_factor(
         session = %session.handle().0,
         ended_sessions = ended.len(),
     );
+    at.metrics.logins.inc();
     let mut response = redirect(&pending.next);
     set_cookie(&mut response, SESSION_COOKIE, &session.to_cookie(), "Lax", None);
     set_cookie(&mut response, LOGIN_COOKIE, "", "Strict", Some(Duration::ZERO));
@@ -454,7 +488,7 @@ pub async fn step_up(
     let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
     if !check_code(login, &session.user, &code, at.now).await? {
         audit_failure(at, &session.user, "wrong step-up code");
-        count_failure(&login.store, &session.user, at.ip).await?;
+        count_failure(&login.store, &session.user, at).await?;
         return Ok(code_form(
             &headers,
             &login.company,
@@ -656,7 +690,8 @@ pub(super) async fn is_locked(store: &Store, user: &str, ip: IpAddr) -> Result<b
 
 /// Count a failure; past the limit, lock for a period that doubles with
 /// each further failure (up to a day).
-pub(super) async fn count_failure(store: &Store, user: &str, ip: IpAddr) -> Result<(), GatewayError> {
+pub(super) async fn count_failure(store: &Store, user: &str, at: &Attempt<'_>) -> Result<(), GatewayError> {
+    let ip = at.ip;
     for (what, limit) in [
         (format!("user:{user}"), MAX_USER_FAILURES),
         (format!("ip:{ip}"), MAX_ADDRESS_FAILURES),
@@ -673,17 +708,29 @@ pub(super) async fn count_failure(store: &Store, user: &str, ip: IpAddr) -> Resu
                 .await
                 .map_err(store_error)?;
             tracing::info!(target: "audit", event = "login.locked", who = %what, failures, period_s = period.as_secs());
+            at.metrics.lockouts.inc();
         }
     }
     Ok(())
 }
 
 pub(super) fn audit_failure(at: &Attempt<'_>, user: &str, reason: &str) {
+    at.metrics.login_failures.inc();
     tracing::info!(target: "audit", event = "login.failure", request_id = at.request_id, user, client_ip = %at.ip, reason);
 }
 
 pub(super) fn store_error(err: impl std::fmt::Display) -> GatewayError {
     GatewayError::StoreUnavailable(err.to_string())
+}
+
+/// Two addresses count as one network when they share a /24 (IPv4) or a
+/// /48 (IPv6): an office or a home, not the whole internet provider.
+pub fn same_network(a: IpAddr, b: IpAddr) -> bool {
+    match (a.to_canonical(), b.to_canonical()) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.segments()[..3] == b.segments()[..3],
+        _ => false,
+    }
 }
 
 /// Only a same-origin path may be a `next`: never `//host`, `/\\host` or a URL.
@@ -858,6 +905,17 @@ mod tests {
             assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn neighbours_share_a_network_strangers_do_not() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(same_network(ip("193.167.1.70"), ip("193.167.1.9")));
+        assert!(same_network(ip("::ffff:193.167.1.70"), ip("193.167.1.9")));
+        assert!(!same_network(ip("193.167.1.70"), ip("193.167.2.70")));
+        assert!(same_network(ip("2001:db8:1::1"), ip("2001:db8:1:ff::2")));
+        assert!(!same_network(ip("2001:db8:1::1"), ip("2001:db8:2::1")));
+        assert!(!same_network(ip("193.167.1.70"), ip("2001:db8:1::1")));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use super::forward::Upstream;
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
 use crate::config::Config;
+use crate::metrics::{Metrics, Outcome, RequestMetrics};
 use crate::policy::{self, Decision, Facts, Policy, Principal};
 use crate::session::SessionId;
 use crate::telemetry::AccessLog;
@@ -51,6 +52,10 @@ pub struct RequestContext {
     pub id: u64,
     pub peer: SocketAddr,
     pub client: ClientAddr,
+    /// The client type, once identified (for metrics).
+    pub client_type: Option<usize>,
+    /// What the gateway did with the request (for metrics).
+    pub outcome: Outcome,
 }
 
 /// Test-identity headers (see [`Gateway::authenticate`]).
@@ -59,10 +64,9 @@ const TEST_SECOND_FACTOR_AGE: &str = "x-test-second-factor-age";
 
 /// The gateway's request handler: configuration plus the upstream client.
 pub struct Gateway {
-    config: Arc<Config>,
     /// Shared by every worker; a reload swaps it whole, and each request
-    /// runs under the policy it started with.
-    policy: Arc<ArcSwap<Policy>>,
+    /// runs under the config (and policy) it started with.
+    config: Arc<ArcSwap<Config>>,
     /// The store, credentials and sessions; `None` when no client type
     /// needs a login.
     login: Option<Arc<portal::login::Login>>,
@@ -71,28 +75,37 @@ pub struct Gateway {
     /// Source of request ids for logs and error pages.
     next_request_id: AtomicU64,
     access_log: AccessLog,
+    /// This worker's request counters (see [`crate::metrics`]).
+    pub metrics: RequestMetrics,
+    /// Counters shared by every worker (logins, lockouts).
+    shared_metrics: Arc<Metrics>,
 }
 
 impl Gateway {
+    /// The upstream and HSTS come from the config at start; a reload does
+    /// not change them (see [`crate::reload`]).
     pub fn new(
-        config: Arc<Config>,
-        policy: Arc<ArcSwap<Policy>>,
+        config: Arc<ArcSwap<Config>>,
         login: Option<Arc<portal::login::Login>>,
         access_log: AccessLog,
+        shared_metrics: Arc<Metrics>,
     ) -> Result<Gateway, rustls::Error> {
-        let upstream = Upstream::new(&config.upstream)?;
-        let hsts = config
+        let start = config.load();
+        let upstream = Upstream::new(&start.upstream)?;
+        let hsts = start
             .listen
             .hsts_max_age
             .and_then(|age| HeaderValue::from_str(&format!("max-age={}", age.as_secs())).ok());
+        drop(start);
         Ok(Gateway {
             config,
-            policy,
             login,
             upstream,
             hsts,
             next_request_id: AtomicU64::new(1),
             access_log,
+            metrics: RequestMetrics::default(),
+            shared_metrics,
         })
     }
 
@@ -104,6 +117,8 @@ impl Gateway {
                 ip: conn.peer.ip().to_canonical(),
                 via_trusted_proxy: false,
             },
+            client_type: None,
+            outcome: Outcome::Error,
         };
         let record = access_log::Record {
             request_id: ctx.id,
@@ -114,8 +129,23 @@ impl Gateway {
         };
         let mut response = match self.phases(req, &mut ctx).await {
             Ok(response) => response,
-            Err(err) => self.error_response(&err, &ctx),
+            Err(err) => {
+                ctx.outcome = match err {
+                    GatewayError::Denied { .. } => Outcome::Denied,
+                    GatewayError::LoginRequired => Outcome::Login,
+                    GatewayError::StepUpRequired => Outcome::StepUp,
+                    _ => Outcome::Error,
+                };
+                self.error_response(&err, &ctx)
+            }
         };
+        let config = self.config.load();
+        let client_type = ctx.client_type.and_then(|i| config.policy.client_types.get(i));
+        self.metrics.record(
+            ctx.outcome,
+            client_type.map_or("-", |c| c.name.as_str()),
+            record.started.elapsed(),
+        );
         if let Some(hsts) = &self.hsts {
             response.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
@@ -134,41 +164,46 @@ impl Gateway {
         mut req: Request<Incoming>,
         ctx: &mut RequestContext,
     ) -> Result<Response<Body>, GatewayError> {
+        // The config (and policy) this request runs under, start to finish.
+        let config = self.config.load();
+        let policy: &Policy = &config.policy;
+
         // 1. identify: the client's address, the path as rules see it, the kind of client
         ctx.client = client_ip::resolve(
             ctx.peer.ip(),
             req.headers().get_all("x-forwarded-for").iter(),
-            &self.config.trusted_proxies,
+            &config.trusted_proxies,
         )?;
         // Borrow the path from a clone of the URI (reference-counted, no
         // copy), so that `req` stays free to be rewritten below.
         let uri = req.uri().clone();
         let path = policy::path::normalize(uri.path())?;
-        let policy = self.policy.load();
         let host = req
             .headers()
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .or(req.uri().host());
         let client = policy.classify(host, &path, req.headers());
+        ctx.client_type = Some(client);
         let now = clock::now();
 
         // 2. route: the gateway's own pages
         if let Some(page) = portal::route(&path) {
+            ctx.outcome = Outcome::Portal;
             return self
-                .portal(page, req, ctx, &policy, client, now)
+                .portal(page, req, ctx, &config, client, now)
                 .await
                 .map(|r| r.map(Either::Right));
         }
 
         // 3. authenticate
-        let session = self.session(&req, &policy, client, now).await?;
+        let session = self.session(&req, policy, client, now).await?;
         let principal = match &session {
             Some(s) => Principal::User {
                 name: &s.user,
                 second_factor_at: Some(portal::login::from_secs(s.second_factor_at)),
             },
-            None => self.test_identity(&req, &policy, client),
+            None => test_identity(&config, &req, client),
         };
 
         // 4. authorize
@@ -178,31 +213,37 @@ impl Gateway {
             method: req.method(),
             path: &path,
         };
-        let decision = policy::decide(&policy, &facts, &principal, now);
+        let decision = policy::decide(policy, &facts, &principal, now);
         let permitted = match decision.permit() {
             Ok(permitted) => permitted,
             Err(Decision::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
+                ctx.outcome = Outcome::Login;
                 return Ok(back_after(req.uri(), "/.portcullis/login").map(Either::Right));
             }
             Err(Decision::StepUp { .. })
                 if session.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) =>
             {
+                ctx.outcome = Outcome::StepUp;
                 return Ok(back_after(req.uri(), "/.portcullis/step-up").map(Either::Right));
             }
-            Err(decision) => return Err(self.refusal(&policy, decision, &facts, &principal, ctx)),
+            Err(decision) => return Err(self.refusal(policy, decision, &facts, &principal, ctx)),
         };
         let identity = match &principal {
-            Principal::User { name, .. } => Some(identity_of(&policy, name)),
+            Principal::User { name, .. } => Some(identity_of(policy, name)),
             Principal::Anonymous => None,
         };
-        self.prepare_for_crm(&mut req, identity);
+        prepare_for_crm(&config, &mut req, identity);
         if path != req.uri().path() {
             // Forward exactly the path the rules matched.
             *req.uri_mut() = with_path(req.uri(), &path)?;
         }
 
         // 5. forward
-        self.upstream.forward(req, ctx, permitted).await
+        ctx.outcome = Outcome::Allowed;
+        let started = Instant::now();
+        let forwarded = self.upstream.forward(req, ctx, permitted).await;
+        self.metrics.upstream(started.elapsed(), forwarded.is_err());
+        forwarded
     }
 
     /// The gateway's own pages.
@@ -211,20 +252,21 @@ impl Gateway {
         page: portal::Page,
         req: Request<Incoming>,
         ctx: &RequestContext,
-        policy: &Policy,
+        config: &Config,
         client: usize,
         now: std::time::SystemTime,
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         use portal::Page;
         let (true, Some(login)) = (page.needs_login(), &self.login) else {
-            return portal::handle(page, &self.config.auth);
+            return portal::handle(page, &config.auth);
         };
         let at = portal::login::Attempt {
             ip: ctx.client.ip,
             client,
-            policy,
+            policy: &config.policy,
             now,
             request_id: ctx.id,
+            metrics: &self.shared_metrics,
         };
         match page {
             Page::Login => portal::login::login(login, req, &at).await,
@@ -269,44 +311,6 @@ impl Gateway {
             }
             Err(err) => Err(GatewayError::StoreUnavailable(err.to_string())),
         }
-    }
-
-    /// What the CRM must not see, removed; who the user is, added. A client
-    /// cannot choose its identity: identity headers it sent are dropped.
-    fn prepare_for_crm(&self, req: &mut Request<Incoming>, identity: Option<(String, String)>) {
-        let names = &self.config.identity_headers;
-        let headers = req.headers_mut();
-        headers.remove(&names.user);
-        headers.remove(&names.groups);
-        if self.config.trust_test_identity {
-            headers.remove(TEST_USER);
-            headers.remove(TEST_SECOND_FACTOR_AGE);
-        }
-        if let Some((user, groups)) = identity {
-            if let (Ok(user), Ok(groups)) = (HeaderValue::from_str(&user), HeaderValue::from_str(&groups)) {
-                headers.insert(&names.user, user);
-                headers.insert(&names.groups, groups);
-            }
-        }
-        strip_our_cookies(headers);
-    }
-
-    /// The test-identity hook (debug builds, `testing.trust_identity_headers`)
-    /// for tests that predate the login pages; passthrough client types are
-    /// always anonymous.
-    fn test_identity<'r>(&self, req: &'r Request<Incoming>, policy: &Policy, client: usize) -> Principal<'r> {
-        if !self.config.trust_test_identity || policy.client_types[client].login == LoginMode::Passthrough {
-            return Principal::Anonymous;
-        }
-        let Some(name) = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok()) else {
-            return Principal::Anonymous;
-        };
-        let second_factor_at = req
-            .headers()
-            .get(TEST_SECOND_FACTOR_AGE)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .and_then(|secs| clock::now().checked_sub(std::time::Duration::from_secs(secs)));
-        Principal::User { name, second_factor_at }
     }
 
     /// A decision other than Allow, as the error that renders its page; a
@@ -366,6 +370,44 @@ impl Gateway {
         let (title, message) = err.page_text();
         portal::page::error(err.status(), title, message, ctx.id).map(Either::Right)
     }
+}
+
+/// What the CRM must not see, removed; who the user is, added. A client
+/// cannot choose its identity: identity headers it sent are dropped.
+fn prepare_for_crm(config: &Config, req: &mut Request<Incoming>, identity: Option<(String, String)>) {
+    let names = &config.identity_headers;
+    let headers = req.headers_mut();
+    headers.remove(&names.user);
+    headers.remove(&names.groups);
+    if config.trust_test_identity {
+        headers.remove(TEST_USER);
+        headers.remove(TEST_SECOND_FACTOR_AGE);
+    }
+    if let Some((user, groups)) = identity {
+        if let (Ok(user), Ok(groups)) = (HeaderValue::from_str(&user), HeaderValue::from_str(&groups)) {
+            headers.insert(&names.user, user);
+            headers.insert(&names.groups, groups);
+        }
+    }
+    strip_our_cookies(headers);
+}
+
+/// The test-identity hook (debug builds, `testing.trust_identity_headers`)
+/// for tests that predate the login pages; passthrough client types are
+/// always anonymous.
+fn test_identity<'r>(config: &Config, req: &'r Request<Incoming>, client: usize) -> Principal<'r> {
+    if !config.trust_test_identity || config.policy.client_types[client].login == LoginMode::Passthrough {
+        return Principal::Anonymous;
+    }
+    let Some(name) = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok()) else {
+        return Principal::Anonymous;
+    };
+    let second_factor_at = req
+        .headers()
+        .get(TEST_SECOND_FACTOR_AGE)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .and_then(|secs| clock::now().checked_sub(std::time::Duration::from_secs(secs)));
+    Principal::User { name, second_factor_at }
 }
 
 /// `uri` with its path replaced and its query kept.

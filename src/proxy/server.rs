@@ -30,6 +30,11 @@ pub enum ServeError {
     Login(#[from] crate::portal::login::LoginSetupError),
     #[error("cannot open the admin socket {path}: {err}")]
     AdminSocket { path: String, err: std::io::Error },
+    #[error("cannot listen on {address} (admin.listen): {err}")]
+    AdminListener {
+        address: std::net::SocketAddr,
+        err: std::io::Error,
+    },
 }
 
 /// Serve HTTPS on `listener` until `shutdown` completes, then let in-flight
@@ -45,13 +50,15 @@ pub async fn serve(
     access_log: AccessLog,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    // What every request and handshake reads; a reload swaps it whole.
+    let live = Arc::new(arc_swap::ArcSwap::new(config.clone()));
     let shared = Shared {
-        acceptor: TlsAcceptor::from(super::tls::server_config(&config.listen.certificates)?),
+        acceptor: TlsAcceptor::from(super::tls::server_config(live.clone())?),
         protocols: Arc::new(Protocols::new(&config.limits)),
         limits: config.limits.clone(),
         connections: Arc::new(Semaphore::new(config.limits.max_connections)),
     };
-    let policy = Arc::new(arc_swap::ArcSwap::new(config.policy.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let needs_login = config
         .policy
         .client_types
@@ -69,7 +76,7 @@ pub async fn serve(
                 path: path.display().to_string(),
                 err,
             })?;
-            let task = tokio::spawn(crate::admin::socket::serve(listener, login.clone(), policy.clone()));
+            let task = tokio::spawn(crate::admin::socket::serve(listener, login.clone(), live.clone()));
             Some((path, task))
         }
         _ => None,
@@ -78,15 +85,18 @@ pub async fn serve(
     // Workers stop accepting when `stop` fires, then drain their connections.
     let (stop, _) = broadcast::channel::<()>(1);
     let mut finished = Vec::new();
+    let mut gateways = Vec::new();
     for index in 0..worker_count() {
+        let gateway = Arc::new(Gateway::new(
+            live.clone(),
+            login.clone(),
+            access_log.clone(),
+            metrics.clone(),
+        )?);
+        gateways.push(gateway.clone());
         let worker = Worker {
             shared: shared.clone(),
-            gateway: Arc::new(Gateway::new(
-                config.clone(),
-                policy.clone(),
-                login.clone(),
-                access_log.clone(),
-            )?),
+            gateway,
             listener: listener.try_clone()?,
             stop: stop.subscribe(),
         };
@@ -104,6 +114,31 @@ pub async fn serve(
     }
     drop(listener);
 
+    // Side jobs on this runtime: following the config file, the admin listener.
+    let mut side_jobs = Vec::new();
+    if let Some(path) = &config.source {
+        let reloader = crate::reload::Reloader {
+            path: path.clone(),
+            live: live.clone(),
+            login: login.clone(),
+            metrics: metrics.clone(),
+        };
+        side_jobs.push(tokio::spawn(reloader.run(std::future::pending())));
+    }
+    if let Some(address) = config.admin_listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|err| ServeError::AdminListener { address, err })?;
+        tracing::info!(%address, "admin listener: /metrics, /healthz, /readyz");
+        let admin = crate::admin::http::AdminState {
+            live: live.clone(),
+            login: login.clone(),
+            gateways,
+            metrics: metrics.clone(),
+        };
+        side_jobs.push(tokio::spawn(crate::admin::http::serve(listener, Arc::new(admin))));
+    }
+
     shutdown.await;
     let in_flight = shared.limits.max_connections - shared.connections.available_permits();
     tracing::info!(connections = in_flight, grace = ?shared.limits.shutdown_grace, "shutting down");
@@ -115,6 +150,7 @@ pub async fn serve(
         task.abort();
         let _ = std::fs::remove_file(path);
     }
+    side_jobs.iter().for_each(|job| job.abort());
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! TLS termination: rustls with TLS 1.2 and 1.3 only (every suite rustls
 //! offers is forward-secret), ALPN h2 and http/1.1, certificates by SNI.
+//! Certificates come from the live config, so a reload replaces them for
+//! the next handshake.
 
 use std::sync::Arc;
 
@@ -7,14 +9,16 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use crate::config::Certificates;
+use arc_swap::ArcSwap;
 
-pub fn server_config(certs: &Certificates) -> Result<Arc<ServerConfig>, rustls::Error> {
+use crate::config::Config;
+
+pub fn server_config(live: Arc<ArcSwap<Config>>) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver(certs.clone())));
+        .with_cert_resolver(Arc::new(SniResolver(live)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     // Stateless resumption: returning clients skip the full handshake.
     config.ticketer = rustls::crypto::ring::Ticketer::new()?;
@@ -23,14 +27,21 @@ pub fn server_config(certs: &Certificates) -> Result<Arc<ServerConfig>, rustls::
 
 /// Picks the certificate for the name the client asked for; clients that ask
 /// for no name, or an unknown one, get the default certificate.
-#[derive(Debug)]
-struct SniResolver(Certificates);
+struct SniResolver(Arc<ArcSwap<Config>>);
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.load().listen.certificates.fmt(f)
+    }
+}
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let config = self.0.load();
+        let certificates = &config.listen.certificates;
         let by_name = hello
             .server_name()
-            .and_then(|name| self.0.by_name.get(&name.to_ascii_lowercase()));
-        Some(by_name.unwrap_or(&self.0.default).clone())
+            .and_then(|name| certificates.by_name.get(&name.to_ascii_lowercase()));
+        Some(by_name.unwrap_or(&certificates.default).clone())
     }
 }

@@ -70,7 +70,7 @@ pub struct Session {
     pub second_factor_at: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
@@ -78,6 +78,9 @@ pub struct Limits {
     pub touch_every: Duration,
     /// 0 means no limit; 1 means a new login ends the older sessions.
     pub max_per_user: usize,
+    /// Refuse a sign-in while the account is live from another network
+    /// (otherwise it is only audited and counted).
+    pub refuse_sharing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,6 +269,7 @@ mod tests {
         max_lifetime: Duration::from_secs(12 * 3600),
         touch_every: Duration::from_secs(60),
         max_per_user: 0,
+        refuse_sharing: false,
     };
 
     fn at(secs: u64) -> SystemTime {

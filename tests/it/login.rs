@@ -84,7 +84,7 @@ impl Office {
     }
 
     /// Another gateway in front of the same CRM, sharing the same Redis.
-    async fn second_gateway(&self) -> TestGateway {
+    pub(crate) async fn second_gateway(&self) -> TestGateway {
         let mut settings = Settings::new(self.upstream.url());
         settings.policy = self.policy.clone();
         TestGateway::start(settings).await

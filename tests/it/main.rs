@@ -9,6 +9,7 @@ mod login;
 mod operations;
 mod policy;
 mod proxy;
+mod reload;
 mod sessions;
 mod store;
 mod support;

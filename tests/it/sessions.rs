@@ -13,6 +13,7 @@ const LIMITS: Limits = Limits {
     max_lifetime: Duration::from_secs(12 * 3600),
     touch_every: Duration::from_secs(60),
     max_per_user: 0,
+    refuse_sharing: false,
 };
 
 fn at(minutes: u64) -> SystemTime {

@@ -70,9 +70,11 @@ impl TestGateway {
         for (name, bytes) in &settings.files {
             std::fs::write(pki.path().join(name), bytes).unwrap();
         }
-        // As ops would: the config file on disk, for the admin commands.
-        std::fs::write(pki.path().join("portcullis.yaml"), settings.yaml()).unwrap();
-        let config = Config::from_yaml(&settings.yaml(), pki.path()).unwrap_or_else(|err| panic!("{err}"));
+        // As ops would: the config in a file, which the gateway follows
+        // (live reload) and the admin commands read.
+        let file = pki.path().join("portcullis.yaml");
+        std::fs::write(&file, settings.yaml()).unwrap();
+        let config = Config::load(&file).unwrap_or_else(|err| panic!("{err}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -94,6 +96,11 @@ impl TestGateway {
             shutdown: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// The config file the gateway follows.
+    pub fn config_file(&self) -> std::path::PathBuf {
+        self.pki.path().join("portcullis.yaml")
     }
 
     pub fn url(&self, path: &str) -> String {

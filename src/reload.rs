@@ -1,0 +1,315 @@
+//! Live reload: the gateway follows its config file while it runs.
+//!
+//! ```text
+//!  SIGHUP, or a change to the config file or a file it names
+//!     │ (certificates, keys, CA, logo; debounced)
+//!     ▼
+//!  load + validate + compile, on the blocking pool (off the request path)
+//!     │ invalid ─▶ the same messages as `check`, logged, audited, counted;
+//!     │            the last good config keeps serving
+//!     ▼ valid
+//!  swap it in: requests in flight finish under the config they started with
+//!     ▼
+//!  end every session of users the new policy removed, disabled or expired
+//!
+//!  every SWEEP_EVERY: end every session of users whose `expires` has passed
+//! ```
+//!
+//! What a reload changes: the policy (networks, client types, users, groups,
+//! exemptions, routes), trusted proxies, identity headers, certificates, the
+//! pages' colour and logo. What it cannot change in a running process (the
+//! listening address, the upstream, the store, limits, session and password
+//! settings) is reported as needing a restart; the rest still applies.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ConfigError};
+use crate::policy::Policy;
+use crate::portal::login::Login;
+
+/// How often accounts whose `expires` has passed are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Editors write a file in several steps; wait for them to settle.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Sections a running gateway cannot take over from a reload.
+pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.listen.address != new.listen.address
+        || old.listen.redirect_http != new.listen.redirect_http
+        || old.listen.hsts_max_age != new.listen.hsts_max_age
+    {
+        changed.push("listen (address, redirect_http, hsts_max_age)");
+    }
+    let upstream = |c: &Config| {
+        (
+            c.upstream.scheme.clone(),
+            c.upstream.authority.clone(),
+            c.upstream.host.clone(),
+            c.upstream.connect_timeout,
+            c.upstream.response_timeout,
+        )
+    };
+    if upstream(old) != upstream(new) || old.upstream.ca_certs != new.upstream.ca_certs {
+        changed.push("upstream");
+    }
+    if old.store != new.store {
+        changed.push("store");
+    }
+    if old.admin_listen != new.admin_listen {
+        changed.push("admin");
+    }
+    if old.limits != new.limits {
+        changed.push("limits");
+    }
+    if old.sessions != new.sessions {
+        changed.push("sessions");
+    }
+    let auth = |c: &Config| {
+        (
+            c.auth.secrets_key.clone(),
+            c.auth.argon2_memory_kib,
+            c.auth.argon2_iterations,
+            c.auth.company.clone(),
+        )
+    };
+    if auth(old) != auth(new) {
+        changed.push("auth (secrets_key, argon2, company)");
+    }
+    changed
+}
+
+/// Users whose sessions must end under `new`: those it disables or has
+/// expired, and those `old` had that it no longer has.
+pub fn offboarded(old: &Policy, new: &Policy, now: SystemTime) -> Vec<(String, &'static str)> {
+    let removed = old
+        .users
+        .keys()
+        .filter(|name| !new.users.contains_key(*name))
+        .map(|name| (name.clone(), "removed from the policy"));
+    removed.chain(ended_accounts(new, now)).collect()
+}
+
+/// Users of `policy` who may no longer sign in at all.
+fn ended_accounts(policy: &Policy, now: SystemTime) -> impl Iterator<Item = (String, &'static str)> + '_ {
+    policy.users.values().filter_map(move |user| {
+        if user.disabled {
+            Some((user.name.clone(), "account disabled"))
+        } else if user.expires.is_some_and(|at| at <= now) {
+            Some((user.name.clone(), "account expired"))
+        } else {
+            None
+        }
+    })
+}
+
+pub struct Reloader {
+    /// The config file.
+    pub path: PathBuf,
+    /// What every request reads; a reload swaps it whole.
+    pub live: Arc<ArcSwap<Config>>,
+    /// To end sessions; `None` when no client type signs in.
+    pub login: Option<Arc<Login>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Reloader {
+    /// Load the file again and, if it is valid, swap it in and end the
+    /// sessions it offboards. On error the running config is untouched.
+    pub async fn reload(&self, trigger: &str) -> Result<(), ConfigError> {
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .unwrap_or_else(|err| Err(ConfigError::Syntax(format!("the reload task failed: {err}"))));
+        let new = match loaded {
+            Ok(new) => Arc::new(new),
+            Err(err) => {
+                let errors = err.lines();
+                tracing::error!(
+                    target: "audit",
+                    event = "config.reload_failed",
+                    file = %self.path.display(),
+                    trigger,
+                    errors = ?errors,
+                    "the new config is not valid; still serving the last good one",
+                );
+                self.metrics.reload_failures.inc();
+                return Err(err);
+            }
+        };
+        let old = self.live.swap(new.clone());
+        let restart = needs_restart(&old, &new);
+        tracing::info!(
+            target: "audit",
+            event = "config.reloaded",
+            file = %self.path.display(),
+            trigger,
+            needs_restart = ?restart,
+        );
+        if !restart.is_empty() {
+            tracing::warn!(sections = ?restart, "these config changes take effect after a restart");
+        }
+        self.metrics.reloads.inc();
+        self.end_sessions(offboarded(&old.policy, &new.policy, crate::clock::now()))
+            .await;
+        Ok(())
+    }
+
+    /// End the sessions of accounts whose `expires` has passed (or that are
+    /// disabled) in the running policy.
+    pub async fn sweep(&self) {
+        let policy = self.live.load_full();
+        let ended: Vec<_> = ended_accounts(&policy.policy, crate::clock::now()).collect();
+        self.end_sessions(ended).await;
+    }
+
+    async fn end_sessions(&self, users: Vec<(String, &'static str)>) {
+        let Some(login) = &self.login else { return };
+        for (user, why) in users {
+            match login.revoke_all(&user).await {
+                Ok(ended) if ended.is_empty() => {}
+                Ok(ended) => {
+                    for handle in &ended {
+                        tracing::info!(target: "audit", event = "session.revoked", user = %user, session = %handle.0, why);
+                    }
+                }
+                // Their requests are refused by the policy regardless; the
+                // next reload or sweep tries again.
+                Err(err) => tracing::warn!(user = %user, error = %err, "cannot end the sessions of an offboarded user"),
+            }
+        }
+    }
+
+    /// Reload on SIGHUP and on changes to the files, sweep expired accounts,
+    /// until `shutdown`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (changed, mut changes) = mpsc::channel::<()>(1);
+        // Kept alive for as long as we watch.
+        let _watcher = match self.watch(changed) {
+            Ok(watcher) => Some(watcher),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch the config files; reload with SIGHUP");
+                None
+            }
+        };
+        let mut hangups = hangup_signals();
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        tokio::pin!(shutdown);
+        loop {
+            let trigger = tokio::select! {
+                _ = &mut shutdown => return,
+                _ = sweep.tick() => {
+                    self.sweep().await;
+                    continue;
+                }
+                Some(()) = changes.recv() => "file changed",
+                Some(()) = recv_hangup(&mut hangups) => "SIGHUP",
+            };
+            tokio::time::sleep(DEBOUNCE).await;
+            while changes.try_recv().is_ok() {}
+            let _ = self.reload(trigger).await;
+        }
+    }
+
+    /// Watch the folders of the config file and of the files it names (an
+    /// editor replaces a file by renaming over it, which a watch on the file
+    /// itself would miss), and signal a change to any of those files.
+    fn watch(&self, changed: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
+        use notify::{RecursiveMode, Watcher};
+        let config = self.live.load();
+        let files: HashSet<PathBuf> = std::iter::once(self.path.clone())
+            .chain(config.files.iter().cloned())
+            .filter_map(|file| canonical(&file))
+            .collect();
+        let folders: HashSet<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+        let watched = files.clone();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            if event.kind.is_access() {
+                return;
+            }
+            if event.paths.iter().any(|p| watched.contains(p)) {
+                let _ = changed.try_send(());
+            }
+        })?;
+        for folder in &folders {
+            watcher.watch(folder, RecursiveMode::NonRecursive)?;
+        }
+        Ok(watcher)
+    }
+}
+
+/// `file` with its folder resolved (the file itself may be replaced later).
+fn canonical(file: &Path) -> Option<PathBuf> {
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(folder.canonicalize().ok()?.join(file.file_name()?))
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+fn hangup_signals() -> Hangups {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+async fn recv_hangup(hangups: &mut Hangups) -> Option<()> {
+    match hangups {
+        #[cfg(unix)]
+        Some(signal) => signal.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(users: &str) -> Arc<Policy> {
+        let yaml = format!(
+            "listen: {{ address: \"127.0.0.1:0\", tls: {{ cert: a, key: b }} }}\nupstream: {{ url: \"http://127.0.0.1:9\" }}\n{users}"
+        );
+        let raw = crate::config::parse(&yaml).unwrap();
+        Arc::new(crate::policy::compile(&raw).unwrap())
+    }
+
+    #[test]
+    fn a_reload_offboards_removed_disabled_and_expired_users_only() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let old = policy("users: { alice: {}, bob: {}, carol: {}, dave: {}, erin: {} }\n");
+        let new = policy(
+            "users:\n  alice: {}\n  bob: { disabled: true }\n  carol: { expires: \"2027-01-15T08:00:00Z\" }\n  \
+             dave: { expires: \"2030-01-01T00:00:00Z\" }\n",
+        );
+        let mut ended = offboarded(&old, &new, now);
+        ended.sort();
+        assert_eq!(
+            ended,
+            vec![
+                ("bob".to_string(), "account disabled"),
+                ("carol".to_string(), "account expired"),
+                ("erin".to_string(), "removed from the policy"),
+            ]
+        );
+        assert!(
+            offboarded(&new, &new, now - Duration::from_secs(1)).len() == 1,
+            "carol not yet"
+        );
+    }
+}
