@@ -64,6 +64,31 @@ enum Command {
     /// See and end sessions: `portcullis sessions list --config FILE`.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Review who has access: `portcullis users review --config FILE`.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// One entry per user in the policy: groups, access per client type,
+    /// second factors, last sign-in, open sessions, status, and flags.
+    Review {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReviewFormat,
+        /// Flag users who have not signed in for this many days.
+        #[arg(long, default_value = "90")]
+        inactive_days: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReviewFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -178,7 +203,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             config,
             valid,
             url,
-        }) => report(invite(&user, &load(&config)?, valid.into(), url)),
+        }) => {
+            let config = load(&config)?;
+            report(in_runtime(async { invite(&user, &config, valid.into(), url) }))
+        }
         Command::User(UserCommand::Reset {
             user,
             config,
@@ -195,6 +223,14 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         Command::Sessions(SessionsCommand::List { config, user, format }) => {
             let config = load(&config)?;
             report(in_runtime(list_sessions(&config, user, format)))
+        }
+        Command::Users(UsersCommand::Review {
+            config,
+            format,
+            inactive_days,
+        }) => {
+            let config = load(&config)?;
+            report(in_runtime(review(&config, format, inactive_days)))
         }
         Command::Sessions(SessionsCommand::Revoke { config, user, id }) => {
             let config = load(&config)?;
@@ -281,8 +317,7 @@ async fn run_admin(
     config: &Config,
     command: &admin::Command,
 ) -> anyhow::Result<admin::Outcome> {
-    let users = config.policy.users.keys().map(String::as_str);
-    Ok(admin::execute(login, users, command, portcullis::clock::now()).await?)
+    Ok(admin::execute(login, &config.policy, command, portcullis::clock::now()).await?)
 }
 
 /// What an admin command changed, or why it could not.
@@ -290,7 +325,7 @@ fn ended(outcome: admin::Outcome) -> anyhow::Result<Vec<String>> {
     match outcome {
         admin::Outcome::Done { ended, .. } => Ok(ended),
         admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
-        admin::Outcome::Sessions { .. } => anyhow::bail!("the gateway answered with a listing"),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
     }
 }
 
@@ -302,6 +337,19 @@ async fn list_sessions(config: &Config, user: Option<String>, format: OutputForm
     match format {
         OutputFormat::Text => println!("{}", admin::table(&sessions)),
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&sessions)?),
+    }
+    Ok(())
+}
+
+async fn review(config: &Config, format: ReviewFormat, inactive_days: u64) -> anyhow::Result<()> {
+    let outcome = admin_command(config, &admin::Command::Review { inactive_days }).await?;
+    let admin::Outcome::Review { rows } = outcome else {
+        anyhow::bail!("unexpected answer: {outcome:?}");
+    };
+    match format {
+        ReviewFormat::Table => print!("{}", admin::review::text(&rows)),
+        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ReviewFormat::Csv => print!("{}", admin::review::csv(&rows)),
     }
     Ok(())
 }
@@ -377,6 +425,7 @@ fn invite(user: &str, config: &Config, valid: std::time::Duration, url: Option<S
         }
     });
     let until = humantime::format_rfc3339_seconds(now + valid);
+    tracing::info!(target: "audit", event = "invite.issued", user, valid_until = %until, by = "admin command");
     println!("Send this link to {user}. It works once, until {until}:");
     println!();
     println!("  {}/.portcullis/enrol?token={token}", base.trim_end_matches('/'));

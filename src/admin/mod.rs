@@ -13,6 +13,7 @@
 //! stays the source of who exists; a new invite enrols the user again.
 
 pub mod http;
+pub mod review;
 pub mod socket;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::credentials::Credentials;
+use crate::policy::Policy;
 use crate::portal::login::Login;
 use crate::session::SessionHandle;
 use crate::store::StoreError;
@@ -38,6 +40,8 @@ pub enum Command {
     Disable { user: String },
     /// The same as disable; the CLI then prints a fresh invite link.
     Reset { user: String },
+    /// The access review; `inactive_days` without a sign-in is flagged.
+    Review { inactive_days: u64 },
 }
 
 /// One session, as admins see it (the handle is the id's hash: safe to show).
@@ -58,6 +62,9 @@ pub enum Outcome {
     Sessions {
         sessions: Vec<SessionRow>,
     },
+    Review {
+        rows: Vec<review::Row>,
+    },
     /// Sessions ended (their handles), and whether credentials were revoked.
     Done {
         ended: Vec<String>,
@@ -75,14 +82,15 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-/// Carry out `command`. `users` are the users of the current policy: the
-/// ones whose sessions a listing or a search by id looks at.
-pub async fn execute<'u>(
+/// Carry out `command` under the current `policy` (whose users a listing
+/// or a search by id looks at).
+pub async fn execute(
     login: &Login,
-    users: impl IntoIterator<Item = &'u str>,
+    policy: &Policy,
     command: &Command,
     now: SystemTime,
 ) -> Result<Outcome, AdminError> {
+    let users = policy.users.keys().map(String::as_str);
     let outcome = match command {
         Command::ListSessions { user } => {
             let sessions = match user {
@@ -126,6 +134,12 @@ pub async fn execute<'u>(
             };
             audit(event, user, ended.len());
             done(ended, true)
+        }
+        Command::Review { inactive_days } => {
+            let inactive = std::time::Duration::from_secs(inactive_days.saturating_mul(86_400));
+            Outcome::Review {
+                rows: review::review(login, policy, now, inactive).await?,
+            }
         }
     };
     Ok(outcome)

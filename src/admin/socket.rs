@@ -61,8 +61,7 @@ async fn answer(stream: UnixStream, login: &Login, live: &ArcSwap<Config>) -> st
     let outcome = match serde_json::from_str::<Command>(&line) {
         Ok(command) => {
             let config = live.load();
-            let users = config.policy.users.keys().map(String::as_str);
-            match execute(login, users, &command, crate::clock::now()).await {
+            match execute(login, &config.policy, &command, crate::clock::now()).await {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Refused {
                     message: err.to_string(),

@@ -34,13 +34,18 @@ const GENERIC_NAMES: &[&str] = &[
     "crm",
 ];
 
+/// Does this user name look like a shared account?
+pub fn is_generic_name(name: &str) -> bool {
+    GENERIC_NAMES.contains(&name.to_ascii_lowercase().as_str())
+}
+
 pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
     let mut warnings = Vec::new();
     let mut warn = |path: String, message: String| warnings.push(Problem { path, message });
 
     for (name, user) in &policy.users {
         let path = format!("users.{name}");
-        if GENERIC_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
+        if is_generic_name(name) {
             warn(
                 path.clone(),
                 "looks like a shared account; give each person their own login".into(),

@@ -205,6 +205,33 @@ impl Policy {
         &self.groups[id].name
     }
 
+    /// For access reviews: where `user` may use client type `client` from,
+    /// in words, with any exemption running at `now` added.
+    pub fn access_in_words(&self, user: &User, client: ClientTypeId, now: SystemTime) -> String {
+        let mut words = match &user.effective[client].0 {
+            Some(access) => access.describe(),
+            None => "nowhere".to_owned(),
+        };
+        for e in self.running_exemptions(user, now) {
+            if let Some(access) = &e.access[client] {
+                words.push_str(&format!(
+                    " + {} until {}",
+                    access.describe(),
+                    humantime::format_rfc3339_seconds(e.until)
+                ));
+            }
+        }
+        words
+    }
+
+    /// Exemptions naming `user` (or a group of theirs) still running at `now`.
+    pub fn running_exemptions<'p>(&'p self, user: &'p User, now: SystemTime) -> impl Iterator<Item = &'p Exemption> {
+        user.exemptions
+            .iter()
+            .map(|i| &self.exemptions[*i])
+            .filter(move |e| now < e.until)
+    }
+
     /// The YAML path of the setting a [`Source`] names, for a user and client type.
     pub fn source_path(&self, source: &Source, user: Option<&str>, client: ClientTypeId) -> String {
         let client = &self.client_types[client].name;

@@ -37,7 +37,7 @@ use crate::auth::{recovery, totp};
 use crate::config::Config;
 use crate::policy::{self, Decision, Deny, Facts, Policy, Principal};
 use crate::proxy::GatewayError;
-use crate::session::{validity, Ended, Limits, Session, SessionHandle, SessionId, Sessions, Validity};
+use crate::session::{validity, Ended, LastLogin, Limits, Session, SessionHandle, SessionId, Sessions, Validity};
 use crate::store::{Store, StoreError};
 
 pub const SESSION_COOKIE: &str = "__Host-portcullis";
@@ -444,6 +444,10 @@ pub async fn second_factor(
         ended_sessions = ended.len(),
     );
     at.metrics.logins.inc();
+    // For access reviews only: the sign-in stands if this cannot be written.
+    if let Err(err) = LastLogin::record(&login.store, &pending.user, at.ip, &pending.client_type, at.now).await {
+        tracing::warn!(user = %pending.user, error = %err, "cannot record the last sign-in");
+    }
     let mut response = redirect(&pending.next);
     set_cookie(&mut response, SESSION_COOKIE, &session.to_cookie(), "Lax", None);
     set_cookie(&mut response, LOGIN_COOKIE, "", "Strict", Some(Duration::ZERO));

@@ -70,6 +70,42 @@ pub struct Session {
     pub second_factor_at: u64,
 }
 
+/// The last completed sign-in of a user, for access reviews.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastLogin {
+    /// Seconds since the epoch.
+    pub at: u64,
+    pub ip: IpAddr,
+    pub client_type: String,
+}
+
+impl LastLogin {
+    fn key(user: &str) -> String {
+        format!("last-login:{user}")
+    }
+
+    pub async fn record(
+        store: &Store,
+        user: &str,
+        ip: IpAddr,
+        client_type: &str,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let record = LastLogin {
+            at: secs(now),
+            ip,
+            client_type: client_type.to_owned(),
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        store.set(&LastLogin::key(user), &bytes, None).await
+    }
+
+    pub async fn load(store: &Store, user: &str) -> Result<Option<LastLogin>, StoreError> {
+        let bytes = store.get(&LastLogin::key(user)).await?;
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub idle_timeout: Duration,

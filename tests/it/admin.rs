@@ -207,3 +207,67 @@ fn with_no_gateway_running_the_admin_commands_open_the_embedded_store_themselves
     let listed = admin_command(&["sessions", "list", "--config", &config]);
     assert_eq!(listed.lines().count(), 1, "{listed}");
 }
+
+#[tokio::test]
+async fn scenario_9_the_access_review_shows_who_has_access_from_real_sign_ins() {
+    let office = Office::start_with("", "  reception: {}\n").await;
+    let config = office.config_file();
+    let _at_the_office = signed_in(&office, "alice", "127.0.0.1").await;
+    let mut from_home = Browser::new(&office.gateway);
+    from_home.forwarded_for = Some("127.0.9.9".into());
+    enter_password(&mut from_home, "alice", PASSWORD, "/").await;
+    assert_eq!(enter_code(&mut from_home, &next_code(&office.secret)).await.status, 303);
+
+    let json = admin_command(&["users", "review", "--config", &config, "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let row = |user: &str| {
+        rows.iter()
+            .find(|r| r["user"] == user)
+            .unwrap_or_else(|| panic!("{user}: {json}"))
+    };
+    let flags = |user: &str| {
+        row(user)["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    let alice = row("alice");
+    assert_eq!(alice["status"], "active");
+    assert_eq!(alice["groups"], serde_json::json!(["sales-team"]));
+    assert_eq!(alice["access"], serde_json::json!([["web", "networks: here"]]));
+    assert_eq!(
+        alice["second_factors"],
+        serde_json::json!(["totp", "recovery codes (10)"])
+    );
+    assert_eq!(alice["last_login"]["ip"], "127.0.9.9");
+    assert_eq!(alice["last_login"]["client_type"], "web");
+    assert_eq!(alice["open_sessions"], 2);
+    assert!(
+        flags("alice").iter().any(|f| f.starts_with("possible sharing")),
+        "{json}"
+    );
+    assert_eq!(row("dave")["status"], "disabled");
+    assert!(flags("erin").contains(&"never signed in".to_owned()), "{json}");
+    assert!(
+        flags("erin").contains(&"no second factor enrolled".to_owned()),
+        "{json}"
+    );
+    assert!(flags("reception").contains(&"generic username".to_owned()), "{json}");
+
+    let table = admin_command(&["users", "review", "--config", &config]);
+    assert!(
+        table.contains("alice: active\n  groups:         sales-team\n"),
+        "{table}"
+    );
+    assert!(table.contains("  ! generic username\n"), "{table}");
+    let csv = admin_command(&["users", "review", "--config", &config, "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("user,name,status,exempted,groups,access,second_factors,last_login,open_sessions,flags")
+    );
+    assert_eq!(lines.count(), 4, "one line per user: {csv}");
+}

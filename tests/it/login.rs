@@ -18,7 +18,7 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) struct Office {
     pub(crate) gateway: TestGateway,
     pub(crate) upstream: RecordingUpstream,
-    redis: Option<RedisServer>,
+    pub(crate) redis: Option<RedisServer>,
     pub(crate) store: Store,
     pub(crate) secret: TotpSecret,
     recovery_codes: Vec<String>,
@@ -655,7 +655,16 @@ pub(crate) fn link_in(printed: &str, gateway: &TestGateway) -> String {
 /// Follow an invite link to the end: choose `password`, add the shown key
 /// to an "authenticator", confirm a code. Returns the authenticator's secret.
 pub(crate) async fn enrol_from_link(gateway: &TestGateway, path: &str, password: &str) -> TotpSecret {
-    let mut browser = Browser::new(gateway);
+    enrol_with(&mut Browser::new(gateway), path, password).await.0
+}
+
+/// [`enrol_from_link`] in a given browser; also returns the last page (the
+/// recovery codes).
+pub(crate) async fn enrol_with(
+    browser: &mut Browser,
+    path: &str,
+    password: &str,
+) -> (TotpSecret, crate::support::gateway::Answer) {
     let form = browser.get(path).await;
     assert_eq!(form.status, 200, "{}", form.body);
     let token = path.split("token=").nth(1).unwrap();
@@ -682,7 +691,7 @@ pub(crate) async fn enrol_from_link(gateway: &TestGateway, path: &str, password:
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("Recovery codes"), "{}", done.body);
-    secret
+    (secret, done)
 }
 
 /// The TOTP secret a scan page shows as text under its QR code.
@@ -710,4 +719,33 @@ pub(crate) fn next_code(secret: &TotpSecret) -> String {
 /// and unused when a test has used only the current and the next.
 pub(crate) fn previous_code(secret: &TotpSecret) -> String {
     totp::current_code(secret, portcullis::clock::now() - Duration::from_secs(30))
+}
+
+#[tokio::test]
+async fn scenario_8_an_account_signed_in_from_two_networks_at_once_is_refused_when_the_policy_says_so() {
+    let office = Office::start_with("sessions: { on_sharing: refuse }\n", "").await;
+    let mut at_the_office = signed_in(&office, "alice", "127.0.0.1").await;
+    let mut elsewhere = Browser::new(&office.gateway);
+    elsewhere.forwarded_for = Some("127.0.9.9".into());
+    enter_password(&mut elsewhere, "alice", PASSWORD, "/").await;
+    let answer = enter_code(&mut elsewhere, &next_code(&office.secret)).await;
+    assert_eq!(answer.status, 200, "refused: {}", answer.body);
+    assert!(
+        answer.body.contains("Your account is signed in from another place."),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        at_the_office.get("/contacts").await.status,
+        200,
+        "the first session goes on"
+    );
+    // From the same office network, a second sign-in is fine.
+    let mut next_desk = Browser::new(&office.gateway);
+    next_desk.forwarded_for = Some("127.0.0.77".into());
+    enter_password(&mut next_desk, "alice", PASSWORD, "/").await;
+    assert_eq!(
+        enter_code(&mut next_desk, &previous_code(&office.secret)).await.status,
+        303
+    );
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod audit;
 mod browser;
 mod harness;
 mod login;

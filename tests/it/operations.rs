@@ -210,3 +210,63 @@ async fn the_demo_asks_for_a_password_and_a_code_then_serves_the_demo_crm() {
         answer.body
     );
 }
+
+#[tokio::test]
+async fn the_admin_listener_counts_known_traffic_and_readiness_follows_the_store() {
+    use crate::login::{enter_password, signed_in, Office};
+    use crate::support::{metric, plain_get};
+    let port = free_port();
+    let mut office = Office::start_with(&format!("admin: {{ listen: \"127.0.0.1:{port}\" }}\n"), "").await;
+    let mut alice = signed_in(&office, "alice", "127.0.0.1").await;
+    for _ in 0..3 {
+        assert_eq!(alice.get("/contacts").await.status, 200);
+    }
+    alice.forwarded_for = Some("192.0.2.1".into());
+    assert_eq!(alice.get("/contacts").await.status, 403);
+    let mut stranger = Browser::new(&office.gateway);
+    assert_eq!(stranger.get("/contacts").await.status, 303);
+    enter_password(&mut stranger, "alice", "not her password", "/").await;
+
+    let (status, text) = plain_get(port, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(
+            &text,
+            "portcullis_requests_total{decision=\"allow\",client_type=\"web\"}"
+        ),
+        3
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "portcullis_requests_total{decision=\"deny\",client_type=\"web\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "portcullis_requests_total{decision=\"login\",client_type=\"web\"}"
+        ),
+        1
+    );
+    assert_eq!(metric(&text, "portcullis_upstream_duration_seconds_count"), 3);
+    assert_eq!(metric(&text, "portcullis_upstream_errors_total"), 0);
+    assert_eq!(metric(&text, "portcullis_logins_total"), 1);
+    assert_eq!(metric(&text, "portcullis_login_failures_total"), 1);
+    assert_eq!(metric(&text, "portcullis_active_sessions"), 1);
+    let portal = metric(
+        &text,
+        "portcullis_requests_total{decision=\"portal\",client_type=\"web\"}",
+    );
+    let all = metric(&text, "portcullis_request_duration_seconds_count");
+    assert_eq!(all, 3 + 1 + 1 + portal, "every request is timed once");
+
+    assert_eq!(plain_get(port, "/healthz").await, (200, "ok\n".into()));
+    assert_eq!(plain_get(port, "/readyz").await, (200, "ready\n".into()));
+    drop(office.redis.take());
+    let (status, body) = plain_get(port, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("not ready: store"), "{body}");
+    assert_eq!(plain_get(port, "/healthz").await.0, 200, "alive all the same");
+}

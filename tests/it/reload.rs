@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::login::{signed_in, Office};
 use crate::support::browser::Browser;
 use crate::support::redis::free_port;
-use crate::support::{RecordingUpstream, Settings, TestGateway};
+use crate::support::{metric, RecordingUpstream, Settings, TestGateway};
 
 /// Replace the gateway's config file as an editor does: write a new file
 /// beside it, then rename it over the old one.
@@ -53,12 +53,6 @@ async fn allowlist_gateway(extra: &str) -> (TestGateway, RecordingUpstream) {
          access: {{ web: [here] }}\n"
     );
     (TestGateway::start(settings).await, upstream)
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 #[tokio::test]

@@ -30,3 +30,10 @@ pub async fn plain_get(port: u16, path: &str) -> (u16, String) {
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
     (status, body)
 }
+
+/// The value of one series (name and labels, as written) in Prometheus text.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}

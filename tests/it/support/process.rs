@@ -27,11 +27,22 @@ impl Process {
 
     /// Like [`Process::start`], with standard output going to `stdout`.
     pub fn start_with_output(args: &[&str], addr: SocketAddr, cwd: &Path, stdout: impl Into<Stdio>) -> Process {
+        Process::start_logged(args, addr, cwd, stdout, Stdio::null())
+    }
+
+    /// Like [`Process::start`], keeping standard output and its log (stderr).
+    pub fn start_logged(
+        args: &[&str],
+        addr: SocketAddr,
+        cwd: &Path,
+        stdout: impl Into<Stdio>,
+        stderr: impl Into<Stdio>,
+    ) -> Process {
         let child = binary()
             .args(args)
             .current_dir(cwd)
             .stdout(stdout)
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("cannot start the portcullis binary");
         let mut process = Process { child };
