@@ -188,3 +188,29 @@ async fn scenario_13_when_an_account_expires_its_sessions_end_without_anyone_rel
     }
     println!("gina's session ended {:?} after the test started", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_from_the_next_handshake() {
+    let (gateway, _upstream) = allowlist_gateway("").await;
+    let served = |tls: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>| {
+        tls.get_ref().1.peer_certificates().unwrap()[0].as_ref().to_vec()
+    };
+    let before = served(&gateway.raw().await);
+    // Renewal, as certbot does it: new files in place of the old ones.
+    gateway.pki.issue("server", &["localhost", "crm.example.com"]);
+    let started = Instant::now();
+    loop {
+        let now = served(&gateway.raw().await);
+        if now != before {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "still the old certificate");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut browser = Browser::new(&gateway);
+    assert_eq!(
+        browser.get("/contacts").await.status,
+        200,
+        "and the new one is trusted and works"
+    );
+}
