@@ -6,8 +6,10 @@
 //! themselves in `Debug`.
 
 pub mod credentials;
+pub mod delivery;
 pub mod hex;
 pub mod invite;
+pub mod otp;
 pub mod password;
 pub mod recovery;
 pub mod totp;

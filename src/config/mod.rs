@@ -5,6 +5,7 @@
 //! that the rest of the gateway can trust, or every problem found, each named
 //! by its YAML path (`upstream.url: ...`). Nothing invalid gets past stage two.
 
+pub mod codes;
 pub mod raw;
 mod tls;
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP).
     pub admin_listen: Option<SocketAddr>,
+    /// How one-time codes are sent by email and SMS.
+    pub codes: codes::CodeSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,6 +362,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             "argon2_memory_kib must be at least 8192 and argon2_iterations at least 1 (OWASP suggests 19456 and 2)",
         );
     }
+    let codes = codes::compile(raw, base, &mut found);
     let admin_listen = match &raw.admin {
         Some(admin) => found.check("admin.listen", parse_socket_addr(&admin.listen)).map(Some),
         None => Some(None),
@@ -468,6 +472,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                 source: None,
                 files: named_files(raw, base),
                 admin_listen: admin_listen.flatten(),
+                codes,
             })
         }
         _ => Err(ConfigError::Invalid(found.0)),

@@ -70,7 +70,8 @@ pub async fn run(
         totp_secret.base32()
     );
     println!("  ({})", totp_secret.otpauth_uri("Acme CRM (demo)", "alice"));
-    println!("  or use the current code, printed below every 30 seconds (demo only).");
+    println!("  or use the current code, printed below every 30 seconds (demo only),");
+    println!("  or ask for a code by email (alice) or SMS (bob): it is printed here too.");
     println!();
     println!("  The demo CRM behind it listens on http://{crm_addr} (loopback only).");
     println!("  Stop with Ctrl-C.");

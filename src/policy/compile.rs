@@ -11,7 +11,7 @@ use regex::{Regex, RegexSet};
 use super::{
     glob, Access, ClientType, ClientTypeId, Exemption, Group, GroupId, IpSet, Matcher, Policy, Route, Source, User,
 };
-use crate::config::raw::{LoginMode, RawAccess, RawConfig, RawNetList};
+use crate::config::raw::{Factor, LoginMode, RawAccess, RawConfig, RawNetList};
 use crate::config::{parse_net, suggest, Problem};
 
 pub const DEFAULT_CLIENT: &str = "web";
@@ -53,6 +53,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 .map(|g| Source::Groups(vec![*g]))
         };
         let expires = u.expires.as_deref().and_then(|t| c.time(t, &format!("{path}.expires")));
+        let second_factors = second_factors(u.second_factors.as_ref(), &ids, raw);
         users.insert(
             name.clone(),
             User {
@@ -61,6 +62,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 email: u.email.clone(),
                 phone: u.phone.clone(),
                 groups: ids,
+                second_factors,
                 disabled: u.disabled,
                 expires,
                 read_only,
@@ -222,6 +224,30 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
 
 /// The precedence (see the module docs): the user's own, else their groups',
 /// else the default, else nothing.
+/// A user's second factors, by the same precedence as access: their own,
+/// else the union of their groups', else the default, else TOTP.
+fn second_factors(own: Option<&Vec<Factor>>, groups: &[GroupId], raw: &RawConfig) -> Vec<Factor> {
+    let mut factors: Vec<Factor> = match own {
+        Some(own) => own.clone(),
+        None => {
+            let from_groups: Vec<Factor> = groups
+                .iter()
+                .filter_map(|g| raw.groups.get_index(*g)?.1.second_factors.as_ref())
+                .flatten()
+                .copied()
+                .collect();
+            if from_groups.is_empty() {
+                raw.second_factors.clone().unwrap_or_else(|| vec![Factor::Totp])
+            } else {
+                from_groups
+            }
+        }
+    };
+    factors.sort();
+    factors.dedup();
+    factors
+}
+
 fn effective_access(
     ct: ClientTypeId,
     own: &[Option<Access>],

@@ -38,6 +38,7 @@ pub use compile::compile;
 pub use decide::{decide, Decision, Deny, Facts, Grant, Permitted, Principal};
 pub use ipset::IpSet;
 
+pub use crate::config::raw::Factor;
 use crate::config::raw::LoginMode;
 
 pub type ClientTypeId = usize;
@@ -128,6 +129,9 @@ pub struct User {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub groups: Vec<GroupId>,
+    /// Second factors this user may sign in with: their own setting, else
+    /// their groups' (together), else the default (`[totp]`).
+    pub second_factors: Vec<Factor>,
     pub disabled: bool,
     pub expires: Option<SystemTime>,
     /// Why this user may only look, if they may only look.

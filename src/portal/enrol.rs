@@ -83,13 +83,23 @@ pub async fn enrol(
     if let Some(problem) = weak(password, form_value(&form, "confirm").unwrap_or(""), &invite.user) {
         return Ok(password_form(&headers, &token, &invite.user, Some(problem)));
     }
+    let password = login
+        .hasher
+        .hash(&Password::new(password))
+        .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
+    let uses_totp = at
+        .policy
+        .users
+        .get(&invite.user)
+        .is_some_and(|u| u.second_factors.contains(&crate::policy::Factor::Totp));
+    if !uses_totp {
+        // Codes by email or SMS only: nothing to scan.
+        return finish(login, &invite, password, None, at).await;
+    }
     let secret = totp::TotpSecret::generate();
     let pending = Pending {
         user: invite.user.clone(),
-        password: login
-            .hasher
-            .hash(&Password::new(password))
-            .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?,
+        password,
         totp: login.key().seal(&invite.user, &secret),
     };
     let bytes = serde_json::to_vec(&pending).map_err(store_error)?;
@@ -147,25 +157,38 @@ pub async fn confirm(
             Some("That code is not right. Check the app and try again."),
         ));
     };
-    // The link works once: whoever records its use first wins.
-    let used_for = Duration::from_secs(invite.expires.saturating_sub(now_secs(at)) + 24 * 3600);
-    if !(login.store.set_if_absent(&used_key(&invite), b"1", used_for).await).map_err(store_error)? {
-        return Ok(message(
-            StatusCode::GONE,
-            "This link has been used",
-            "Ask your administrator for a new one.",
-        ));
-    }
     // The code just used for enrolment does not also sign in.
     let marker = format!("totp-used:{}:{step}", invite.user);
     let _ = login
         .store
         .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
         .await;
+    let _ = login.store.delete(&pending_key(&invite)).await;
+    finish(login, &invite, pending.password, Some(pending.totp), at).await
+}
+
+/// Use up the link, save the credentials, end the user's other sessions,
+/// and show the recovery codes.
+async fn finish(
+    login: &Login,
+    invite: &Invite,
+    password: String,
+    totp: Option<Sealed>,
+    at: &Attempt<'_>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    // The link works once: whoever records its use first wins.
+    let used_for = Duration::from_secs(invite.expires.saturating_sub(now_secs(at)) + 24 * 3600);
+    if !(login.store.set_if_absent(&used_key(invite), b"1", used_for).await).map_err(store_error)? {
+        return Ok(message(
+            StatusCode::GONE,
+            "This link has been used",
+            "Ask your administrator for a new one.",
+        ));
+    }
     let codes = recovery::generate();
     Credentials {
-        password: Some(pending.password),
-        totp: Some(pending.totp),
+        password: Some(password),
+        totp,
         recovery: codes.iter().map(|c| recovery::hash(c)).collect(),
         enrolled_at: Some(now_secs(at)),
         ..Default::default()
@@ -173,7 +196,6 @@ pub async fn confirm(
     .save(&login.store, &invite.user)
     .await
     .map_err(store_error)?;
-    let _ = login.store.delete(&pending_key(&invite)).await;
     let ended = login.revoke_all(&invite.user).await.map_err(store_error)?;
     tracing::info!(target: "audit", event = "enrolment.complete", user = %invite.user, client_ip = %at.ip, ended_sessions = ended.len());
     Ok(codes_page(&codes))

@@ -30,10 +30,12 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use super::codes::{self, code_form, Notice, Offers, Purpose};
 use super::page::{escape, render};
 use crate::auth::credentials::{Credentials, SecretsKey};
+use crate::auth::delivery::Delivery;
 use crate::auth::password::{Hasher, Password};
-use crate::auth::{recovery, totp};
+use crate::config::codes::CodeSettings;
 use crate::config::Config;
 use crate::policy::{self, Decision, Deny, Facts, Policy, Principal};
 use crate::proxy::GatewayError;
@@ -47,7 +49,7 @@ pub(super) const CSRF_COOKIE: &str = "__Host-portcullis-csrf";
 pub const COOKIE_PREFIX: &str = "__Host-portcullis";
 
 const FAILED: &str = "The username, password or code is not right.";
-const LOCKED: &str = "Too many attempts. Wait a while, then try again.";
+pub(super) const LOCKED: &str = "Too many attempts. Wait a while, then try again.";
 const IN_USE_ELSEWHERE: &str =
     "Your account is signed in from another place. Sign out there (or ask your administrator), then try again.";
 const PENDING_TTL: Duration = Duration::from_secs(300);
@@ -64,6 +66,9 @@ pub struct Login {
     pub hasher: Hasher,
     pub limits: Limits,
     company: String,
+    /// Sends codes by email and SMS.
+    pub delivery: Delivery,
+    pub codes: CodeSettings,
     /// Sessions resumed in the last second, so a busy user does not cost a
     /// store round trip per request.
     cache: Arc<SessionCache>,
@@ -124,6 +129,8 @@ pub enum LoginSetupError {
     Credentials(#[from] crate::auth::credentials::CredentialError),
     #[error(transparent)]
     Hash(#[from] crate::auth::password::HashError),
+    #[error(transparent)]
+    Delivery(#[from] crate::auth::delivery::SendError),
 }
 
 impl Login {
@@ -140,6 +147,8 @@ impl Login {
             hasher: Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?,
             limits: config.sessions,
             company: config.auth.company.clone(),
+            delivery: Delivery::new(&config.codes)?,
+            codes: config.codes.clone(),
             cache,
         })
     }
@@ -235,10 +244,28 @@ async fn evict_on_broadcast(mut events: tokio::sync::broadcast::Receiver<String>
 
 /// A login whose password was right, waiting for its second factor.
 #[derive(Serialize, Deserialize)]
-struct Pending {
-    user: String,
-    client_type: String,
-    next: String,
+pub(super) struct Pending {
+    pub user: String,
+    pub client_type: String,
+    pub next: String,
+}
+
+fn pending_key(flow: &SessionId) -> String {
+    format!("login:{}", flow.handle().0)
+}
+
+/// The sign-in under way in this browser (its flow cookie), if any.
+pub(super) async fn pending_login(
+    login: &Login,
+    headers: &HeaderMap,
+) -> Result<Option<(SessionId, Pending)>, GatewayError> {
+    let Some(flow) = cookie(headers, LOGIN_COOKIE).and_then(SessionId::from_cookie) else {
+        return Ok(None);
+    };
+    let bytes = login.store.get(&pending_key(&flow)).await.map_err(store_error)?;
+    Ok(bytes
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .map(|pending| (flow, pending)))
 }
 
 /// The request facts a login step needs.
@@ -299,7 +326,10 @@ pub async fn login(
         Some(hash) => login.hasher.verify(&password, hash),
         None => login.hasher.verify_nobody(&password),
     };
-    let enrolled = credentials.as_ref().is_some_and(|c| c.totp.is_some());
+    // Some second factor must be possible: enrolled TOTP, a code the
+    // gateway can send, or recovery codes left.
+    let enrolled = Offers::for_user(login, at, &user, credentials.as_ref()).any()
+        || credentials.as_ref().is_some_and(|c| !c.recovery.is_empty());
     if !(allowed && password_ok && enrolled) {
         let reason = if !allowed {
             "account or network not allowed"
@@ -319,11 +349,7 @@ pub async fn login(
         next,
     };
     let bytes = serde_json::to_vec(&pending).map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
-    login
-        .store
-        .set(&format!("login:{}", flow.handle().0), &bytes, Some(PENDING_TTL))
-        .await
-        .map_err(store_error)?;
+    (login.store.set(&pending_key(&flow), &bytes, Some(PENDING_TTL)).await).map_err(store_error)?;
     let mut response = redirect("/.portcullis/second-factor");
     set_cookie(
         &mut response,
@@ -341,59 +367,44 @@ pub async fn second_factor(
     req: Request<Incoming>,
     at: &Attempt<'_>,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
-    let Some(flow) = cookie(req.headers(), LOGIN_COOKIE).and_then(SessionId::from_cookie) else {
+    let Some((flow, pending)) = pending_login(login, req.headers()).await? else {
         return Ok(redirect("/.portcullis/login"));
     };
-    let pending_key = format!("login:{}", flow.handle().0);
-    let pending: Option<Pending> =
-        (login.store.get(&pending_key).await.map_err(store_error)?).and_then(|b| serde_json::from_slice(&b).ok());
-    let Some(pending) = pending else {
-        return Ok(redirect("/.portcullis/login"));
-    };
+    let credentials = Credentials::load(&login.store, &pending.user)
+        .await
+        .map_err(store_error)?;
+    let offers = Offers::for_user(login, at, &pending.user, credentials.as_ref());
     if req.method() != Method::POST {
         return Ok(code_form(
             req.headers(),
-            &login.company,
-            "/.portcullis/second-factor",
+            login,
+            Purpose::Login,
             "/",
-            None,
+            &offers,
+            Notice::none(),
         ));
     }
     let (headers, form) = read_form(req).await?;
     if !csrf_ok(&headers, &form) {
         return Err(GatewayError::Csrf);
     }
+    let form_again = |error| code_form(&headers, login, Purpose::Login, "/", &offers, Notice::error(error));
     if is_locked(&login.store, &pending.user, at.ip).await? {
         audit_failure(at, &pending.user, "locked");
-        return Ok(code_form(
-            &headers,
-            &login.company,
-            "/.portcullis/second-factor",
-            "/",
-            Some(LOCKED),
-        ));
+        return Ok(form_again(LOCKED));
     }
-    let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
-    let accepted = check_code(login, &pending.user, &code, at.now).await?;
+    let code = form_value(&form, "code").unwrap_or("");
+    let scope = codes::scope(Purpose::Login, &flow.handle().0);
+    let accepted = codes::check_code(login, at, &pending.user, &scope, code).await?;
     // The account may have been disabled, or the network changed, meanwhile.
     if !accepted || !account_allowed(at, &pending.user) {
-        audit_failure(
-            at,
-            &pending.user,
-            if accepted {
-                "account or network not allowed"
-            } else {
-                "wrong code"
-            },
-        );
-        count_failure(&login.store, &pending.user, at).await?;
-        return Ok(code_form(
-            &headers,
-            &login.company,
-            "/.portcullis/second-factor",
-            "/",
-            Some(FAILED),
-        ));
+        let reason = if accepted {
+            "account or network not allowed"
+        } else {
+            "wrong code"
+        };
+        codes::wrong_code(login, at, &pending.user, reason).await?;
+        return Ok(form_again(FAILED));
     }
     // One account live from two places at once: a sign of a shared login.
     let elsewhere = login
@@ -416,17 +427,17 @@ pub async fn second_factor(
         );
         if refuse {
             audit_failure(at, &pending.user, "account in use from another network");
-            return Ok(code_form(
-                &headers,
-                &login.company,
-                "/.portcullis/second-factor",
-                "/",
-                Some(IN_USE_ELSEWHERE),
-            ));
+            return Ok(form_again(IN_USE_ELSEWHERE));
         }
     }
     // The pending login is used up: taking it fails for a second racer.
-    if login.store.take(&pending_key).await.map_err(store_error)?.is_none() {
+    if login
+        .store
+        .take(&pending_key(&flow))
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
         return Ok(redirect("/.portcullis/login"));
     }
     let (session, ended) = login
@@ -464,14 +475,19 @@ pub async fn step_up(
     let Some((id, session)) = signed_in(login, req.headers(), at).await? else {
         return Ok(redirect("/.portcullis/login"));
     };
+    let credentials = Credentials::load(&login.store, &session.user)
+        .await
+        .map_err(store_error)?;
+    let offers = Offers::for_user(login, at, &session.user, credentials.as_ref());
     if req.method() != Method::POST {
         let next = safe_next(query_value(&req, "next").as_deref());
         return Ok(code_form(
             req.headers(),
-            &login.company,
-            "/.portcullis/step-up",
+            login,
+            Purpose::StepUp,
             &next,
-            None,
+            &offers,
+            Notice::none(),
         ));
     }
     let (headers, form) = read_form(req).await?;
@@ -479,27 +495,16 @@ pub async fn step_up(
         return Err(GatewayError::Csrf);
     }
     let next = safe_next(form_value(&form, "next"));
+    let form_again = |error| code_form(&headers, login, Purpose::StepUp, &next, &offers, Notice::error(error));
     if is_locked(&login.store, &session.user, at.ip).await? {
         audit_failure(at, &session.user, "locked");
-        return Ok(code_form(
-            &headers,
-            &login.company,
-            "/.portcullis/step-up",
-            &next,
-            Some(LOCKED),
-        ));
+        return Ok(form_again(LOCKED));
     }
-    let code = form_value(&form, "code").unwrap_or("").trim().to_owned();
-    if !check_code(login, &session.user, &code, at.now).await? {
-        audit_failure(at, &session.user, "wrong step-up code");
-        count_failure(&login.store, &session.user, at).await?;
-        return Ok(code_form(
-            &headers,
-            &login.company,
-            "/.portcullis/step-up",
-            &next,
-            Some(FAILED),
-        ));
+    let code = form_value(&form, "code").unwrap_or("");
+    let scope = codes::scope(Purpose::StepUp, &id.handle().0);
+    if !codes::check_code(login, at, &session.user, &scope, code).await? {
+        codes::wrong_code(login, at, &session.user, "wrong step-up code").await?;
+        return Ok(form_again(FAILED));
     }
     login.stepped_up(&id, at.now).await.map_err(store_error)?;
     tracing::info!(target: "audit", event = "step_up.success", user = %session.user, client_ip = %at.ip, session = %id.handle().0);
@@ -612,41 +617,6 @@ pub async fn logout(
     let mut response = redirect("/.portcullis/login");
     set_cookie(&mut response, SESSION_COOKIE, "", "Lax", Some(Duration::ZERO));
     Ok(response)
-}
-
-/// A TOTP code for a step not used before, or an unused recovery code.
-async fn check_code(login: &Login, user: &str, code: &str, now: SystemTime) -> Result<bool, GatewayError> {
-    let Some(mut credentials) = Credentials::load(&login.store, user).await.map_err(store_error)? else {
-        return Ok(false);
-    };
-    if code.len() == totp::DIGITS {
-        let Some(sealed) = &credentials.totp else {
-            return Ok(false);
-        };
-        let secret = login
-            .key()
-            .open(user, sealed)
-            .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
-        let Some(step) = totp::verify(&secret, code, now) else {
-            return Ok(false);
-        };
-        // A code works once: a second use of the same step is a replay.
-        let marker = format!("totp-used:{user}:{step}");
-        return login
-            .store
-            .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
-            .await
-            .map_err(store_error);
-    }
-    match recovery::find(code, &credentials.recovery) {
-        Some(index) => {
-            credentials.recovery.remove(index);
-            credentials.save(&login.store, user).await.map_err(store_error)?;
-            tracing::info!(target: "audit", event = "recovery_code.used", user, remaining = credentials.recovery.len());
-            Ok(true)
-        }
-        None => Ok(false),
-    }
 }
 
 /// The session named by the request's cookie, if it is live and its user
@@ -854,34 +824,6 @@ fn login_form(headers: &HeaderMap, company: &str, next: &str, error: Option<&str
         next = escape(next),
     );
     let mut response = render(StatusCode::OK, "Sign in", &body);
-    set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
-    response
-}
-
-fn code_form(
-    headers: &HeaderMap,
-    company: &str,
-    action: &str,
-    next: &str,
-    error: Option<&str>,
-) -> Response<Full<Bytes>> {
-    let token = csrf_for(headers);
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    let body = format!(
-        "<p>Enter the 6-digit code from your authenticator app for {company}, or one of your recovery codes.</p>{error}\
-         <form method=\"post\" action=\"{action}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <label for=\"code\">Code</label>\
-         <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>\
-         <button type=\"submit\">Confirm</button></form>",
-        company = escape(company),
-        action = escape(action),
-        next = escape(next),
-    );
-    let mut response = render(StatusCode::OK, "Confirm it is you", &body);
     set_cookie(&mut response, CSRF_COOKIE, &token, "Strict", None);
     response
 }

@@ -4,6 +4,7 @@
 //! Health, static assets, and the login interstitial ([`login`]).
 
 pub mod account;
+pub mod codes;
 pub mod enrol;
 pub mod login;
 pub mod page;
@@ -27,6 +28,7 @@ pub enum Page {
     Logo,
     Login,
     SecondFactor,
+    SendCode,
     StepUp,
     Logout,
     Enrol,
@@ -52,6 +54,7 @@ pub fn route(path: &str) -> Option<Page> {
         "assets/logo" => Page::Logo,
         "login" => Page::Login,
         "second-factor" => Page::SecondFactor,
+        "send-code" => Page::SendCode,
         "step-up" => Page::StepUp,
         "enrol" => Page::Enrol,
         "enrol/confirm" => Page::EnrolConfirm,
@@ -132,6 +135,7 @@ impl Page {
             self,
             Page::Login
                 | Page::SecondFactor
+                | Page::SendCode
                 | Page::StepUp
                 | Page::Logout
                 | Page::Enrol

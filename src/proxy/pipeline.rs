@@ -271,6 +271,7 @@ impl Gateway {
         match page {
             Page::Login => portal::login::login(login, req, &at).await,
             Page::SecondFactor => portal::login::second_factor(login, req, &at).await,
+            Page::SendCode => portal::codes::send_code(login, req, &at).await,
             Page::StepUp => portal::login::step_up(login, req, &at).await,
             Page::Enrol => portal::enrol::enrol(login, req, &at).await,
             Page::EnrolConfirm => portal::enrol::confirm(login, req, &at).await,

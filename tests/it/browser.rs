@@ -62,11 +62,10 @@ async fn wait_for_url(client: &fantoccini::Client, part: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_real_browser_signs_in_with_password_and_authenticator_code_and_reaches_the_crm() {
+/// A headless Chromium session through chromedriver (keep the driver alive).
+async fn chromium() -> (ChromeDriver, fantoccini::Client, tempfile::TempDir) {
     // fantoccini's TLS stack brings a second rustls provider; name ours.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let office = Office::start().await;
     let driver = ChromeDriver::start();
     let profile = tempfile::tempdir().unwrap();
     let capabilities = serde_json::json!({
@@ -89,53 +88,72 @@ async fn a_real_browser_signs_in_with_password_and_authenticator_code_and_reache
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
         .expect("chromedriver session");
+    (driver, client, profile)
+}
+
+async fn type_into(client: &fantoccini::Client, id: &str, text: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(client: &fantoccini::Client, css: &str) {
+    client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+fn artifact(name: &str, png: &[u8]) {
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join(name), png).unwrap();
+}
+
+#[tokio::test]
+async fn a_real_browser_signs_in_with_password_and_authenticator_code_and_reaches_the_crm() {
+    let office = Office::start().await;
+    let (_driver, client, _profile) = chromium().await;
 
     client.goto(&office.gateway.url("/contacts")).await.unwrap();
     wait_for_url(&client, "/.portcullis/login").await;
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(artifacts.join("login-page.png"), client.screenshot().await.unwrap()).unwrap();
-
-    client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("alice")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    artifact("login-page.png", &client.screenshot().await.unwrap());
+    type_into(&client, "username", "alice").await;
+    type_into(&client, "password", PASSWORD).await;
+    click(&client, "button[type=submit]").await;
     wait_for_url(&client, "/.portcullis/second-factor").await;
-
-    client
-        .find(Locator::Id("code"))
-        .await
-        .unwrap()
-        .send_keys(&office.code())
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&client, "code", &office.code()).await;
+    click(&client, "button[type=submit]").await;
     wait_for_url(&client, "/contacts").await;
     let page = client.source().await.unwrap();
     assert!(page.contains("hello from upstream"), "{page}");
     assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("alice"));
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_real_browser_signs_in_with_a_code_sent_by_email() {
+    let codes = crate::codes::codes_office("5m").await;
+    let (_driver, client, _profile) = chromium().await;
+    client.goto(&codes.office.gateway.url("/contacts")).await.unwrap();
+    wait_for_url(&client, "/.portcullis/login").await;
+    type_into(&client, "username", "hana").await;
+    type_into(&client, "password", PASSWORD).await;
+    click(&client, "button[type=submit]").await;
+    wait_for_url(&client, "/.portcullis/second-factor").await;
+    click(&client, "button[name=via][value=email]").await;
+    wait_for_url(&client, "/.portcullis/send-code").await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains("We sent a code to h•••@example.com"), "{page}");
+    artifact("email-code-page.png", &client.screenshot().await.unwrap());
+    let mail = codes.smtp.message(1).await;
+    let code = crate::support::mail::code_after(&mail, "sign-in code is:", 6);
+    type_into(&client, "code", &code).await;
+    click(&client, "button[type=submit]").await;
+    wait_for_url(&client, "/contacts").await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains("hello from upstream"), "{page}");
+    assert_eq!(codes.office.upstream.last().header("x-portcullis-user"), Some("hana"));
     client.close().await.unwrap();
 }

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod audit;
 mod browser;
+mod codes;
 mod harness;
 mod login;
 mod operations;

@@ -24,6 +24,9 @@ fn the_documented_example_config_passes_check() {
     let pki = TestPki::new();
     std::fs::create_dir(pki.path().join("tls")).unwrap();
     pki.issue("tls/crm", &["crm.example.com"]);
+    // The secrets it names, as ops would place them beside it.
+    std::fs::write(pki.path().join("smtp.password"), "mail-password\n").unwrap();
+    std::fs::write(pki.path().join("sms.token"), "sms-token\n").unwrap();
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml")).unwrap();
     let file = write(pki.path(), "portcullis.yaml", &example);
     let output = process::run(&["check", "--config", &file]);

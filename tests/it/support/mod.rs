@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod gateway;
+pub mod mail;
 pub mod pki;
 pub mod process;
 pub mod redis;
