@@ -67,6 +67,14 @@ enum Command {
     /// Review who has access: `portcullis users review --config FILE`.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Exit 0 if URL (plain HTTP, like the admin listener's /readyz)
+    /// answers 200 within 3 s: for container health checks.
+    Probe { url: String },
+    /// Serve only the demo CRM (plain HTTP), to put a gateway in front of.
+    DemoCrm {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -253,6 +261,15 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             };
             run_async(cli.log_format, audit, |log| serve(config, log))
         }
+        Command::Probe { url } => report(in_runtime(probe(url))),
+        Command::DemoCrm { listen } => run_async(cli.log_format, None, |_| async move {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(address = %listen, "demo CRM serving");
+            portcullis::demo::crm::serve(listener).await;
+            Ok(())
+        }),
         Command::Demo { listen, dir } => run_async(cli.log_format, None, |log| {
             portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, log, shutdown_signal())
         }),
@@ -396,6 +413,29 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// GET a plain-HTTP URL; fail unless it answers 200 within 3 s.
+async fn probe(url: String) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("the URL must start with http://")?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let check = async {
+        let mut tcp = tokio::net::TcpStream::connect(authority).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await?;
+        anyhow::Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .context("no answer within 3 s")??;
+    let status = answer.lines().next().unwrap_or_default();
+    anyhow::ensure!(status.split(' ').nth(1) == Some("200"), "{url} answered {status:?}");
+    Ok(())
 }
 
 /// Only users the policy knows and has not disabled can be invited.

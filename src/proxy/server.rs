@@ -68,6 +68,14 @@ pub async fn serve(
         true => Some(Arc::new(Login::open(&config).await?)),
         false => None,
     };
+    if let Some(crate::store::Store::Redis(redis)) = login.as_deref().map(|l| &l.store) {
+        if redis.persists().await == Some(false) {
+            tracing::warn!(
+                "Redis keeps nothing on disk: a restart or a flush loses every password, authenticator and \
+                 session. Turn on the append-only file (appendonly yes) or RDB snapshots."
+            );
+        }
+    }
     // The admin commands reach an embedded store through this gateway.
     let admin = match (&login, &config.store) {
         (Some(login), crate::config::StoreSettings::Embedded(file)) => {

@@ -150,6 +150,28 @@ impl RedisStore {
             .await
             .map_err(fail)
     }
+
+    /// Does this Redis write to disk (RDB snapshots or an append-only
+    /// file)? `None` when it will not say (CONFIG is often disabled on
+    /// managed services).
+    pub async fn persists(&self) -> Option<bool> {
+        let mut conn = self.conn.clone();
+        let save: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("save")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let aof: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let snapshots = save.get(1).is_some_and(|s| !s.trim().is_empty());
+        let append_only = aof.get(1).is_some_and(|a| a == "yes");
+        Some(snapshots || append_only)
+    }
 }
 
 impl Drop for RedisStore {

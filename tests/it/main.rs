@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod browser;
 mod codes;
+mod deploy;
 mod harness;
 mod login;
 mod operations;
