@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(Path::new(config)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = match &config.store {
         StoreSettings::Embedded(path) => Store::embedded(path)?,
-        StoreSettings::Redis { url, prefix } => Store::redis(url, prefix).await?,
+        StoreSettings::Redis(settings) => Store::redis_with(settings).await?,
     };
     let sessions = Sessions {
         store: &store,

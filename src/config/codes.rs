@@ -63,7 +63,7 @@ pub enum WebhookBody {
 }
 
 /// A password or token: usable, never printed.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
 impl fmt::Debug for Secret {

@@ -54,7 +54,38 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSettings {
     Embedded(PathBuf),
-    Redis { url: String, prefix: String },
+    Redis(RedisSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub topology: RedisTopology,
+    /// ACL user and password (from `password_file`).
+    pub username: Option<String>,
+    pub password: Option<codes::Secret>,
+    /// CA certificates (PEM) for `rediss://` servers with a private CA.
+    pub ca_pem: Option<Vec<u8>>,
+    pub prefix: String,
+}
+
+impl RedisSettings {
+    /// One Redis at `url`, as the tests and simple setups use.
+    pub fn single(url: &str, prefix: &str) -> RedisSettings {
+        RedisSettings {
+            topology: RedisTopology::Single(url.to_owned()),
+            username: None,
+            password: None,
+            ca_pem: None,
+            prefix: prefix.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTopology {
+    Single(String),
+    Sentinel { master: String, nodes: Vec<String> },
+    Cluster { nodes: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -379,17 +410,69 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         .and_then(|file| found.check("auth.logo", load_logo(&base.join(file))));
     let store = match &raw.store {
         raw::RawStore::Embedded { path } => StoreSettings::Embedded(base.join(path)),
-        raw::RawStore::Redis { url, prefix } => {
-            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-                found.add(
-                    "store.redis.url",
-                    format!("{url:?} must start with redis:// or rediss://"),
-                );
-            }
-            StoreSettings::Redis {
-                url: url.clone(),
+        raw::RawStore::Redis {
+            url,
+            sentinel,
+            cluster,
+            username,
+            password_file,
+            ca_file,
+            prefix,
+        } => {
+            let mut urls = |path: &str, list: &[String]| {
+                for (i, url) in list.iter().enumerate() {
+                    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                        found.add(
+                            &format!("{path}[{i}]"),
+                            format!("{url:?} must start with redis:// or rediss://"),
+                        );
+                    }
+                }
+                if list.is_empty() {
+                    found.add(path, "name at least one node");
+                }
+                list.to_vec()
+            };
+            let topology = match (url, sentinel, cluster) {
+                (Some(url), None, None) => {
+                    RedisTopology::Single(urls("store.redis.url", std::slice::from_ref(url)).remove(0))
+                }
+                (None, Some(s), None) => RedisTopology::Sentinel {
+                    master: s.master.clone(),
+                    nodes: urls("store.redis.sentinel.nodes", &s.nodes),
+                },
+                (None, None, Some(c)) => RedisTopology::Cluster {
+                    nodes: urls("store.redis.cluster.nodes", &c.nodes),
+                },
+                _ => {
+                    found.add("store.redis", "set exactly one of url, sentinel and cluster");
+                    RedisTopology::Single(String::new())
+                }
+            };
+            let password = password_file.as_ref().and_then(|file| {
+                found.check(
+                    "store.redis.password_file",
+                    std::fs::read_to_string(base.join(file))
+                        .map(|p| codes::Secret(p.trim().to_owned()))
+                        .map_err(|e| format!("cannot read {}: {e}", base.join(file).display())),
+                )
+            });
+            let ca_pem = ca_file.as_ref().and_then(|file| {
+                let path = base.join(file);
+                // Checked as certificates here; handed to Redis's TLS as PEM.
+                found.check("store.redis.ca_file", tls::load_ca_file(&path))?;
+                found.check(
+                    "store.redis.ca_file",
+                    std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display())),
+                )
+            });
+            StoreSettings::Redis(RedisSettings {
+                topology,
+                username: username.clone(),
+                password,
+                ca_pem,
                 prefix: prefix.clone(),
-            }
+            })
         }
     };
 

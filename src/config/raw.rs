@@ -430,11 +430,34 @@ pub enum RawStore {
         path: String,
     },
     Redis {
-        url: String,
+        /// One Redis: `redis://host:6379` (or `rediss://` for TLS).
+        url: Option<String>,
+        /// Redis Sentinel: the master's name and the sentinels' URLs.
+        sentinel: Option<RawSentinel>,
+        /// Redis Cluster: seed nodes' URLs.
+        cluster: Option<RawCluster>,
+        /// ACL user, and a file holding its password.
+        username: Option<String>,
+        password_file: Option<String>,
+        /// For `rediss://` with a private CA: its certificates (PEM).
+        ca_file: Option<String>,
         /// Put before every key, so that deployments can share a Redis.
         #[serde(default = "default_redis_prefix")]
         prefix: String,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSentinel {
+    pub master: String,
+    pub nodes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub nodes: Vec<String>,
 }
 
 impl Default for RawStore {

@@ -137,7 +137,7 @@ impl Login {
     pub async fn open(config: &Config) -> Result<Login, LoginSetupError> {
         let store = match &config.store {
             crate::config::StoreSettings::Embedded(path) => Store::embedded(path)?,
-            crate::config::StoreSettings::Redis { url, prefix } => Store::redis(url, prefix).await?,
+            crate::config::StoreSettings::Redis(settings) => Store::redis_with(settings).await?,
         };
         let cache = Arc::new(SessionCache::default());
         tokio::spawn(evict_on_broadcast(store.subscribe(), cache.clone()));

@@ -43,10 +43,15 @@ impl Store {
         Embedded::open(path).map(Store::Embedded)
     }
 
-    /// Connect to Redis at `url`; every key gets `prefix` so that several
-    /// deployments can share one Redis.
+    /// Connect to one Redis at `url`; every key gets `prefix` so that
+    /// several deployments can share one Redis.
     pub async fn redis(url: &str, prefix: &str) -> Result<Store, StoreError> {
-        RedisStore::connect(url, prefix).await.map(Store::Redis)
+        Store::redis_with(&crate::config::RedisSettings::single(url, prefix)).await
+    }
+
+    /// Connect to one Redis, a Sentinel-managed master, or a Cluster.
+    pub async fn redis_with(settings: &crate::config::RedisSettings) -> Result<Store, StoreError> {
+        RedisStore::connect(settings).await.map(Store::Redis)
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -1,28 +1,79 @@
-//! The Redis store, for several gateways sharing state. Every key is
-//! prefixed; multi-step operations are single commands or Lua scripts, so
-//! they are atomic across gateways. Published messages arrive through one
-//! subscriber connection per gateway, re-established if Redis restarts.
+//! The Redis store, for several gateways sharing state: one Redis, Redis
+//! Sentinel (the master found through the sentinels, followed across a
+//! failover), or Redis Cluster. Every key is prefixed; every operation is
+//! a single command or script on a single key, so it is atomic across
+//! gateways and needs no cross-slot transaction in a cluster. Published
+//! messages arrive through one subscriber connection per gateway,
+//! re-established (to the new master, or another node) when it drops.
+//!
+//! Every command goes through [`RedisStore::run`], the one place that
+//! knows which kind of Redis is behind it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::AsyncCommands;
-use tokio::sync::broadcast;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{ConnectionInfo, FromRedisValue, IntoConnectionInfo};
+use tokio::sync::{broadcast, Mutex};
 
 use super::StoreError;
+use crate::config::{RedisSettings, RedisTopology};
 
 const CHANNEL: &str = "events";
+/// Connecting, and waiting for an answer: past this, fail (closed).
+const TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     events: broadcast::Sender<String>,
     /// True while the subscription is up, so that no broadcast can be missed.
     subscribed: Arc<AtomicBool>,
     /// Forwards messages from Redis to `events`; ends with the store.
     listener: tokio::task::JoinHandle<()>,
+}
+
+/// A connection to whichever kind of Redis the config names.
+enum Conn {
+    /// One Redis; reconnects by itself.
+    Single(ConnectionManager),
+    /// Follows the cluster's slots and redirects by itself.
+    Cluster(ClusterConnection),
+    Sentinel(Arc<SentinelConn>),
+}
+
+/// The current master's connection, found through the sentinels and
+/// forgotten at the first error, so that the next command asks again: after
+/// a failover the old master refuses writes (READONLY) or is gone.
+struct SentinelConn {
+    sentinels: Mutex<SentinelClient>,
+    master: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl SentinelConn {
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        let mut master = self.master.lock().await;
+        if let Some(conn) = master.as_ref() {
+            return Ok(conn.clone());
+        }
+        let mut sentinels = self.sentinels.lock().await;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT));
+        let conn = tokio::time::timeout(TIMEOUT * 2, sentinels.get_async_connection_with_config(&config))
+            .await
+            .map_err(|_| StoreError::Unavailable("no master found through the sentinels in time".into()))?
+            .map_err(fail)?;
+        *master = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn forget(&self) {
+        *self.master.lock().await = None;
+    }
 }
 
 fn fail(err: redis::RedisError) -> StoreError {
@@ -34,25 +85,145 @@ const COUNT: &str = "local n = redis.call('INCR', KEYS[1]) \
                      if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
                      return n";
 
+/// `url` with the ACL user and password of `settings`.
+fn connection_info(url: &str, settings: &RedisSettings) -> Result<ConnectionInfo, StoreError> {
+    let info = url.into_connection_info().map_err(fail)?;
+    let mut redis = info.redis_settings().clone();
+    if let Some(user) = &settings.username {
+        redis = redis.set_username(user);
+    }
+    if let Some(password) = &settings.password {
+        redis = redis.set_password(&password.0);
+    }
+    Ok(info.set_redis_settings(redis))
+}
+
+/// A private CA for `rediss://` (the system's roots are used otherwise).
+fn certificates(pem: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    }
+}
+
+/// Where the subscriber connects: to one Redis, to the current master, or
+/// to any cluster node (a cluster carries every PUBLISH to every node).
+enum Subscriber {
+    Clients(Vec<redis::Client>),
+    Sentinel(Arc<SentinelConn>),
+}
+
+impl Subscriber {
+    async fn client(&self, attempt: usize) -> Result<redis::Client, StoreError> {
+        match self {
+            Subscriber::Clients(clients) => Ok(clients[attempt % clients.len()].clone()),
+            Subscriber::Sentinel(sentinel) => {
+                let mut sentinels = sentinel.sentinels.lock().await;
+                tokio::time::timeout(TIMEOUT * 2, sentinels.async_get_client())
+                    .await
+                    .map_err(|_| StoreError::Unavailable("no master found through the sentinels in time".into()))?
+                    .map_err(fail)
+            }
+        }
+    }
+}
+
 impl RedisStore {
-    pub async fn connect(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(url).map_err(fail)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1);
-        let conn = client.get_connection_manager_with_config(config).await.map_err(fail)?;
+    pub async fn connect(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
+        // The Redis client builds its TLS from rustls's process default:
+        // make that ring, the gateway's own provider, unless one is set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (conn, subscriber) = match &settings.topology {
+            RedisTopology::Single(url) => {
+                let info = connection_info(url, settings)?;
+                let client = match &settings.ca_pem {
+                    Some(pem) => redis::Client::build_with_tls(info, certificates(pem)),
+                    None => redis::Client::open(info),
+                }
+                .map_err(fail)?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(TIMEOUT))
+                    .set_response_timeout(Some(TIMEOUT))
+                    .set_number_of_retries(1);
+                let conn = client.get_connection_manager_with_config(config).await.map_err(fail)?;
+                (Conn::Single(conn), Subscriber::Clients(vec![client]))
+            }
+            RedisTopology::Cluster { nodes } => {
+                let infos = (nodes.iter().map(|n| connection_info(n, settings))).collect::<Result<Vec<_>, _>>()?;
+                let mut builder = redis::cluster::ClusterClient::builder(infos.clone())
+                    .connection_timeout(TIMEOUT)
+                    .response_timeout(TIMEOUT);
+                if let Some(pem) = &settings.ca_pem {
+                    builder = builder.certs(certificates(pem));
+                }
+                let conn = builder
+                    .build()
+                    .map_err(fail)?
+                    .get_async_connection()
+                    .await
+                    .map_err(fail)?;
+                let clients = (infos.into_iter())
+                    .map(|info| match &settings.ca_pem {
+                        Some(pem) => redis::Client::build_with_tls(info, certificates(pem)),
+                        None => redis::Client::open(info),
+                    })
+                    .collect::<Result<Vec<_>, _>>();
+                (Conn::Cluster(conn), Subscriber::Clients(clients.map_err(fail)?))
+            }
+            RedisTopology::Sentinel { master, nodes } => {
+                let node = connection_info(nodes.first().map_or("redis://", |n| n.as_str()), settings)?;
+                let sentinels = SentinelClient::build(
+                    nodes.clone(),
+                    master.clone(),
+                    Some(
+                        SentinelNodeConnectionInfo::default().set_redis_connection_info(node.redis_settings().clone()),
+                    ),
+                    SentinelServerType::Master,
+                )
+                .map_err(fail)?;
+                let sentinel = Arc::new(SentinelConn {
+                    sentinels: Mutex::new(sentinels),
+                    master: Mutex::new(None),
+                });
+                sentinel.connection().await?;
+                (Conn::Sentinel(sentinel.clone()), Subscriber::Sentinel(sentinel))
+            }
+        };
         let events = broadcast::channel(1024).0;
-        let channel = format!("{prefix}{CHANNEL}");
+        let channel = format!("{}{CHANNEL}", settings.prefix);
         let subscribed = Arc::new(AtomicBool::new(false));
-        let listener = tokio::spawn(listen(client, channel, events.clone(), subscribed.clone()));
+        let listener = tokio::spawn(listen(subscriber, channel, events.clone(), subscribed.clone()));
         Ok(RedisStore {
             conn,
-            prefix: prefix.to_owned(),
+            prefix: settings.prefix.clone(),
             events,
             subscribed,
             listener,
         })
+    }
+
+    /// Run one command on whichever Redis is behind this store.
+    async fn run<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        match &self.conn {
+            Conn::Single(conn) => cmd.query_async(&mut conn.clone()).await.map_err(fail),
+            Conn::Cluster(conn) => cmd.query_async(&mut conn.clone()).await.map_err(fail),
+            Conn::Sentinel(sentinel) => {
+                let mut conn = sentinel.connection().await?;
+                match tokio::time::timeout(TIMEOUT, cmd.query_async(&mut conn)).await {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(err)) => {
+                        sentinel.forget().await;
+                        Err(fail(err))
+                    }
+                    Err(_) => {
+                        sentinel.forget().await;
+                        Err(StoreError::Unavailable(
+                            "the Redis master did not answer in time".into(),
+                        ))
+                    }
+                }
+            }
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -60,7 +231,7 @@ impl RedisStore {
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.conn.clone().get(self.key(key)).await.map_err(fail)
+        self.run(redis::cmd("GET").arg(self.key(key))).await
     }
 
     pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
@@ -69,71 +240,53 @@ impl RedisStore {
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
         }
-        cmd.query_async::<()>(&mut self.conn.clone()).await.map_err(fail)
+        self.run(&cmd).await
     }
 
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
             .arg(value)
             .arg("NX")
             .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(fail)?;
+            .arg(ttl.as_millis().max(1) as u64);
+        let set: Option<String> = self.run(&cmd).await?;
         Ok(set.is_some())
     }
 
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        redis::cmd("GETDEL")
-            .arg(self.key(key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(fail)
+        self.run(redis::cmd("GETDEL").arg(self.key(key))).await
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        let removed: u64 = self.conn.clone().del(self.key(key)).await.map_err(fail)?;
+        let removed: u64 = self.run(redis::cmd("DEL").arg(self.key(key))).await?;
         Ok(removed > 0)
     }
 
     pub async fn count(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        redis::Script::new(COUNT)
-            .key(self.key(key))
-            .arg(window.as_millis().max(1) as u64)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(fail)
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(COUNT)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(window.as_millis().max(1) as u64);
+        self.run(&cmd).await
     }
 
     pub async fn set_add(&self, set: &str, member: &str) -> Result<(), StoreError> {
-        self.conn
-            .clone()
-            .sadd::<_, _, ()>(self.key(set), member)
-            .await
-            .map_err(fail)
+        self.run(redis::cmd("SADD").arg(self.key(set)).arg(member)).await
     }
 
     pub async fn set_remove(&self, set: &str, member: &str) -> Result<(), StoreError> {
-        self.conn
-            .clone()
-            .srem::<_, _, ()>(self.key(set), member)
-            .await
-            .map_err(fail)
+        self.run(redis::cmd("SREM").arg(self.key(set)).arg(member)).await
     }
 
     pub async fn set_members(&self, set: &str) -> Result<Vec<String>, StoreError> {
-        self.conn.clone().smembers(self.key(set)).await.map_err(fail)
+        self.run(redis::cmd("SMEMBERS").arg(self.key(set))).await
     }
 
     pub async fn publish(&self, message: &str) -> Result<(), StoreError> {
-        let channel = self.key(CHANNEL);
-        self.conn
-            .clone()
-            .publish::<_, _, ()>(channel, message)
+        self.run(redis::cmd("PUBLISH").arg(self.key(CHANNEL)).arg(message))
             .await
-            .map_err(fail)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
@@ -145,29 +298,15 @@ impl RedisStore {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        redis::cmd("PING")
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(fail)
+        self.run(&redis::cmd("PING")).await
     }
 
     /// Does this Redis write to disk (RDB snapshots or an append-only
     /// file)? `None` when it will not say (CONFIG is often disabled on
     /// managed services).
     pub async fn persists(&self) -> Option<bool> {
-        let mut conn = self.conn.clone();
-        let save: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("save")
-            .query_async(&mut conn)
-            .await
-            .ok()?;
-        let aof: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendonly")
-            .query_async(&mut conn)
-            .await
-            .ok()?;
+        let save: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg("save")).await.ok()?;
+        let aof: Vec<String> = self.run(redis::cmd("CONFIG").arg("GET").arg("appendonly")).await.ok()?;
         let snapshots = save.get(1).is_some_and(|s| !s.trim().is_empty());
         let append_only = aof.get(1).is_some_and(|a| a == "yes");
         Some(snapshots || append_only)
@@ -181,16 +320,21 @@ impl Drop for RedisStore {
 }
 
 /// Receive published messages for as long as the store lives, reconnecting
-/// after a pause whenever the subscription drops.
+/// after a pause (to the next node, or the new master) whenever the
+/// subscription drops.
 async fn listen(
-    client: redis::Client,
+    subscriber: Subscriber,
     channel: String,
     events: broadcast::Sender<String>,
     subscribed: Arc<AtomicBool>,
 ) {
     use futures_util::StreamExt;
-    loop {
-        match client.get_async_pubsub().await {
+    for attempt in 0.. {
+        let pubsub = match subscriber.client(attempt).await {
+            Ok(client) => client.get_async_pubsub().await.map_err(fail),
+            Err(err) => Err(err),
+        };
+        match pubsub {
             Ok(mut pubsub) => {
                 if pubsub.subscribe(&channel).await.is_ok() {
                     subscribed.store(true, Ordering::Release);

@@ -7,6 +7,7 @@ use portcullis::auth::credentials::{Credentials, SecretsKey};
 use portcullis::auth::password::{Hasher, Password};
 use portcullis::auth::recovery;
 use portcullis::auth::totp::{self, TotpSecret};
+use portcullis::config::RedisSettings;
 use portcullis::store::Store;
 
 use crate::support::browser::Browser;
@@ -36,18 +37,31 @@ impl Office {
     /// With `sessions` settings and extra users appended to the policy.
     pub(crate) async fn start_with(sessions: &str, extra_users: &str) -> Office {
         let redis = RedisServer::start();
+        let store = format!("{{ url: \"{}\" }}", redis.url());
+        let settings = RedisSettings::single(&redis.url(), "portcullis:");
+        Office::on(Some(redis), &store, &settings, sessions, extra_users).await
+    }
+
+    /// The same office on any Redis: `store` is the YAML of `store.redis`,
+    /// `settings` the same for the test's own connection.
+    pub(crate) async fn on(
+        redis: Option<RedisServer>,
+        store: &str,
+        store_settings: &RedisSettings,
+        sessions: &str,
+        extra_users: &str,
+    ) -> Office {
         let upstream = RecordingUpstream::start().await;
         let mut settings = Settings::new(upstream.url());
         settings.policy = format!(
-            "store: {{ redis: {{ url: \"{}\" }} }}\n\
+            "store: {{ redis: {store} }}\n\
              auth: {{ company: Acme CRM, argon2_memory_kib: 8192, argon2_iterations: 1 }}\n\
              trusted_proxies: [127.0.0.1]\n\
              networks: {{ here: [127.0.0.0/8] }}\n\
              access: {{ web: [here] }}\n\
              groups: {{ sales-team: {{}} }}\n\
              users:\n  alice: {{ groups: [sales-team] }}\n  dave: {{ disabled: true }}\n  erin: {{ groups: [sales-team] }}\n\
-             routes:\n  - {{ paths: [\"/contacts/export*\"], step_up: 3s }}\n",
-            redis.url()
+             routes:\n  - {{ paths: [\"/contacts/export*\"], step_up: 3s }}\n"
         );
         let yaml_users = "users:\n";
         settings.policy = settings
@@ -55,7 +69,7 @@ impl Office {
             .replace(yaml_users, &format!("{sessions}users:\n{extra_users}"));
         let policy = settings.policy.clone();
         let gateway = TestGateway::start(settings).await;
-        let store = Store::redis(&redis.url(), "portcullis:").await.unwrap();
+        let store = Store::redis_with(store_settings).await.unwrap();
         let key = SecretsKey::load(&gateway.pki.path().join("secrets.key")).unwrap();
         let hasher = Hasher::new(8192, 1, 1).unwrap();
         let secret = TotpSecret::generate();
@@ -75,7 +89,7 @@ impl Office {
         Office {
             gateway,
             upstream,
-            redis: Some(redis),
+            redis,
             store,
             secret,
             recovery_codes,

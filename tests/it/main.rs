@@ -13,6 +13,7 @@ mod operations;
 mod policy;
 mod proxy;
 mod reload;
+mod scale;
 mod sessions;
 mod store;
 mod support;

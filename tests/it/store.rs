@@ -20,7 +20,7 @@ async fn next_message(events: &mut tokio::sync::broadcast::Receiver<String>, wai
 }
 
 /// Everything a backend must do, in the order a login would need it.
-async fn conforms(store: &Store) {
+pub(crate) async fn conforms(store: &Store) {
     // Values, with and without expiry.
     assert_eq!(store.get("absent").await.unwrap(), None);
     store.set("session:abc", b"alice", None).await.unwrap();

@@ -20,6 +20,11 @@ impl RedisServer {
 
     /// Start one on a given port (to bring a stopped one back).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &[])
+    }
+
+    /// Start one on `port` with extra `redis-server` arguments.
+    pub fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args([
@@ -32,6 +37,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -85,4 +91,156 @@ impl Drop for RedisServer {
 /// A port that was free a moment ago (bind to 0 and let it go).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `redis-cli -p PORT ARGS`: its output.
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("cannot run redis-cli (it comes with redis-server)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Wait up to `within` for `check` to hold, or fail with `what`.
+fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A Redis Cluster of three masters, made as ops make one: three
+/// cluster-enabled servers joined by `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(
+                    free_port(),
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                )
+            })
+            .collect();
+        let addresses: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+        let output = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("cannot run redis-cli");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+        for node in &nodes {
+            wait_until(Duration::from_secs(15), "the cluster is not ok", || {
+                cli(node.addr.port(), &["cluster", "info"]).contains("cluster_state:ok")
+            });
+        }
+        RedisCluster { nodes }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// A master, its replica, and three sentinels watching them (quorum 2),
+/// with short timeouts so that a failover takes seconds, not minutes.
+pub struct RedisSentinels {
+    pub master: Option<RedisServer>,
+    pub replica: RedisServer,
+    sentinels: Vec<(Child, u16, tempfile::TempDir)>,
+}
+
+pub const SENTINEL_MASTER: &str = "portcullis";
+
+impl RedisSentinels {
+    pub fn start() -> RedisSentinels {
+        let master = RedisServer::start();
+        let master_port = master.addr.port().to_string();
+        let replica = RedisServer::start_with(free_port(), &["--replicaof", "127.0.0.1", &master_port]);
+        wait_until(Duration::from_secs(15), "the replica did not sync", || {
+            cli(replica.addr.port(), &["info", "replication"]).contains("master_link_status:up")
+        });
+        let sentinels: Vec<(Child, u16, tempfile::TempDir)> = (0..3)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                let port = free_port();
+                let config = dir.path().join("sentinel.conf");
+                std::fs::write(
+                    &config,
+                    format!(
+                        "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                         sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
+                         sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+                         sentinel failover-timeout {SENTINEL_MASTER} 5000\n",
+                        dir = dir.path().display()
+                    ),
+                )
+                .unwrap();
+                let child = Command::new("redis-server")
+                    .arg(&config)
+                    .arg("--sentinel")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("cannot start redis-server --sentinel");
+                (child, port, dir)
+            })
+            .collect();
+        for (_, port, _) in &sentinels {
+            wait_until(
+                Duration::from_secs(20),
+                "the sentinels did not find each other and the replica",
+                || {
+                    let master = cli(*port, &["sentinel", "master", SENTINEL_MASTER]);
+                    let others = master.lines().skip_while(|l| *l != "num-other-sentinels").nth(1);
+                    let replicas = master.lines().skip_while(|l| *l != "num-slaves").nth(1);
+                    others == Some("2") && replicas == Some("1")
+                },
+            );
+        }
+        RedisSentinels {
+            master: Some(master),
+            replica,
+            sentinels,
+        }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|(_, port, _)| format!("redis://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// The port the sentinels now name as master.
+    pub fn master_port(&self) -> u16 {
+        let answer = cli(
+            self.sentinels[0].1,
+            &["sentinel", "get-master-addr-by-name", SENTINEL_MASTER],
+        );
+        answer.lines().nth(1).and_then(|p| p.trim().parse().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for RedisSentinels {
+    fn drop(&mut self) {
+        for (child, _, _) in &mut self.sentinels {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
