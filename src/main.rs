@@ -67,6 +67,9 @@ enum Command {
     /// Review who has access: `portcullis users review --config FILE`.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Back up and restore credentials: `portcullis store export --config FILE --out BACKUP`.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Exit 0 if URL (plain HTTP, like the admin listener's /readyz)
     /// answers 200 within 3 s: for container health checks.
     Probe { url: String },
@@ -74,6 +77,25 @@ enum Command {
     DemoCrm {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Write every policy user's password hash, sealed TOTP secret,
+    /// recovery codes and records to FILE, encrypted with the secrets key.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore what `export` wrote (after a flush or a move to a new store).
+    Import {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long = "in")]
+        input: PathBuf,
     },
 }
 
@@ -261,6 +283,14 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             };
             run_async(cli.log_format, audit, |log| serve(config, log))
         }
+        Command::Store(StoreCommand::Export { config, out }) => {
+            let config = load(&config)?;
+            report(in_runtime(export(&config, out)))
+        }
+        Command::Store(StoreCommand::Import { config, input }) => {
+            let config = load(&config)?;
+            report(in_runtime(import(&config, input)))
+        }
         Command::Probe { url } => report(in_runtime(probe(url))),
         Command::DemoCrm { listen } => run_async(cli.log_format, None, |_| async move {
             let listener = tokio::net::TcpListener::bind(listen)
@@ -367,6 +397,34 @@ async fn review(config: &Config, format: ReviewFormat, inactive_days: u64) -> an
         ReviewFormat::Table => print!("{}", admin::review::text(&rows)),
         ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         ReviewFormat::Csv => print!("{}", admin::review::csv(&rows)),
+    }
+    Ok(())
+}
+
+async fn export(config: &Config, out: PathBuf) -> anyhow::Result<()> {
+    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    let admin::Outcome::Records { records } = admin_command(config, &admin::Command::Export).await? else {
+        anyhow::bail!("the gateway did not answer with records");
+    };
+    let sealed = admin::backup::seal(&key, &records)?;
+    portcullis::demo::cert::write_private(&out, &String::from_utf8_lossy(&sealed))?;
+    tracing::info!(target: "audit", event = "admin.store_exported", records = records.len(), by = "admin command");
+    println!(
+        "Wrote {} record(s) to {} (encrypted with the secrets key).",
+        records.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+async fn import(config: &Config, input: PathBuf) -> anyhow::Result<()> {
+    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    let file = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
+    let records = admin::backup::open(&key, &file).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+    match admin_command(config, &admin::Command::Import { records }).await? {
+        admin::Outcome::Imported { records } => println!("Restored {records} record(s)."),
+        admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! ends, and invite links issued before that moment stop working. The YAML
 //! stays the source of who exists; a new invite enrols the user again.
 
+pub mod backup;
 pub mod http;
 pub mod review;
 pub mod socket;
@@ -42,6 +43,10 @@ pub enum Command {
     Reset { user: String },
     /// The access review; `inactive_days` without a sign-in is flagged.
     Review { inactive_days: u64 },
+    /// The records a backup holds, for the CLI to seal into a file.
+    Export,
+    /// Write records from an opened backup back.
+    Import { records: Vec<backup::Record> },
 }
 
 /// One session, as admins see it (the handle is the id's hash: safe to show).
@@ -64,6 +69,12 @@ pub enum Outcome {
     },
     Review {
         rows: Vec<review::Row>,
+    },
+    Records {
+        records: Vec<backup::Record>,
+    },
+    Imported {
+        records: usize,
     },
     /// Sessions ended (their handles), and whether credentials were revoked.
     Done {
@@ -135,6 +146,16 @@ pub async fn execute(
             audit(event, user, ended.len());
             done(ended, true)
         }
+        Command::Export => Outcome::Records {
+            records: backup::export(&login.store, policy).await?,
+        },
+        Command::Import { records } => match backup::import(&login.store, records).await {
+            Ok(records) => {
+                tracing::info!(target: "audit", event = "admin.store_imported", records, by = "admin command");
+                Outcome::Imported { records }
+            }
+            Err(message) => Outcome::Refused { message },
+        },
         Command::Review { inactive_days } => {
             let inactive = std::time::Duration::from_secs(inactive_days.saturating_mul(86_400));
             Outcome::Review {

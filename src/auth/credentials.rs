@@ -79,11 +79,20 @@ impl SecretsKey {
     }
 
     pub fn seal(&self, user: &str, secret: &TotpSecret) -> Sealed {
+        self.seal_bytes(user, secret.as_bytes().to_vec())
+    }
+
+    pub fn open(&self, user: &str, sealed: &Sealed) -> Result<TotpSecret, CredentialError> {
+        self.open_bytes(user, sealed).map(TotpSecret::from_bytes)
+    }
+
+    /// Encrypt `data`, bound to `context` (a user name, or what a backup
+    /// is): it opens only with the same key and context.
+    pub fn seal_bytes(&self, context: &str, mut data: Vec<u8>) -> Sealed {
         let nonce_bytes: [u8; NONCE_LEN] = super::random_bytes();
-        let mut data = secret.as_bytes().to_vec();
         let sealed = self.sealing.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce_bytes),
-            Aad::from(user.as_bytes()),
+            Aad::from(context.as_bytes()),
             &mut data,
         );
         match sealed {
@@ -91,8 +100,8 @@ impl SecretsKey {
                 nonce: nonce_bytes.to_vec(),
                 data,
             },
-            // Sealing a 20-byte secret cannot fail; should it, store
-            // nothing usable rather than the secret in clear.
+            // Sealing cannot fail for data this small; should it, keep
+            // nothing usable rather than the data in clear.
             Err(_) => Sealed {
                 nonce: Vec::new(),
                 data: Vec::new(),
@@ -100,14 +109,14 @@ impl SecretsKey {
         }
     }
 
-    pub fn open(&self, user: &str, sealed: &Sealed) -> Result<TotpSecret, CredentialError> {
+    pub fn open_bytes(&self, context: &str, sealed: &Sealed) -> Result<Vec<u8>, CredentialError> {
         let nonce = Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| CredentialError::Sealed)?;
         let mut data = sealed.data.clone();
         let plain = self
             .sealing
-            .open_in_place(nonce, Aad::from(user.as_bytes()), &mut data)
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
             .map_err(|_| CredentialError::Sealed)?;
-        Ok(TotpSecret::from_bytes(plain.to_vec()))
+        Ok(plain.to_vec())
     }
 }
 

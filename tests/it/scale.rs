@@ -222,3 +222,68 @@ async fn redis_over_tls_with_an_acl_user_is_reached_only_with_its_ca_and_passwor
         "signed in with the sessions in TLS Redis"
     );
 }
+
+#[tokio::test]
+async fn an_accidental_flush_is_undone_by_importing_the_backup() {
+    use std::os::unix::fs::PermissionsExt;
+    let office = Office::start().await;
+    let config = office.config_file();
+    let backup = office.gateway.pki.path().join("backup.json");
+    let printed = crate::login::admin_command(&[
+        "store",
+        "export",
+        "--config",
+        &config,
+        "--out",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(printed.contains("record(s)"), "{printed}");
+    let file = std::fs::read_to_string(&backup).unwrap();
+    assert!(
+        !file.contains("argon2id") && !file.contains("alice"),
+        "encrypted: {file}"
+    );
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let port = office.redis.as_ref().unwrap().addr.port();
+    assert_eq!(cli(port, &["flushall"]).trim(), "OK");
+    let mut locked_out = Browser::new(&office.gateway);
+    let answer = crate::login::enter_password(&mut locked_out, "alice", crate::login::PASSWORD, "/").await;
+    assert!(
+        answer.body.contains("not right"),
+        "everything was lost: {}",
+        answer.body
+    );
+
+    let printed =
+        crate::login::admin_command(&["store", "import", "--config", &config, "--in", backup.to_str().unwrap()]);
+    assert!(printed.starts_with("Restored"), "{printed}");
+    let _alice = signed_in(&office, "alice", "127.0.0.1").await;
+}
+
+#[tokio::test]
+async fn guesses_count_across_gateways_and_a_restarted_gateway_keeps_everyone_signed_in() {
+    let office = Office::start().await;
+    let b = office.second_gateway().await;
+    let alice = signed_in(&office, "alice", "127.0.0.1").await;
+
+    // Three guesses at her password on A and two on B: five, so locked.
+    for gateway in [&office.gateway, &office.gateway, &office.gateway, &b, &b] {
+        let mut guesser = Browser::new(gateway);
+        crate::login::enter_password(&mut guesser, "alice", "guess", "/").await;
+    }
+    let mut new_sign_in = Browser::new(&office.gateway);
+    let answer = crate::login::enter_password(&mut new_sign_in, "alice", crate::login::PASSWORD, "/").await;
+    assert!(answer.body.contains("Too many attempts"), "{}", answer.body);
+
+    // B stops and C starts in its place: her session lives in Redis.
+    drop(b);
+    let c = office.second_gateway().await;
+    let mut on_c = Browser::new(&c);
+    on_c.cookies = alice.cookies.clone();
+    assert_eq!(
+        on_c.get("/contacts").await.status,
+        200,
+        "still signed in on the new gateway"
+    );
+}
