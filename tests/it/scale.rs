@@ -287,3 +287,49 @@ async fn guesses_count_across_gateways_and_a_restarted_gateway_keeps_everyone_si
         "still signed in on the new gateway"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_19_two_gateway_processes_share_one_redis() {
+    use crate::support::gateway::TestClient;
+    use crate::support::process::Process;
+    let office = Office::start().await;
+    let dir = office.gateway.pki.path();
+    let yaml = std::fs::read_to_string(dir.join("portcullis.yaml")).unwrap();
+    let mut processes = Vec::new();
+    let mut bases = Vec::new();
+    for name in ["a", "b"] {
+        let port = crate::support::redis::free_port();
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))).unwrap();
+        let args = ["serve", "--config", file.to_str().unwrap()];
+        processes.push(Process::start(&args, ([127, 0, 0, 1], port).into(), dir));
+        bases.push(format!("https://127.0.0.1:{port}"));
+    }
+    let browser = |base: &str| Browser::at(base.to_owned(), TestClient::trusting(&office.gateway.pki));
+
+    let mut on_a = browser(&bases[0]);
+    crate::login::enter_password(&mut on_a, "alice", crate::login::PASSWORD, "/").await;
+    assert_eq!(crate::login::enter_code(&mut on_a, &office.code()).await.status, 303);
+    assert_eq!(on_a.get("/contacts").await.status, 200);
+    let mut on_b = browser(&bases[1]);
+    on_b.cookies = on_a.cookies.clone();
+    assert_eq!(
+        on_b.get("/contacts").await.status,
+        200,
+        "signed in through A, served by B"
+    );
+
+    let confirm = on_b.get("/.portcullis/logout").await;
+    let csrf = Browser::csrf(&confirm);
+    assert_eq!(on_b.post("/.portcullis/logout", &[("csrf", &csrf)]).await.status, 303);
+    let started = Instant::now();
+    while on_a.get("/contacts").await.status != 303 {
+        assert!(started.elapsed() < Duration::from_secs(1), "A still let the session in");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "process A refused the session {:?} after B signed it out",
+        started.elapsed()
+    );
+    drop(processes);
+}
