@@ -154,13 +154,8 @@ enum UserCommand {
         user: String,
         #[arg(long, short)]
         config: PathBuf,
-        /// How long the link works.
-        #[arg(long, default_value = "72h")]
-        valid: humantime::Duration,
-        /// The address users open, like https://crm.example.com (default:
-        /// the listen address).
-        #[arg(long)]
-        url: Option<String>,
+        #[command(flatten)]
+        link: LinkArgs,
     },
     /// Drop USER's password, authenticator and recovery codes, end their
     /// sessions, void their earlier links, and print a new invite link.
@@ -168,10 +163,8 @@ enum UserCommand {
         user: String,
         #[arg(long, short)]
         config: PathBuf,
-        #[arg(long, default_value = "72h")]
-        valid: humantime::Duration,
-        #[arg(long)]
-        url: Option<String>,
+        #[command(flatten)]
+        link: LinkArgs,
     },
     /// Offboard USER now: drop their credentials, end every session, void
     /// their invite links. A later invite enrols them again.
@@ -180,6 +173,18 @@ enum UserCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+/// How an invite link is made.
+#[derive(clap::Args)]
+struct LinkArgs {
+    /// How long the link works.
+    #[arg(long, default_value = "72h")]
+    valid: humantime::Duration,
+    /// The address users open, like https://crm.example.com (default: the
+    /// listen address).
+    #[arg(long)]
+    url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -228,23 +233,13 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     Ok(match cli.command {
         Command::Check { config } => check(&config),
         Command::Explain(args) => explain(&args),
-        Command::User(UserCommand::Invite {
-            user,
-            config,
-            valid,
-            url,
-        }) => {
+        Command::User(UserCommand::Invite { user, config, link }) => {
             let config = load(&config)?;
-            report(in_runtime(async { invite(&user, &config, valid.into(), url) }))
+            report(in_runtime(async { invite(&user, &config, &link) }))
         }
-        Command::User(UserCommand::Reset {
-            user,
-            config,
-            valid,
-            url,
-        }) => {
+        Command::User(UserCommand::Reset { user, config, link }) => {
             let config = load(&config)?;
-            report(in_runtime(reset(&user, &config, valid.into(), url)))
+            report(in_runtime(reset(&user, &config, &link)))
         }
         Command::User(UserCommand::Disable { user, config }) => {
             let config = load(&config)?;
@@ -447,11 +442,11 @@ async fn disable(user: &str, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn reset(user: &str, config: &Config, valid: std::time::Duration, url: Option<String>) -> anyhow::Result<()> {
+async fn reset(user: &str, config: &Config, link: &LinkArgs) -> anyhow::Result<()> {
     check_invitable(user, config)?;
     let ended = ended(admin_command(config, &admin::Command::Reset { user: user.to_owned() }).await?)?;
     println!("{user}'s credentials are dropped and {} session(s) ended.", ended.len());
-    invite(user, config, valid, url)
+    invite(user, config, link)
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -505,12 +500,13 @@ fn check_invitable(user: &str, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-fn invite(user: &str, config: &Config, valid: std::time::Duration, url: Option<String>) -> anyhow::Result<()> {
+fn invite(user: &str, config: &Config, link: &LinkArgs) -> anyhow::Result<()> {
+    let valid: std::time::Duration = link.valid.into();
     check_invitable(user, config)?;
     let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
     let now = portcullis::clock::now();
     let token = portcullis::auth::invite::issue(&key, user, now, valid);
-    let base = url.unwrap_or_else(|| {
+    let base = link.url.clone().unwrap_or_else(|| {
         let address = config.listen.address;
         let host = if address.ip().is_unspecified() {
             "localhost".to_string()

@@ -208,12 +208,7 @@ pub async fn authenticator_confirm(
         .await
         .map_err(store_error)?;
     let _ = login.store.delete(&pending_key(&id)).await;
-    // The code just used to confirm does not also work for a sign-in.
-    let marker = format!("totp-used:{}:{step}", session.user);
-    let _ = login
-        .store
-        .set_if_absent(&marker, b"1", std::time::Duration::from_secs(totp::STEP_SECONDS * 4))
-        .await;
+    super::codes::spend_totp_step(login, &session.user, step).await?;
     tracing::info!(target: "audit", event = "authenticator.changed", user = %session.user, client_ip = %at.ip);
     Ok(done(
         "Authenticator changed",

@@ -347,13 +347,7 @@ pub async fn check_code(
                 .open(user, sealed)
                 .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
             if let Some(step) = totp::verify(&secret, code, at.now) {
-                // A code works once: a second use of the same step is a replay.
-                let marker = format!("totp-used:{user}:{step}");
-                return login
-                    .store
-                    .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
-                    .await
-                    .map_err(store_error);
+                return spend_totp_step(login, user, step).await;
             }
         }
     }
@@ -366,6 +360,18 @@ pub async fn check_code(
         }
         None => Ok(false),
     }
+}
+
+/// Record that `user` used TOTP `step`: `true` if this was its first use.
+/// A code works once; the same step again is a replay. Enrolment and
+/// re-enrolment spend the step they confirmed with, so it cannot also sign in.
+pub(super) async fn spend_totp_step(login: &Login, user: &str, step: u64) -> Result<bool, GatewayError> {
+    let marker = format!("totp-used:{user}:{step}");
+    login
+        .store
+        .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
+        .await
+        .map_err(store_error)
 }
 
 /// Count a wrong code like a wrong password, and say so in the form.

@@ -157,12 +157,7 @@ pub async fn confirm(
             Some("That code is not right. Check the app and try again."),
         ));
     };
-    // The code just used for enrolment does not also sign in.
-    let marker = format!("totp-used:{}:{step}", invite.user);
-    let _ = login
-        .store
-        .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
-        .await;
+    super::codes::spend_totp_step(login, &invite.user, step).await?;
     let _ = login.store.delete(&pending_key(&invite)).await;
     finish(login, &invite, pending.password, Some(pending.totp), at).await
 }
