@@ -30,6 +30,10 @@ pub enum GatewayError {
     Csrf,
     #[error("form larger than allowed")]
     FormTooLarge,
+    /// The client's request body broke off or was malformed (a bad chunk)
+    /// while it was being passed to the CRM: the client's fault, not the CRM's.
+    #[error("the request body was malformed or cut off: {0}")]
+    BadBody(String),
     /// The store did not answer: fail closed.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -47,7 +51,7 @@ pub enum Fault {
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::Malformed(_) | GatewayError::BadPath(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Malformed(_) | GatewayError::BadPath(_) | GatewayError::BadBody(_) => StatusCode::BAD_REQUEST,
             GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::Csrf => StatusCode::FORBIDDEN,
@@ -64,6 +68,7 @@ impl GatewayError {
             GatewayError::Malformed(_)
             | GatewayError::NotFound
             | GatewayError::BadPath(_)
+            | GatewayError::BadBody(_)
             | GatewayError::Denied { .. }
             | GatewayError::LoginRequired
             | GatewayError::StepUpRequired
@@ -95,7 +100,7 @@ impl GatewayError {
                 "Confirm it is you",
                 "This part of the CRM needs a fresh second factor. Open the page in your browser to confirm it, then try again.",
             ),
-            GatewayError::Malformed(_) | GatewayError::BadPath(_) => (
+            GatewayError::Malformed(_) | GatewayError::BadPath(_) | GatewayError::BadBody(_) => (
                 "Bad request",
                 "Your browser sent a request the gateway could not safely understand. Reload the page; if this keeps happening, contact your administrator.",
             ),

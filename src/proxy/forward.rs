@@ -99,6 +99,7 @@ impl Upstream {
         let request = Request::from_parts(parts, body);
         let mut response = match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => return Err(GatewayError::UpstreamTimeout(self.response_timeout)),
+            Ok(Err(err)) if client_body_failed(&err) => return Err(GatewayError::BadBody(err.to_string())),
             Ok(Err(err)) => return Err(GatewayError::UpstreamUnreachable(err.into())),
             Ok(Ok(response)) => response,
         };
@@ -123,6 +124,19 @@ impl Upstream {
         // fall back to "/" on the upstream rather than panic if it ever did.
         Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
     }
+}
+
+/// Did the client's own body fail (a malformed chunk, an upload cut off)
+/// rather than the CRM? hyper reports the body it was given as "user" input.
+fn client_body_failed(err: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_user) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn client_tls(

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod attacks;
 mod audit;
 mod browser;
 mod codes;

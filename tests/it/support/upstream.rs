@@ -2,8 +2,9 @@
 //!
 //! Routes: `/echo` streams the request body back; `/count` counts the request
 //! body and answers with the count; `/download?bytes=N` streams N bytes;
-//! `/slow?ms=N` answers after N ms; `/ws` is a WebSocket echo; anything else
-//! answers `hello from upstream`.
+//! `/slow?ms=N` answers after N ms; `/ws` is a WebSocket echo; `/truncated`
+//! breaks off in the middle of its body; anything else answers
+//! `hello from upstream`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -43,7 +44,8 @@ pub struct RecordingUpstream {
     task: tokio::task::JoinHandle<()>,
 }
 
-type UpBody = BoxBody<Bytes, hyper::Error>;
+type UpError = Box<dyn std::error::Error + Send + Sync>;
+type UpBody = BoxBody<Bytes, UpError>;
 
 impl RecordingUpstream {
     pub async fn start() -> RecordingUpstream {
@@ -105,7 +107,7 @@ async fn respond(mut req: Request<Incoming>, recorder: &Mutex<Vec<Seen>>) -> Res
             .unwrap_or(0)
     };
     match req.uri().path() {
-        "/echo" => Response::new(req.into_body().boxed()),
+        "/echo" => Response::new(req.into_body().map_err(Into::into).boxed()),
         "/count" => {
             let mut body = req.into_body();
             let mut total = 0u64;
@@ -126,6 +128,22 @@ async fn respond(mut req: Request<Incoming>, recorder: &Mutex<Vec<Seen>>) -> Res
             text("slow hello".into())
         }
         "/ws" => websocket_echo(&mut req),
+        // Promises 100,000 bytes, sends 10, then the connection drops: a CRM
+        // that dies in the middle of an answer.
+        "/truncated" => {
+            // Ten bytes go out (the pause lets them leave), then the CRM dies.
+            let frames = futures_util::stream::unfold(0, |step| async move {
+                match step {
+                    0 => Some((Ok(Frame::data(Bytes::from_static(b"0123456789"))), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Some((Err::<Frame<Bytes>, UpError>("the CRM crashed".into()), 2))
+                    }
+                    _ => None,
+                }
+            });
+            Response::new(BodyExt::boxed(http_body_util::StreamBody::new(frames)))
+        }
         _ => text("hello from upstream".into()),
     }
 }

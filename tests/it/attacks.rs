@@ -1,0 +1,151 @@
+//! What the gateway does under attack and when things break: spoofed
+//! addresses, malformed bodies, oversized forms, a CRM that dies mid-answer,
+//! thousands of idle connections. (The framing corpus, slowloris and path
+//! tricks are in proxy.rs and policy.rs.) The recording upstream proves what
+//! did, and did not, reach the CRM.
+
+use std::time::{Duration, Instant};
+
+use http::Request;
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::login::Office;
+use crate::support::browser::Browser;
+use crate::support::pki::TestPki;
+use crate::support::process::Process;
+use crate::support::redis::free_port;
+use crate::support::{gateway, gateway_and_upstream, RecordingUpstream, Settings};
+
+#[tokio::test]
+async fn a_client_cannot_name_its_address_in_any_forwarding_header() {
+    let (gateway, upstream) = gateway_and_upstream().await;
+    let client = gateway.client();
+    let answer = client
+        .send(
+            Request::get(gateway.url("/contacts"))
+                .header("x-forwarded-for", "10.0.0.1")
+                .header("forwarded", "for=10.0.0.1;proto=http")
+                .header("x-real-ip", "10.0.0.1")
+                .header("x-forwarded-proto", "http")
+                .header("x-forwarded-host", "evil.example")
+                .body(())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let seen = upstream.last();
+    for (name, want) in [
+        ("x-forwarded-for", "127.0.0.1"),
+        ("x-real-ip", "127.0.0.1"),
+        ("x-forwarded-proto", "https"),
+    ] {
+        assert_eq!(seen.header(name), Some(want), "{name}");
+    }
+    let forwarded = seen.header("forwarded").unwrap();
+    assert!(
+        forwarded.contains("for=127.0.0.1") && !forwarded.contains("10.0.0.1"),
+        "{forwarded}"
+    );
+    assert_ne!(seen.header("x-forwarded-host"), Some("evil.example"));
+}
+
+#[tokio::test]
+async fn a_chunked_body_with_a_bad_chunk_size_is_never_delivered_whole() {
+    let (gateway, upstream) = gateway_and_upstream().await;
+    let answer = gateway
+        .send_raw(b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+        .await;
+    let status = answer.lines().next().unwrap_or("");
+    assert!(status.starts_with("HTTP/1.1 400"), "{status:?}");
+    // The CRM may have seen the head begin, never a complete request whose
+    // body it could act on: /count would have answered with a count.
+    assert!(!answer.contains("\r\n\r\n5"), "{answer}");
+    assert!(upstream.seen().len() <= 1);
+}
+
+#[tokio::test]
+async fn a_huge_login_form_is_refused_without_being_read_to_the_end() {
+    let office = Office::start().await;
+    let mut browser = Browser::new(&office.gateway);
+    let form = browser.get("/.portcullis/login").await;
+    let csrf = Browser::csrf(&form);
+    let padding = "x".repeat(1024 * 1024);
+    let answer = browser
+        .post(
+            "/.portcullis/login",
+            &[("csrf", &csrf), ("username", "alice"), ("password", &padding)],
+        )
+        .await;
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert!(office.upstream.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_crm_that_dies_in_the_middle_of_an_answer_breaks_that_answer_only() {
+    let (gateway, upstream) = gateway_and_upstream().await;
+    let client = gateway.client();
+    let response = client
+        .send_full(
+            Request::get(gateway.url("/truncated"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    // The head and ten bytes are on their way; the rest must not pretend to be whole.
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await;
+    assert!(body.is_err(), "a truncated answer was passed off as complete");
+    // The gateway goes on serving.
+    for _ in 0..3 {
+        assert_eq!(client.get(&gateway.url("/contacts")).await.status, 200);
+    }
+    assert_eq!(upstream.seen().len(), 4);
+}
+
+/// 10,000 clients connect and say nothing: the gateway keeps answering
+/// others, and its memory stays modest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_do_not_stop_the_gateway_answering_others() {
+    const IDLE: usize = 10_000;
+    let upstream = RecordingUpstream::start().await;
+    let pki = TestPki::new();
+    let port = free_port();
+    let mut settings = Settings::new(upstream.url());
+    settings.extra_limits = "  header_read_timeout: 60s\n  max_connections: 20000\n".into();
+    let yaml = settings.yaml().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let yaml = yaml.replace("  header_read_timeout: 1s\n", "");
+    std::fs::write(pki.path().join("portcullis.yaml"), yaml).unwrap();
+    let addr = ([127, 0, 0, 1], port).into();
+    let process = Process::start(&["serve", "--config", "portcullis.yaml"], addr, pki.path());
+    let before = process.rss_kib();
+
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    // Half of them even start a TLS handshake and stop.
+    for conn in idle.iter_mut().step_by(2) {
+        conn.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = gateway::TestClient::trusting(&pki);
+    let started = Instant::now();
+    for _ in 0..20 {
+        let answer = client.get(&format!("https://127.0.0.1:{port}/contacts")).await;
+        assert_eq!(answer.status, 200);
+    }
+    let took = started.elapsed();
+    let during = process.rss_kib();
+    println!(
+        "{IDLE} idle connections: 20 requests in {took:?}; gateway memory {} MiB before, {} MiB with them",
+        before / 1024,
+        during / 1024
+    );
+    assert!(took < Duration::from_secs(5), "others were kept waiting: {took:?}");
+    assert!(
+        during < before + 512 * 1024,
+        "memory grew past 512 MiB for idle connections"
+    );
+    drop(idle);
+}
