@@ -60,8 +60,11 @@ fn decode_unreserved(raw: &str) -> Result<String, PathError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'%' {
-            out.push(bytes[i] as char);
-            i += 1;
+            // Up to the next escape, as text: a byte at a time would turn
+            // UTF-8 into Latin-1 (found by fuzzing: not idempotent).
+            let next = raw[i..].find('%').map_or(raw.len(), |n| i + n);
+            out.push_str(&raw[i..next]);
+            i = next;
             continue;
         }
         let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
@@ -116,6 +119,15 @@ mod tests {
     #[test]
     fn other_escapes_stay_encoded_in_upper_case() {
         assert_eq!(normalize("/files/a%20b%c3%a9").unwrap(), "/files/a%20b%C3%A9");
+    }
+
+    #[test]
+    fn text_beyond_ascii_keeps_its_bytes_and_normalising_twice_changes_nothing() {
+        // The input the fuzzer found (fuzz/corpus/paths/utf8-dot-segment).
+        let once = normalize("/p/./.poAt\u{1}˜").unwrap().into_owned();
+        assert_eq!(once, "/p/.poAt\u{1}˜");
+        assert_eq!(normalize(&once).unwrap(), once);
+        assert_eq!(normalize("/caf%C3%A9/./x").unwrap(), "/caf%C3%A9/x");
     }
 
     #[test]
