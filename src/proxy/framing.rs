@@ -37,6 +37,10 @@ pub enum Malformed {
     Syntax,
     #[error("an X-Forwarded-For from a trusted proxy that is not a list of addresses")]
     ForwardedFor,
+    #[error(
+        "a method with lower-case letters (methods are case-sensitive; route rules would not see `delete` as DELETE)"
+    )]
+    MethodCase,
 }
 
 /// How the body of an accepted request is framed.

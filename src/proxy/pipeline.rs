@@ -169,6 +169,11 @@ impl Gateway {
         let policy: &Policy = &config.policy;
 
         // 1. identify: the client's address, the path as rules see it, the kind of client
+        // Methods are case-sensitive, so `delete` would slip past a rule on
+        // DELETE, while a CRM may well treat it as one. Refuse the ambiguity.
+        if req.method().as_str().bytes().any(|b| b.is_ascii_lowercase()) {
+            return Err(super::framing::Malformed::MethodCase.into());
+        }
         ctx.client = client_ip::resolve(
             ctx.peer.ip(),
             req.headers().get_all("x-forwarded-for").iter(),

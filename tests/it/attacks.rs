@@ -149,3 +149,87 @@ async fn ten_thousand_idle_connections_do_not_stop_the_gateway_answering_others(
     );
     drop(idle);
 }
+
+#[tokio::test]
+async fn odd_request_lines_are_refused_or_forwarded_exactly_as_the_rules_saw_them() {
+    let (gateway, upstream) = gateway_and_upstream().await;
+    // Refused: nothing reaches the CRM.
+    for (what, raw) in [
+        (
+            "a lower-case method that a CRM may read as DELETE",
+            &b"delete /projects/7 HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        ),
+        ("a lower-case GET", b"get /contacts HTTP/1.1\r\nHost: x\r\n\r\n"),
+        (
+            "a bare CR inside a header",
+            b"GET /contacts HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+        ),
+        (
+            "a signed Content-Length",
+            b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
+        ),
+        ("CONNECT", b"CONNECT crm:443 HTTP/1.1\r\nHost: crm:443\r\n\r\n"),
+    ] {
+        let answer = gateway.send_raw(raw).await;
+        let status = answer.lines().next().unwrap_or("");
+        assert!(status.starts_with("HTTP/1.1 400"), "{what}: {status:?}");
+    }
+    assert!(upstream.seen().is_empty(), "{:?}", upstream.seen());
+
+    // Absolute-form: the CRM gets the path and the client's Host, never the
+    // authority written in the request line.
+    let answer = gateway
+        .send_raw(b"GET http://evil.example/contacts HTTP/1.1\r\nHost: crm.example.com\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = upstream.last();
+    assert_eq!(seen.uri.to_string(), "/contacts");
+    assert_eq!(seen.header("host"), Some("crm.example.com"));
+}
+
+#[tokio::test]
+async fn a_frozen_store_fails_closed_within_seconds_and_service_resumes_when_it_thaws() {
+    let office = Office::start().await;
+    let mut alice = crate::login::signed_in(&office, "alice", "127.0.0.1").await;
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    let pid = office.redis.as_ref().unwrap().pid().to_string();
+    let signal = |sig: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    signal("-STOP"); // Redis hangs: connections stay open, nothing answers
+    let frozen = Instant::now();
+    let refused = loop {
+        let status = alice.get("/contacts").await.status;
+        if status == 503 {
+            break frozen.elapsed();
+        }
+        assert_eq!(status, 200, "only the 1 s session cache may still answer");
+        assert!(
+            frozen.elapsed() < Duration::from_secs(5),
+            "still let through {:?} after the store froze",
+            frozen.elapsed()
+        );
+    };
+    println!("a frozen store: refused after {refused:?}");
+    let forwarded = office.upstream.seen().len();
+    assert_eq!(alice.get("/contacts").await.status, 503);
+    assert_eq!(
+        office.upstream.seen().len(),
+        forwarded,
+        "nothing forwarded while frozen"
+    );
+    signal("-CONT");
+    let thawed = Instant::now();
+    while alice.get("/contacts").await.status != 200 {
+        assert!(
+            thawed.elapsed() < Duration::from_secs(10),
+            "no recovery after the store came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("served again {:?} after the store came back", thawed.elapsed());
+}

@@ -66,6 +66,11 @@ impl RedisServer {
         format!("redis://{}", self.addr)
     }
 
+    /// The server's process id (to freeze it with SIGSTOP, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send PING over a raw connection; `Ok` when the answer is +PONG.
     pub fn ping(&self) -> std::io::Result<()> {
         let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))?;
