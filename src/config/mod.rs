@@ -205,6 +205,8 @@ pub enum HostHeader {
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// A request body that sends nothing this long is cut off (slow bodies).
+    pub body_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub shutdown_grace: Duration,
@@ -351,6 +353,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let limits = &raw.limits;
     let zero_checks = [
         ("limits.header_read_timeout", limits.header_read_timeout.0.is_zero()),
+        ("limits.body_read_timeout", limits.body_read_timeout.0.is_zero()),
         ("upstream.response_timeout", raw.upstream.response_timeout.0.is_zero()),
         ("upstream.connect_timeout", raw.upstream.connect_timeout.0.is_zero()),
     ];
@@ -526,6 +529,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                 limits: Limits {
                     max_connections: limits.max_connections,
                     header_read_timeout: limits.header_read_timeout.0,
+                    body_read_timeout: limits.body_read_timeout.0,
                     max_header_bytes: limits.max_header_bytes,
                     max_headers: limits.max_headers,
                     shutdown_grace: limits.shutdown_grace.0,

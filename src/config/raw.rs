@@ -408,6 +408,13 @@ pub struct RawLimits {
     /// How long in-flight requests may run on after SIGTERM.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: HumanDuration,
+    /// How long a request body may send nothing before it is cut off.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: HumanDuration,
+}
+
+fn default_body_read_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
 }
 
 impl Default for RawLimits {
@@ -418,6 +425,7 @@ impl Default for RawLimits {
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
             shutdown_grace: default_shutdown_grace(),
+            body_read_timeout: default_body_read_timeout(),
         }
     }
 }

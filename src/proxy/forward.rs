@@ -7,7 +7,10 @@
 //! `X-Real-IP` written by us (never passed through from an untrusted client);
 //! `Host` as configured.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -24,9 +27,57 @@ use super::pipeline::RequestContext;
 use super::{Body, GatewayError};
 use crate::config::{self, HostHeader};
 
+/// A request body on its way to the CRM that fails if the client sends
+/// nothing for `limit`: a slow-body client cannot hold a connection (and an
+/// upstream connection) open for ever. The timer is made only when the body
+/// first stalls, so requests without one pay nothing.
+pub struct IdleLimited {
+    inner: Incoming,
+    limit: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for IdleLimited {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let limit = self.limit;
+                if let Some(timer) = self.timer.as_mut() {
+                    timer.as_mut().reset(tokio::time::Instant::now() + limit);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let limit = self.limit;
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!("the client sent no body for {limit:?}").into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The pooled client for the one upstream CRM.
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    client: Client<HttpsConnector<HttpConnector>, IdleLimited>,
+    /// See [`IdleLimited`].
+    body_read_timeout: Duration,
     scheme: Scheme,
     authority: Authority,
     host: HostHeader,
@@ -34,7 +85,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(cfg: &config::Upstream) -> Result<Upstream, rustls::Error> {
+    pub fn new(cfg: &config::Upstream, body_read_timeout: Duration) -> Result<Upstream, rustls::Error> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -52,6 +103,7 @@ impl Upstream {
             .build(connector);
         Ok(Upstream {
             client,
+            body_read_timeout,
             scheme: cfg.scheme.clone(),
             authority: cfg.authority.clone(),
             host: cfg.host.clone(),
@@ -96,6 +148,11 @@ impl Upstream {
         parts.uri = self.upstream_uri(parts.uri.path_and_query());
         parts.version = Version::HTTP_11;
 
+        let body = IdleLimited {
+            inner: body,
+            limit: self.body_read_timeout,
+            timer: None,
+        };
         let request = Request::from_parts(parts, body);
         let mut response = match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => return Err(GatewayError::UpstreamTimeout(self.response_timeout)),

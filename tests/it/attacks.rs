@@ -233,3 +233,27 @@ async fn a_frozen_store_fails_closed_within_seconds_and_service_resumes_when_it_
     }
     println!("served again {:?} after the store came back", thawed.elapsed());
 }
+
+#[tokio::test]
+async fn a_client_that_stops_sending_its_body_is_cut_off() {
+    let upstream = RecordingUpstream::start().await;
+    let mut settings = Settings::new(upstream.url());
+    settings.extra_limits = "  body_read_timeout: 1s\n".into();
+    let gateway = crate::support::TestGateway::start(settings).await;
+    let mut tls = gateway.raw().await;
+    tls.write_all(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    println!("a stalled body was cut off after {:?}", started.elapsed());
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
