@@ -207,6 +207,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// A request body that sends nothing this long is cut off (slow bodies).
     pub body_read_timeout: Duration,
+    /// The largest request body passed to the CRM; `None` = no limit.
+    pub max_body_bytes: Option<u64>,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub shutdown_grace: Duration,
@@ -530,6 +532,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     max_connections: limits.max_connections,
                     header_read_timeout: limits.header_read_timeout.0,
                     body_read_timeout: limits.body_read_timeout.0,
+                    max_body_bytes: (limits.max_body_bytes > 0).then_some(limits.max_body_bytes),
                     max_header_bytes: limits.max_header_bytes,
                     max_headers: limits.max_headers,
                     shutdown_grace: limits.shutdown_grace.0,

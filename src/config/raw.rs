@@ -411,6 +411,13 @@ pub struct RawLimits {
     /// How long a request body may send nothing before it is cut off.
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout: HumanDuration,
+    /// The largest request body passed to the CRM; 0 = no limit.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+}
+
+fn default_max_body_bytes() -> u64 {
+    100 * 1024 * 1024
 }
 
 fn default_body_read_timeout() -> HumanDuration {
@@ -426,6 +433,7 @@ impl Default for RawLimits {
             max_headers: default_max_headers(),
             shutdown_grace: default_shutdown_grace(),
             body_read_timeout: default_body_read_timeout(),
+            max_body_bytes: default_max_body_bytes(),
         }
     }
 }

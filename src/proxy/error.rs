@@ -34,6 +34,9 @@ pub enum GatewayError {
     /// while it was being passed to the CRM: the client's fault, not the CRM's.
     #[error("the request body was malformed or cut off: {0}")]
     BadBody(String),
+    /// A declared body larger than `limits.max_body_bytes`.
+    #[error("a request body larger than {0} bytes")]
+    BodyTooLarge(u64),
     /// The store did not answer: fail closed.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -55,7 +58,7 @@ impl GatewayError {
             GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::Csrf => StatusCode::FORBIDDEN,
-            GatewayError::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::FormTooLarge | GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -73,7 +76,8 @@ impl GatewayError {
             | GatewayError::LoginRequired
             | GatewayError::StepUpRequired
             | GatewayError::Csrf
-            | GatewayError::FormTooLarge => Fault::Client,
+            | GatewayError::FormTooLarge
+            | GatewayError::BodyTooLarge(_) => Fault::Client,
             GatewayError::StoreUnavailable(_) => Fault::Gateway,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
         }
@@ -88,6 +92,10 @@ impl GatewayError {
                 "Go back, reload the page and try again.",
             ),
             GatewayError::FormTooLarge => ("Too much data", "The form sent more than the gateway accepts."),
+            GatewayError::BodyTooLarge(_) => (
+                "Too much data",
+                "The upload is larger than this gateway passes on. Ask your administrator if you need to send larger files.",
+            ),
             GatewayError::StoreUnavailable(_) => (
                 "Temporarily unavailable",
                 "The gateway cannot check sign-ins right now, so it lets nobody through. Try again in a minute.",

@@ -11,6 +11,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+
+use http_body::Body as _;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -27,14 +29,17 @@ use super::pipeline::RequestContext;
 use super::{Body, GatewayError};
 use crate::config::{self, HostHeader};
 
-/// A request body on its way to the CRM that fails if the client sends
-/// nothing for `limit`: a slow-body client cannot hold a connection (and an
-/// upstream connection) open for ever. The timer is made only when the body
-/// first stalls, so requests without one pay nothing.
+/// A request body on its way to the CRM, with two limits. It fails if the
+/// client sends nothing for `limit` (a slow-body client cannot hold a
+/// connection, and an upstream one, open for ever), or once it grows past
+/// `max_bytes`. The timer is made only when the body first stalls, so
+/// requests without a body pay nothing.
 pub struct IdleLimited {
     inner: Incoming,
     limit: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes still allowed; `None` = no limit.
+    allowance: Option<u64>,
 }
 
 impl http_body::Body for IdleLimited {
@@ -50,6 +55,17 @@ impl http_body::Body for IdleLimited {
                 let limit = self.limit;
                 if let Some(timer) = self.timer.as_mut() {
                     timer.as_mut().reset(tokio::time::Instant::now() + limit);
+                }
+                let size = frame
+                    .as_ref()
+                    .and_then(|f| f.as_ref().ok())
+                    .and_then(|f| f.data_ref())
+                    .map_or(0, |d| d.len() as u64);
+                if let Some(left) = self.allowance.as_mut() {
+                    match left.checked_sub(size) {
+                        Some(rest) => *left = rest,
+                        None => return Poll::Ready(Some(Err("the request body is larger than allowed".into()))),
+                    }
                 }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
@@ -78,6 +94,7 @@ pub struct Upstream {
     client: Client<HttpsConnector<HttpConnector>, IdleLimited>,
     /// See [`IdleLimited`].
     body_read_timeout: Duration,
+    max_body_bytes: Option<u64>,
     scheme: Scheme,
     authority: Authority,
     host: HostHeader,
@@ -85,7 +102,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(cfg: &config::Upstream, body_read_timeout: Duration) -> Result<Upstream, rustls::Error> {
+    pub fn new(cfg: &config::Upstream, limits: &config::Limits) -> Result<Upstream, rustls::Error> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -103,7 +120,8 @@ impl Upstream {
             .build(connector);
         Ok(Upstream {
             client,
-            body_read_timeout,
+            body_read_timeout: limits.body_read_timeout,
+            max_body_bytes: limits.max_body_bytes,
             scheme: cfg.scheme.clone(),
             authority: cfg.authority.clone(),
             host: cfg.host.clone(),
@@ -148,10 +166,18 @@ impl Upstream {
         parts.uri = self.upstream_uri(parts.uri.path_and_query());
         parts.version = Version::HTTP_11;
 
+        // A declared length over the limit is refused before anything is sent.
+        let declared = body.size_hint().exact();
+        if let (Some(max), Some(len)) = (self.max_body_bytes, declared) {
+            if len > max {
+                return Err(GatewayError::BodyTooLarge(max));
+            }
+        }
         let body = IdleLimited {
             inner: body,
             limit: self.body_read_timeout,
             timer: None,
+            allowance: self.max_body_bytes,
         };
         let request = Request::from_parts(parts, body);
         let mut response = match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {

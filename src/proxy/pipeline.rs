@@ -91,7 +91,7 @@ impl Gateway {
         shared_metrics: Arc<Metrics>,
     ) -> Result<Gateway, rustls::Error> {
         let start = config.load();
-        let upstream = Upstream::new(&start.upstream, start.limits.body_read_timeout)?;
+        let upstream = Upstream::new(&start.upstream, &start.limits)?;
         let hsts = start
             .listen
             .hsts_max_age

@@ -257,3 +257,50 @@ async fn a_client_that_stops_sending_its_body_is_cut_off() {
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn bodies_larger_than_the_limit_are_refused_or_cut_off() {
+    let upstream = RecordingUpstream::start().await;
+    let mut settings = Settings::new(upstream.url());
+    settings.extra_limits = "  max_body_bytes: 1000\n".into();
+    let gateway = crate::support::TestGateway::start(settings).await;
+
+    // Declared too large: refused before anything reaches the CRM.
+    let answer = gateway
+        .send_raw(
+            format!(
+                "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n{}",
+                "a".repeat(1001)
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(upstream.seen().is_empty());
+
+    // Within the limit: passed on whole.
+    let answer = gateway
+        .send_raw(
+            format!(
+                "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{}",
+                "a".repeat(1000)
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("1000"),
+        "{answer}"
+    );
+
+    // Chunked, growing past it: cut off, never counted whole by the CRM.
+    let chunk = format!("{:x}\r\n{}\r\n", 600, "b".repeat(600));
+    let answer = gateway
+        .send_raw(
+            format!("POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(!answer.ends_with("1200"), "{answer}");
+}

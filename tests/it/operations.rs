@@ -96,9 +96,9 @@ async fn a_large_upload_and_download_stream_without_growing_the_gateways_memory(
     let upstream = RecordingUpstream::start().await;
     let pki = TestPki::new();
     let port = free_port();
-    let yaml = Settings::new(upstream.url())
-        .yaml()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let mut settings = Settings::new(upstream.url());
+    settings.extra_limits = "  max_body_bytes: 0\n".into(); // no limit: this is about memory
+    let yaml = settings.yaml().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let file = write(pki.path(), "portcullis.yaml", &yaml);
     let addr = ([127, 0, 0, 1], port).into();
     let gateway = Process::start(&["serve", "--config", &file], addr, pki.path());
