@@ -19,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
-use super::enrol::{scan_page, weak, with_csrf, PENDING_TTL};
+use super::enrol::{confirm_new_secret, scan_page, weak, with_csrf, PENDING_TTL};
 use super::login::{
     audit_failure, count_failure, csrf_for, csrf_ok, form_value, is_locked, read_form, redirect, signed_in,
     store_error, Attempt, Login,
@@ -182,20 +182,12 @@ pub async fn authenticator_confirm(
     let Some(pending) = pending else {
         return Ok(authenticator_form(&headers, Some("That took too long; start again.")));
     };
-    let secret =
-        (login.key().open(&session.user, &pending.totp)).map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
-    let code = form_value(&form, "code").unwrap_or("").trim();
-    let Some(step) = totp::verify(&secret, code, at.now) else {
-        return Ok(scan_page(
-            &headers,
-            login,
-            CONFIRM,
-            None,
-            &session.user,
-            &secret,
-            Some("That code is not right. Check the app and try again."),
-        ));
-    };
+    let code = form_value(&form, "code").unwrap_or("");
+    let confirmed =
+        confirm_new_secret(login, &headers, at, (CONFIRM, None), &session.user, &pending.totp, code).await?;
+    if let Err(page) = confirmed {
+        return Ok(page);
+    }
     let Some(mut credentials) = Credentials::load(&login.store, &session.user)
         .await
         .map_err(store_error)?
@@ -208,7 +200,6 @@ pub async fn authenticator_confirm(
         .await
         .map_err(store_error)?;
     let _ = login.store.delete(&pending_key(&id)).await;
-    super::codes::spend_totp_step(login, &session.user, step).await?;
     tracing::info!(target: "audit", event = "authenticator.changed", user = %session.user, client_ip = %at.ip);
     Ok(done(
         "Authenticator changed",

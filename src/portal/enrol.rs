@@ -143,23 +143,44 @@ pub async fn confirm(
             Some("That took too long; set your password again."),
         ));
     };
-    let secret =
-        (login.key().open(&invite.user, &pending.totp)).map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
-    let code = form_value(&form, "code").unwrap_or("").trim();
-    let Some(step) = totp::verify(&secret, code, at.now) else {
-        return Ok(scan_page(
-            &headers,
-            login,
-            CONFIRM,
-            Some(&token),
-            &invite.user,
-            &secret,
-            Some("That code is not right. Check the app and try again."),
-        ));
-    };
-    super::codes::spend_totp_step(login, &invite.user, step).await?;
+    let code = form_value(&form, "code").unwrap_or("");
+    if let Err(page) = confirm_new_secret(
+        login,
+        &headers,
+        at,
+        (CONFIRM, Some(&token)),
+        &invite.user,
+        &pending.totp,
+        code,
+    )
+    .await?
+    {
+        return Ok(page);
+    }
     let _ = login.store.delete(&pending_key(&invite)).await;
     finish(login, &invite, pending.password, Some(pending.totp), at).await
+}
+
+/// A code from a secret just shown on a scan page: `Ok` once it is right
+/// (its step is spent, so it cannot also sign in), else the scan page again
+/// (posting to `form`: an action and maybe an invite token).
+pub(super) async fn confirm_new_secret(
+    login: &Login,
+    headers: &HeaderMap,
+    at: &Attempt<'_>,
+    form: (&str, Option<&str>),
+    user: &str,
+    sealed: &Sealed,
+    code: &str,
+) -> Result<Result<(), Response<Full<Bytes>>>, GatewayError> {
+    let secret = (login.key().open(user, sealed)).map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
+    let Some(step) = totp::verify(&secret, code.trim(), at.now) else {
+        let (action, token) = form;
+        let wrong = Some("That code is not right. Check the app and try again.");
+        return Ok(Err(scan_page(headers, login, action, token, user, &secret, wrong)));
+    };
+    super::codes::spend_totp_step(login, user, step).await?;
+    Ok(Ok(()))
 }
 
 /// Use up the link, save the credentials, end the user's other sessions,
