@@ -233,7 +233,13 @@ impl Sessions<'_> {
             Validity::Live { touch } => {
                 if touch {
                     session.last_seen = secs(now);
-                    self.save(&handle, &session).await?;
+                    // A store that reads but cannot write (a full disk)
+                    // keeps signed-in users working: the session was found
+                    // live, and one whose activity went unrecorded only
+                    // idles out sooner.
+                    if let Err(err) = self.save(&handle, &session).await {
+                        tracing::warn!("could not record a session's activity: {err}");
+                    }
                 }
                 Ok(Ok(session))
             }

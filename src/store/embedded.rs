@@ -2,14 +2,19 @@
 //! their expiry time; expired entries read as absent and are swept by
 //! [`Embedded::purge_expired`]. Reads run inline (they are quick); writes
 //! commit durably, so they run on the blocking thread pool.
+//!
+//! After an I/O error (a full disk, say) redb refuses every later write
+//! until the file is closed and opened again. So a write that fails that way
+//! reopens the file: writes fail closed while the disk is full and work again
+//! by themselves once there is room, with no restart.
 
 // redb's error type is large (160 bytes). Boxing it would buy nothing: the
 // closures that return it run once per write, on the blocking pool.
 #![allow(clippy::result_large_err)]
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use redb::{Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::broadcast;
@@ -23,9 +28,108 @@ const VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("values");
 const SETS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("sets");
 
 pub struct Embedded {
-    db: Arc<Database>,
+    file: Arc<File>,
     /// One process, so publishing is a local broadcast.
     events: broadcast::Sender<String>,
+}
+
+/// The redb file and its open handle.
+struct File {
+    path: PathBuf,
+    /// Empty only while the file is being reopened, or when reopening it
+    /// failed (the disk still full); the next use tries again.
+    db: RwLock<Option<Arc<Database>>>,
+    /// When the file was last reopened; one reopen at a time, at most one a
+    /// second, so a disk that stays full does not turn into a busy loop.
+    reopened: Mutex<Option<Instant>>,
+}
+
+const REOPEN_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+/// How long a reopen waits for reads and writes in flight to let go of the
+/// old handle (redb allows one handle per file). They take milliseconds.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
+impl File {
+    /// The open handle, reopening the file first if an earlier reopen left
+    /// it closed.
+    fn handle(&self) -> Result<Arc<Database>, StoreError> {
+        if let Some(db) = self.current() {
+            return Ok(db);
+        }
+        self.reopen();
+        self.current().ok_or_else(|| {
+            StoreError::File(format!(
+                "{} could not be reopened after an I/O error; is the disk full?",
+                self.path.display()
+            ))
+        })
+    }
+
+    fn current(&self) -> Option<Arc<Database>> {
+        self.db.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn replace(&self, db: Option<Arc<Database>>) -> Option<Arc<Database>> {
+        let mut slot = self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::replace(&mut slot, db)
+    }
+
+    /// Close the file and open it again, which is the only way out of
+    /// redb's failed state; `true` if a fresh handle is in place. Blocks;
+    /// call on the blocking pool, or where the file is already closed.
+    fn reopen(&self) -> bool {
+        let Ok(mut reopened) = self.reopened.try_lock() else {
+            return false; // another thread is at it
+        };
+        if reopened.is_some_and(|at| at.elapsed() < REOPEN_AT_MOST_EVERY) {
+            return false;
+        }
+        *reopened = Some(Instant::now());
+        let old = self.replace(None);
+        if let Some(old) = old {
+            let deadline = Instant::now() + REOPEN_WAIT;
+            while Arc::strong_count(&old) > 1 {
+                if Instant::now() > deadline {
+                    tracing::warn!(file = %self.path.display(), "the store file is still in use; reopening it later");
+                    self.replace(Some(old));
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        match open_database(&self.path) {
+            Ok(db) => {
+                tracing::info!(file = %self.path.display(), "reopened the store file after an I/O error");
+                self.replace(Some(Arc::new(db)));
+                true
+            }
+            Err(err) => {
+                tracing::warn!(file = %self.path.display(), "could not reopen the store file ({err}); trying again on the next use");
+                false
+            }
+        }
+    }
+}
+
+fn commit<T>(
+    db: &Database,
+    work: impl Fn(&redb::WriteTransaction) -> Result<T, redb::Error>,
+) -> Result<T, redb::Error> {
+    let txn = db.begin_write()?;
+    let result = work(&txn)?;
+    txn.commit()?;
+    Ok(result)
+}
+
+fn open_database(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::create(path).map_err(|err| StoreError::File(format!("{}: {err}", path.display())))?;
+    // Create the tables once so that readers never find them missing.
+    let txn = db.begin_write().map_err(fail)?;
+    txn.open_table(VALUES).map_err(fail)?;
+    txn.open_multimap_table(SETS).map_err(fail)?;
+    txn.commit().map_err(fail)?;
+    Ok(db)
 }
 
 fn fail(err: impl Into<redb::Error>) -> StoreError {
@@ -58,37 +162,45 @@ fn encode(expires: u64, value: &[u8]) -> Vec<u8> {
 
 impl Embedded {
     pub fn open(path: &Path) -> Result<Embedded, StoreError> {
-        let db = Database::create(path).map_err(|err| StoreError::File(format!("{}: {err}", path.display())))?;
-        // Create the tables once so that readers never find them missing.
-        let txn = db.begin_write().map_err(fail)?;
-        txn.open_table(VALUES).map_err(fail)?;
-        txn.open_multimap_table(SETS).map_err(fail)?;
-        txn.commit().map_err(fail)?;
+        let db = open_database(path)?;
+        let file = File {
+            path: path.to_owned(),
+            db: RwLock::new(Some(Arc::new(db))),
+            reopened: Mutex::new(None),
+        };
         Ok(Embedded {
-            db: Arc::new(db),
+            file: Arc::new(file),
             events: broadcast::channel(1024).0,
         })
     }
 
-    /// Run a write transaction on the blocking pool.
+    /// Run a write transaction on the blocking pool. A write that finds
+    /// the file failed by an earlier I/O error reopens it and tries once
+    /// more; one that meets a fresh I/O error fails, and reopens the file
+    /// for the writes after it.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
+        work: impl Fn(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
+        let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write()?;
-            let result = work(&txn)?;
-            txn.commit()?;
-            Ok::<T, redb::Error>(result)
+            let mut outcome = commit(file.handle()?.as_ref(), &work);
+            if matches!(outcome, Err(redb::Error::PreviousIo)) && file.reopen() {
+                outcome = commit(file.handle()?.as_ref(), &work);
+            }
+            if let Err(err @ redb::Error::Io(_)) = &outcome {
+                tracing::warn!(file = %file.path.display(), "a write to the store file failed ({err}); reopening it");
+                file.reopen();
+            }
+            outcome.map_err(fail)
         })
         .await
         .map_err(|err| StoreError::File(err.to_string()))?
-        .map_err(fail)
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(fail)?;
+        let db = self.file.handle()?; // held until the read is over, so a reopen waits for it
+        let txn = db.begin_read().map_err(fail)?;
         let table = txn.open_table(VALUES).map_err(fail)?;
         let stored = table.get(key).map_err(fail)?;
         Ok(stored.and_then(|v| live(v.value(), now_ms())))
@@ -179,7 +291,8 @@ impl Embedded {
     }
 
     pub fn set_members(&self, set: &str) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(fail)?;
+        let db = self.file.handle()?;
+        let txn = db.begin_read().map_err(fail)?;
         let table = txn.open_multimap_table(SETS).map_err(fail)?;
         let members = table.get(set).map_err(fail)?;
         members.map(|m| m.map(|m| m.value().to_owned()).map_err(fail)).collect()

@@ -10,11 +10,14 @@ use http::Request;
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::login::Office;
+use crate::login::{
+    admin_command, enrol_from_link, enter_code, enter_password, link_in, next_code, signed_in, Office, PASSWORD,
+};
 use crate::support::browser::Browser;
+use crate::support::disk::SmallDisk;
 use crate::support::pki::TestPki;
 use crate::support::process::Process;
-use crate::support::redis::free_port;
+use crate::support::redis::{cli, free_port};
 use crate::support::{gateway, gateway_and_upstream, RecordingUpstream, Settings};
 
 #[tokio::test]
@@ -232,6 +235,111 @@ async fn a_frozen_store_fails_closed_within_seconds_and_service_resumes_when_it_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("served again {:?} after the store came back", thawed.elapsed());
+}
+
+#[tokio::test]
+async fn a_store_that_reads_but_cannot_write_refuses_sign_ins_and_keeps_signed_in_users_working() {
+    // 30 s idle timeout: a session's activity is recorded every second.
+    let office = Office::start_with("sessions: { idle_timeout: 30s }\n", "").await;
+    let mut alice = signed_in(&office, "alice", "127.0.0.1").await;
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    // Redis at its memory limit with nothing to evict: reads answer, every
+    // write gets an OOM error.
+    let port = office.redis.as_ref().unwrap().addr.port();
+    cli(port, &["config", "set", "maxmemory-policy", "noeviction"]);
+    cli(port, &["config", "set", "maxmemory", "1"]);
+
+    let refused = enter_password(&mut Browser::new(&office.gateway), "alice", PASSWORD, "/").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains("Temporarily unavailable"), "{}", refused.body);
+    // Her activity can no longer be recorded; she works on regardless, and
+    // her session can only idle out sooner for it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let forwarded = office.upstream.seen().len();
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    assert_eq!(office.upstream.seen().len(), forwarded + 2);
+
+    cli(port, &["config", "set", "maxmemory", "0"]);
+    let answer = enter_password(&mut Browser::new(&office.gateway), "alice", PASSWORD, "/").await;
+    assert_eq!(answer.status, 303, "sign-ins work again at once: {}", answer.body);
+}
+
+// Multi-threaded: the in-process gateway's admin socket must keep serving
+// while this thread waits for the CLI that enrols the users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_new_sign_ins_keeps_signed_in_users_working_and_recovers_when_freed() {
+    let disk = SmallDisk::mount(8192);
+    let upstream = RecordingUpstream::start().await;
+    let mut settings = Settings::new(upstream.url());
+    // 30 s idle timeout: a session's activity is recorded every second.
+    settings.policy = format!(
+        "store: {{ embedded: {{ path: \"{}\" }} }}\n\
+         auth: {{ argon2_memory_kib: 8192, argon2_iterations: 1 }}\n\
+         sessions: {{ idle_timeout: 30s }}\n\
+         networks: {{ here: [127.0.0.0/8] }}\n\
+         access: {{ web: [here] }}\n\
+         users: {{ alice: {{}}, bob: {{}} }}\n",
+        disk.path().join("state.redb").display()
+    );
+    let gateway = gateway::TestGateway::start(settings).await;
+    let config = gateway.pki.path().join("portcullis.yaml").display().to_string();
+    let socket = disk.path().join("state.sock");
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(started.elapsed() < Duration::from_secs(5), "no admin socket");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut secrets = Vec::new();
+    for user in ["alice", "bob"] {
+        let printed = admin_command(&["user", "invite", user, "--config", &config, "--url", &gateway.url("")]);
+        secrets.push(enrol_from_link(&gateway, &link_in(&printed, &gateway), "violet tractor moonlight").await);
+    }
+    let [alice_secret, bob_secret] = <[_; 2]>::try_from(secrets).ok().unwrap();
+    let mut alice = Browser::new(&gateway);
+    enter_password(&mut alice, "alice", "violet tractor moonlight", "/").await;
+    assert_eq!(enter_code(&mut alice, &next_code(&alice_secret)).await.status, 303);
+    assert_eq!(alice.get("/contacts").await.status, 200);
+
+    disk.fill();
+    // A sign-in writes to the store; the file's spare pages take a few.
+    let mut tries = 0;
+    let refused = loop {
+        tries += 1;
+        assert!(tries <= 50, "50 sign-ins on a full disk and none refused");
+        let answer = enter_password(&mut Browser::new(&gateway), "bob", "violet tractor moonlight", "/").await;
+        if answer.status == 503 {
+            break answer;
+        }
+        assert_eq!(answer.status, 303, "{}", answer.body);
+    };
+    assert!(refused.body.contains("Temporarily unavailable"), "{}", refused.body);
+    println!("the disk full: sign-in {tries} refused");
+    // Alice, signed in before, works on.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let forwarded = upstream.seen().len();
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    assert_eq!(upstream.seen().len(), forwarded + 1);
+
+    disk.free();
+    let freed = Instant::now();
+    let mut bob = loop {
+        let mut bob = Browser::new(&gateway);
+        let answer = enter_password(&mut bob, "bob", "violet tractor moonlight", "/").await;
+        if answer.status == 303 {
+            break bob;
+        }
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert!(
+            freed.elapsed() < Duration::from_secs(5),
+            "no sign-ins 5 s after the disk was freed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("sign-ins came back {:?} after the disk was freed", freed.elapsed());
+    assert_eq!(enter_code(&mut bob, &next_code(&bob_secret)).await.status, 303);
+    assert_eq!(bob.get("/contacts").await.status, 200);
+    assert_eq!(alice.get("/contacts").await.status, 200);
 }
 
 #[tokio::test]

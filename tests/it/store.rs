@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use portcullis::store::{Store, StoreError};
 
+use crate::support::disk::SmallDisk;
 use crate::support::redis::RedisServer;
 
 /// The next message that is not a resync notice, waiting at most `wait`.
@@ -149,6 +150,67 @@ async fn an_embedded_store_file_that_is_not_one_is_refused_clearly() {
         Err(StoreError::File(message)) => assert!(message.contains("state.redb"), "{message}"),
         Err(other) => panic!("unexpected error: {other}"),
         Ok(_) => panic!("a damaged file was accepted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_store_fails_closed_on_a_full_disk_and_writes_again_once_there_is_room() {
+    let disk = SmallDisk::mount(4096);
+    let store = Store::embedded(&disk.path().join("state.redb")).unwrap();
+    store.set("credential:alice", b"argon2id hash", None).await.unwrap();
+
+    disk.fill();
+    // Write until the file has to grow and cannot.
+    let big = vec![7u8; 64 * 1024];
+    let mut written = 0;
+    let failure = loop {
+        match store.set(&format!("upload:{written}"), &big, None).await {
+            Ok(()) => written += 1,
+            Err(err) => break err,
+        }
+        assert!(
+            written < 200,
+            "4 MiB of disk took {written} writes of 64 KiB without failing"
+        );
+    };
+    let StoreError::File(message) = &failure else {
+        panic!("unexpected error: {failure}")
+    };
+    assert!(message.contains("No space left on device"), "{message}");
+    assert!(
+        store.set("session:new", b"bob", None).await.is_err(),
+        "still full, still refused"
+    );
+    assert_eq!(
+        store.get("credential:alice").await.unwrap().as_deref(),
+        Some(&b"argon2id hash"[..]),
+        "reads go on while the disk is full"
+    );
+
+    disk.free();
+    let freed = std::time::Instant::now();
+    while store.set("session:new", b"bob", None).await.is_err() {
+        assert!(
+            freed.elapsed() < Duration::from_secs(3),
+            "writes did not come back after the disk was freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "{written} writes fit, then refused; writes came back {:?} after the disk was freed",
+        freed.elapsed()
+    );
+    assert_eq!(store.get("session:new").await.unwrap().as_deref(), Some(&b"bob"[..]));
+    assert_eq!(
+        store.get("credential:alice").await.unwrap().as_deref(),
+        Some(&b"argon2id hash"[..]),
+        "what was written before the disk filled is still there"
+    );
+    for i in 0..written {
+        assert!(
+            store.get(&format!("upload:{i}")).await.unwrap().is_some(),
+            "upload:{i} was lost"
+        );
     }
 }
 
