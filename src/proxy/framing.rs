@@ -35,6 +35,8 @@ pub enum Malformed {
     Host,
     #[error("a request head that does not parse")]
     Syntax,
+    #[error("a chunk-size or trailer line that does not parse or is too long")]
+    Chunk,
     #[error("an X-Forwarded-For from a trusted proxy that is not a list of addresses")]
     ForwardedFor,
     #[error(
@@ -107,8 +109,11 @@ enum State {
     ChunkEnd(u8),
     /// Trailer lines after the last chunk, until an empty line.
     Trailers,
-    /// Upgraded, or handed to hyper to refuse: no more inspection.
+    /// Upgraded: no more HTTP, no more inspection.
     Passthrough,
+    /// Handed to hyper to refuse (a bad or oversized head): hyper answers
+    /// 400 or 431 and closes; nothing after it reaches hyper.
+    Refused,
 }
 
 /// An HTTP/1 connection with its request heads checked before hyper reads them.
@@ -147,6 +152,7 @@ impl<IO> Guard<IO> {
     fn feed(&mut self, mut input: &[u8]) {
         while !input.is_empty() {
             match self.state {
+                State::Refused => return,
                 State::Passthrough | State::Body(_) | State::ChunkData(_) => {
                     let n = self.pass_through(input);
                     self.ready.extend_from_slice(&input[..n]);
@@ -178,11 +184,6 @@ impl<IO> Guard<IO> {
                 // A head ends at an empty line; find it in held + input.
                 self.held.extend_from_slice(input);
                 match self.parse_head() {
-                    HeadOutcome::Partial if self.held.len() > self.max_head => {
-                        // Oversized: let hyper see it and answer 431.
-                        self.release_held_and_pass();
-                        return input.len();
-                    }
                     HeadOutcome::Partial => return input.len(),
                     HeadOutcome::Done { len, next } => {
                         self.ready.extend_from_slice(&self.held[..len]);
@@ -191,15 +192,11 @@ impl<IO> Guard<IO> {
                         return len - start;
                     }
                     HeadOutcome::Refused(reason) => {
-                        tracing::warn!(peer = %self.peer, %reason, "refused a request with ambiguous framing");
-                        self.held.clear();
-                        self.ready.extend_from_slice(REFUSED);
-                        self.state = State::Passthrough;
+                        self.refuse(reason);
                         return input.len();
                     }
-                    HeadOutcome::TooManyHeaders => {
-                        // hyper has the same limit and answers 431.
-                        self.release_held_and_pass();
+                    HeadOutcome::TooLarge => {
+                        self.too_large();
                         return input.len();
                     }
                 }
@@ -209,32 +206,53 @@ impl<IO> Guard<IO> {
                 None => {
                     self.held.extend_from_slice(input);
                     if self.held.len() > self.max_head {
-                        self.release_held_and_pass();
+                        self.refuse(Malformed::Chunk);
                     }
                     return input.len();
                 }
             },
         };
         self.held.extend_from_slice(&input[..end]);
+        if self.held.len() > self.max_head {
+            self.refuse(Malformed::Chunk);
+            return end;
+        }
         let line = std::mem::take(&mut self.held);
-        self.ready.extend_from_slice(&line);
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
-        self.state = match self.state {
+        let next = match self.state {
             State::ChunkSize => match chunk_size(text) {
                 Some(0) => State::Trailers,
                 Some(size) => State::ChunkData(size),
-                None => State::Passthrough, // hyper refuses a bad chunk size itself
+                None => {
+                    // Where the body ends is unknown, so is where the next
+                    // request starts: nothing after this can be inspected.
+                    self.refuse(Malformed::Chunk);
+                    return end;
+                }
             },
             _ if text.is_empty() => State::Head, // end of trailers
             _ => State::Trailers,
         };
+        self.ready.extend_from_slice(&line);
+        self.state = next;
         end
     }
 
-    fn release_held_and_pass(&mut self) {
+    /// Give hyper what we could not inspect in its place: an invalid
+    /// request line, which it answers with 400 before closing.
+    fn refuse(&mut self, reason: Malformed) {
+        tracing::warn!(peer = %self.peer, %reason, "refused a request with ambiguous framing");
+        self.held.clear();
+        self.ready.extend_from_slice(REFUSED);
+        self.state = State::Refused;
+    }
+
+    /// A head over the limits: hyper has the same limits, so it is given
+    /// the head to answer 431 itself.
+    fn too_large(&mut self) {
         self.ready.append(&mut self.held);
-        self.state = State::Passthrough;
+        self.state = State::Refused;
     }
 
     fn parse_head(&self) -> HeadOutcome {
@@ -247,9 +265,14 @@ impl<IO> Guard<IO> {
             &mut on_heap[..]
         };
         let mut request = httparse::Request::new(headers);
-        match request.parse(&self.held) {
+        // Only the first `max_head` bytes (and one more) are judged, so the
+        // outcome cannot depend on how the head was cut into reads.
+        let window = &self.held[..self.held.len().min(self.max_head + 1)];
+        match request.parse(window) {
+            Ok(httparse::Status::Partial) if window.len() > self.max_head => HeadOutcome::TooLarge,
             Ok(httparse::Status::Partial) => HeadOutcome::Partial,
-            Err(httparse::Error::TooManyHeaders) => HeadOutcome::TooManyHeaders,
+            Err(httparse::Error::TooManyHeaders) => HeadOutcome::TooLarge,
+            Ok(httparse::Status::Complete(len)) if len > self.max_head => HeadOutcome::TooLarge,
             // Anything our parser cannot read is refused, even if a more
             // lenient one might: what we cannot inspect does not pass.
             Err(_) => HeadOutcome::Refused(Malformed::Syntax),
@@ -280,16 +303,23 @@ impl<IO> Guard<IO> {
 
 enum HeadOutcome {
     Partial,
-    Done { len: usize, next: State },
+    Done {
+        len: usize,
+        next: State,
+    },
     Refused(Malformed),
-    TooManyHeaders,
+    /// Over the size or header-count limit.
+    TooLarge,
 }
 
 /// The size in a chunk-size line (`1a;ext=1`), or `None` if it is not one.
+/// As hyper reads it: hex digits, then optional spaces or tabs before any
+/// extension. Sizes of 2^60 bytes and more are refused.
 fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = line.split(|&b| b == b';').next()?;
     let digits = std::str::from_utf8(digits).ok()?.trim_end_matches([' ', '\t']);
-    if digits.is_empty() || digits.len() > 15 {
+    let significant = digits.trim_start_matches('0');
+    if digits.is_empty() || significant.len() > 15 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     u64::from_str_radix(digits, 16).ok()
@@ -524,7 +554,42 @@ mod tests {
     fn chunk_sizes_parse_like_hyper() {
         assert_eq!(chunk_size(b"1a"), Some(26));
         assert_eq!(chunk_size(b"0;ext"), Some(0));
+        assert_eq!(chunk_size(b"5 \t;ext"), Some(5));
+        assert_eq!(
+            chunk_size(b"00000000000000005"),
+            Some(5),
+            "leading zeros are no overflow"
+        );
         assert_eq!(chunk_size(b"zz"), None);
         assert_eq!(chunk_size(b""), None);
+        assert_eq!(chunk_size(b"+5"), None, "Rust's parser would take it; hyper does not");
+        assert_eq!(chunk_size(b" 5"), None);
+        assert_eq!(chunk_size(b"1000000000000000"), None, "2^60 bytes");
+    }
+
+    #[test]
+    fn after_a_chunk_size_line_it_cannot_read_nothing_more_reaches_hyper() {
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let smuggled = b"GET /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for bad in [&b"+5\r\n"[..], b"5 5\r\n", &[b'a'; 9000]] {
+            let out = fed(&[head, bad, b"hello\r\n0\r\n\r\n", smuggled]);
+            assert_eq!(
+                out,
+                [&head[..], REFUSED].concat(),
+                "{:?}",
+                String::from_utf8_lossy(&bad[..8])
+            );
+        }
+    }
+
+    #[test]
+    fn after_a_head_too_large_nothing_more_reaches_hyper() {
+        let large = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(9000));
+        let next = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Whole or in pieces, hyper gets the large head to answer 431, and
+        // nothing after it.
+        assert_eq!(fed(&[large.as_bytes(), next]), large.as_bytes());
+        let (a, b) = large.as_bytes().split_at(100);
+        assert_eq!(fed(&[a, b, next]), large.as_bytes());
     }
 }

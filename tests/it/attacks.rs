@@ -68,6 +68,30 @@ async fn a_chunked_body_with_a_bad_chunk_size_is_never_delivered_whole() {
 }
 
 #[tokio::test]
+async fn a_chunk_size_with_leading_zeros_does_not_hide_the_request_after_it() {
+    // hyper reads 00000000000000005 as 5. The guard used to give up on it
+    // and stop inspecting, so the request after the body (Content-Length
+    // with chunked) reached hyper, which forwards such a request by its
+    // chunked framing. Found while writing the framing fuzz target.
+    let (gateway, upstream) = gateway_and_upstream().await;
+    let answer = gateway
+        .send_raw(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+              00000000000000005\r\nhello\r\n0\r\n\r\n\
+              POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("hello"), "the first body arrives whole: {answer}");
+    assert!(
+        answer.contains("HTTP/1.1 400"),
+        "the second request is refused: {answer}"
+    );
+    let seen: Vec<String> = upstream.seen().iter().map(|r| r.uri.to_string()).collect();
+    assert_eq!(seen, ["/echo"]);
+}
+
+#[tokio::test]
 async fn a_huge_login_form_is_refused_without_being_read_to_the_end() {
     let office = Office::start().await;
     let mut browser = Browser::new(&office.gateway);
