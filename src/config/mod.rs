@@ -442,10 +442,20 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                 (Some(url), None, None) => {
                     RedisTopology::Single(urls("store.redis.url", std::slice::from_ref(url)).remove(0))
                 }
-                (None, Some(s), None) => RedisTopology::Sentinel {
-                    master: s.master.clone(),
-                    nodes: urls("store.redis.sentinel.nodes", &s.nodes),
-                },
+                (None, Some(s), None) => {
+                    let nodes = urls("store.redis.sentinel.nodes", &s.nodes);
+                    let tls = nodes.iter().filter(|n| n.starts_with("rediss://")).count();
+                    if tls != 0 && tls != nodes.len() {
+                        found.add(
+                            "store.redis.sentinel.nodes",
+                            "use rediss:// for every sentinel or for none (the master is reached over TLS when the sentinels are)",
+                        );
+                    }
+                    RedisTopology::Sentinel {
+                        master: s.master.clone(),
+                        nodes,
+                    }
+                }
                 (None, None, Some(c)) => RedisTopology::Cluster {
                     nodes: urls("store.redis.cluster.nodes", &c.nodes),
                 },

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{ConnectionInfo, FromRedisValue, IntoConnectionInfo};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{ConnectionInfo, FromRedisValue, IntoConnectionInfo, TlsMode};
 use tokio::sync::{broadcast, Mutex};
 
 use super::StoreError;
@@ -98,6 +98,42 @@ fn connection_info(url: &str, settings: &RedisSettings) -> Result<ConnectionInfo
     Ok(info.set_redis_settings(redis))
 }
 
+/// The sentinels, and how to reach the master they name: as the ACL user,
+/// and over TLS (with the private CA, if any) when the sentinels are
+/// reached over TLS, so that `rediss://` sentinels never lead to a plain
+/// connection to the master.
+fn sentinel_client(master: &str, nodes: &[String], settings: &RedisSettings) -> Result<SentinelClient, StoreError> {
+    let infos = (nodes.iter().map(|n| n.as_str().into_connection_info()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    let addrs = infos.iter().map(|info| info.addr().clone());
+    let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master).map_err(fail)?;
+    // The sentinels' own password, if their URLs carry one.
+    if let Some(first) = infos.first().map(ConnectionInfo::redis_settings) {
+        if let Some(user) = first.username() {
+            builder = builder.set_client_to_sentinel_username(user);
+        }
+        if let Some(password) = first.password() {
+            builder = builder.set_client_to_sentinel_password(password);
+        }
+    }
+    if let Some(user) = &settings.username {
+        builder = builder.set_client_to_redis_username(user);
+    }
+    if let Some(password) = &settings.password {
+        builder = builder.set_client_to_redis_password(&password.0);
+    }
+    if nodes.iter().all(|n| n.starts_with("rediss://")) {
+        builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+        if let Some(pem) = &settings.ca_pem {
+            builder = builder
+                .set_client_to_sentinel_certificates(certificates(pem))
+                .set_client_to_redis_certificates(certificates(pem));
+        }
+    }
+    builder.build().map_err(fail)
+}
+
 /// A private CA for `rediss://` (the system's roots are used otherwise).
 fn certificates(pem: &[u8]) -> redis::TlsCertificates {
     redis::TlsCertificates {
@@ -171,16 +207,7 @@ impl RedisStore {
                 (Conn::Cluster(conn), Subscriber::Clients(clients.map_err(fail)?))
             }
             RedisTopology::Sentinel { master, nodes } => {
-                let node = connection_info(nodes.first().map_or("redis://", |n| n.as_str()), settings)?;
-                let sentinels = SentinelClient::build(
-                    nodes.clone(),
-                    master.clone(),
-                    Some(
-                        SentinelNodeConnectionInfo::default().set_redis_connection_info(node.redis_settings().clone()),
-                    ),
-                    SentinelServerType::Master,
-                )
-                .map_err(fail)?;
+                let sentinels = sentinel_client(master, nodes, settings)?;
                 let sentinel = Arc::new(SentinelConn {
                     sentinels: Mutex::new(sentinels),
                     master: Mutex::new(None),

@@ -42,7 +42,8 @@ fn check_rejects_a_broken_file_naming_every_problem_by_path() {
         "broken.yaml",
         "listen:\n  address: \"0.0.0.0\"\n  tls: { cert: server.pem, key: missing.key }\n\
          upstream:\n  url: \"ftp://crm\"\n\
-         trusted_proxies: [10.0.0.1/8, office]\n",
+         trusted_proxies: [10.0.0.1/8, office]\n\
+         store: { redis: { sentinel: { master: m, nodes: [\"rediss://a:26379\", \"redis://b:26379\"] } } }\n",
     );
     let output = process::run(&["check", "--config", &file]);
     assert_eq!(output.status.code(), Some(1));
@@ -53,6 +54,7 @@ fn check_rejects_a_broken_file_naming_every_problem_by_path() {
         "upstream.url: \"ftp://crm\" must start with http:// or https://",
         "trusted_proxies[0]: \"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?",
         "trusted_proxies[1]: \"office\" is not an IP address or CIDR range",
+        "store.redis.sentinel.nodes: use rediss:// for every sentinel or for none",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

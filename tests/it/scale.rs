@@ -125,11 +125,52 @@ async fn scenario_19_when_the_redis_master_dies_the_gateway_fails_closed_then_fo
     assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("alice"));
 }
 
-/// A redis-server that speaks only TLS, with an ACL user and no default user.
+/// A redis-server (or sentinel) that speaks only TLS, with the test CA's
+/// server certificate, and `extra` arguments.
 struct TlsRedis {
     child: std::process::Child,
     port: u16,
     _dir: tempfile::TempDir,
+}
+
+impl TlsRedis {
+    async fn start(pki: &crate::support::pki::TestPki, dir: tempfile::TempDir, extra: &[&str]) -> TlsRedis {
+        let port = crate::support::redis::free_port();
+        let child = std::process::Command::new("redis-server")
+            .args(extra)
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--tls-auth-clients", "no", "--tls-replication", "yes", "--dir"])
+            .arg(dir.path())
+            .arg("--tls-cert-file")
+            .arg(pki.path().join("server.pem"))
+            .arg("--tls-key-file")
+            .arg(pki.path().join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(pki.path().join("ca.pem"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start redis-server");
+        let redis = TlsRedis { child, port, _dir: dir };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", redis.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not listen with TLS"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        redis
+    }
 }
 
 impl Drop for TlsRedis {
@@ -149,41 +190,8 @@ async fn redis_over_tls_with_an_acl_user_is_reached_only_with_its_ca_and_passwor
     )
     .unwrap();
     std::fs::write(dir.path().join("redis.password"), "s3cret\n").unwrap();
-    let port = crate::support::redis::free_port();
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--tls-auth-clients", "no", "--dir"])
-        .arg(dir.path())
-        .arg("--tls-cert-file")
-        .arg(pki.path().join("server.pem"))
-        .arg("--tls-key-file")
-        .arg(pki.path().join("server.key"))
-        .arg("--tls-ca-cert-file")
-        .arg(pki.path().join("ca.pem"))
-        .arg("--aclfile")
-        .arg(dir.path().join("users.acl"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("cannot start redis-server");
-    let redis = TlsRedis { child, port, _dir: dir };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", redis.port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "redis-server did not listen with TLS"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let acl = dir.path().join("users.acl").display().to_string();
+    let redis = TlsRedis::start(&pki, dir, &["--aclfile", &acl]).await;
 
     let url = format!("rediss://localhost:{}", redis.port);
     let ca = pki.path().join("ca.pem");
@@ -221,6 +229,48 @@ async fn redis_over_tls_with_an_acl_user_is_reached_only_with_its_ca_and_passwor
         200,
         "signed in with the sessions in TLS Redis"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_over_tls_lead_to_the_master_over_tls_with_the_private_ca() {
+    let pki = crate::support::pki::TestPki::new();
+    // Both speak only TLS: a plain connection to the master cannot work.
+    let master = TlsRedis::start(&pki, tempfile::tempdir().unwrap(), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!("sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {} 1\n", master.port),
+    )
+    .unwrap();
+    let conf = conf.display().to_string();
+    let sentinel = TlsRedis::start(&pki, dir, &[&conf, "--sentinel"]).await;
+
+    let nodes = vec![format!("rediss://localhost:{}", sentinel.port)];
+    let ca = pki.path().join("ca.pem");
+    let good = RedisSettings {
+        ca_pem: Some(std::fs::read(&ca).unwrap()),
+        ..settings(RedisTopology::Sentinel {
+            master: SENTINEL_MASTER.into(),
+            nodes: nodes.clone(),
+        })
+    };
+    let untrusted = RedisSettings {
+        ca_pem: None,
+        ..good.clone()
+    };
+    assert!(
+        Store::redis_with(&untrusted).await.is_err(),
+        "sentinels whose CA we were not given"
+    );
+    let yaml = format!(
+        "{{ sentinel: {{ master: {SENTINEL_MASTER}, nodes: {} }}, ca_file: {} }}",
+        yaml_list(&nodes),
+        ca.display()
+    );
+    let office = Office::on(None, &yaml, &good, "", "").await;
+    let mut alice = signed_in(&office, "alice", "127.0.0.1").await;
+    assert_eq!(alice.get("/contacts").await.status, 200);
 }
 
 #[tokio::test]
