@@ -159,6 +159,15 @@ pub struct Sessions<'a> {
     pub limits: Limits,
 }
 
+/// How long a sign-in may hold a user's place, and how long another waits
+/// for it; starting a session takes a few store round trips.
+const SIGNING_IN_HOLD: Duration = Duration::from_secs(5);
+const SIGNING_IN_WAIT: Duration = Duration::from_secs(2);
+
+fn signing_in_key(user: &str) -> String {
+    format!("user:{user}:signing-in")
+}
+
 fn session_key(handle: &SessionHandle) -> String {
     format!("session:{}", handle.0)
 }
@@ -207,19 +216,49 @@ impl Sessions<'_> {
             last_seen: at,
             second_factor_at: at,
         };
-        let mut ended = Vec::new();
-        if self.limits.max_per_user > 0 {
-            let mut existing = self.list(user, now).await?;
-            existing.sort_by_key(|(_, s)| s.created);
+        if self.limits.max_per_user == 0 {
+            self.save(&handle, &session).await?;
+            self.store.set_add(&index_key(user), &handle.0).await?;
+            return Ok((id, Vec::new()));
+        }
+        // Count, end the oldest and add this one as one step: two sign-ins
+        // at the same moment, on two gateways, must not both find room.
+        self.signing_in(user).await?;
+        let made_room = async {
+            let mut ended = Vec::new();
+            let existing = self.list(user, now).await?;
             let excess = (existing.len() + 1).saturating_sub(self.limits.max_per_user);
             for (old, _) in existing.into_iter().take(excess) {
                 self.revoke(user, &old).await?;
                 ended.push(old);
             }
+            self.save(&handle, &session).await?;
+            self.store.set_add(&index_key(user), &handle.0).await?;
+            Ok(ended)
         }
-        self.save(&handle, &session).await?;
-        self.store.set_add(&index_key(user), &handle.0).await?;
-        Ok((id, ended))
+        .await;
+        self.store.delete(&signing_in_key(user)).await?;
+        Ok((id, made_room?))
+    }
+
+    /// Wait until no other sign-in of `user` is starting a session, on any
+    /// gateway sharing the store, and hold that place. The hold lapses by
+    /// itself should this gateway die holding it.
+    async fn signing_in(&self, user: &str) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        while !self
+            .store
+            .set_if_absent(&signing_in_key(user), b"1", SIGNING_IN_HOLD)
+            .await?
+        {
+            if started.elapsed() > SIGNING_IN_WAIT {
+                return Err(StoreError::Unavailable(
+                    "another sign-in of the same user did not finish in time".into(),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// The live session for a cookie, touched if due; an expired one is

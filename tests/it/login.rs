@@ -579,6 +579,39 @@ async fn with_one_session_per_user_a_new_login_ends_the_old_one() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_session_per_user_simultaneous_sign_ins_on_two_gateways_leave_one() {
+    let office = Office::start_with("sessions: { max_per_user: 1 }\n", "").await;
+    let other = office.second_gateway().await;
+    // Recovery codes: one per sign-in, so that pairs can finish at once.
+    for round in 0..5 {
+        let mut here = Browser::new(&office.gateway);
+        let mut there = Browser::new(&other);
+        enter_password(&mut here, "alice", PASSWORD, "/").await;
+        enter_password(&mut there, "alice", PASSWORD, "/").await;
+        let (a, b) = tokio::join!(
+            enter_code(&mut here, &office.recovery_codes[2 * round]),
+            enter_code(&mut there, &office.recovery_codes[2 * round + 1])
+        );
+        assert_eq!((a.status, b.status), (303, 303), "round {round}");
+        let listed = admin_command(&[
+            "sessions",
+            "list",
+            "--config",
+            &office.config_file(),
+            "--format",
+            "json",
+        ]);
+        let live: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+        assert_eq!(live.len(), 1, "round {round}: {listed}");
+        let (here, there) = (here.get("/contacts").await.status, there.get("/contacts").await.status);
+        assert!(
+            [(200, 303), (303, 200)].contains(&(here, there)),
+            "round {round}: one browser is signed in, not {here} and {there}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn scenario_14_from_her_phone_alice_ends_the_session_left_open_at_the_office() {
     let office = Office::start().await;
