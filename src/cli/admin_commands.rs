@@ -1,0 +1,162 @@
+//! The admin commands (user, users, sessions, store): each goes to the
+//! store, or through the running gateway when it holds the embedded file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use portcullis::admin;
+use portcullis::config::Config;
+
+use super::args::{LinkArgs, OutputFormat, ReviewFormat};
+
+/// Send an admin command where the store is: through the running gateway's
+/// admin socket when it holds the embedded file, else to the store itself.
+async fn admin_command(config: &Config, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
+    if let portcullis::config::StoreSettings::Embedded(file) = &config.store {
+        match admin::socket::call(&admin::socket::path_for(file), command).await {
+            Err(admin::socket::CallError::NotRunning(socket)) => {
+                // No gateway: open the file ourselves (fails if one holds it).
+                let login = portcullis::portal::login::Login::open(config).await.with_context(|| {
+                    format!(
+                        "no gateway answers on {} and the store cannot be opened directly",
+                        socket.display()
+                    )
+                })?;
+                return run_admin(&login, config, command).await;
+            }
+            answered => return Ok(answered?),
+        }
+    }
+    let login = portcullis::portal::login::Login::open(config).await?;
+    run_admin(&login, config, command).await
+}
+
+async fn run_admin(
+    login: &portcullis::portal::login::Login,
+    config: &Config,
+    command: &admin::Command,
+) -> anyhow::Result<admin::Outcome> {
+    Ok(admin::execute(login, &config.policy, command, portcullis::clock::now()).await?)
+}
+
+/// What an admin command changed, or why it could not.
+fn ended(outcome: admin::Outcome) -> anyhow::Result<Vec<String>> {
+    match outcome {
+        admin::Outcome::Done { ended, .. } => Ok(ended),
+        admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+}
+
+pub(crate) async fn list_sessions(config: &Config, user: Option<String>, format: OutputFormat) -> anyhow::Result<()> {
+    let outcome = admin_command(config, &admin::Command::ListSessions { user }).await?;
+    let admin::Outcome::Sessions { sessions } = outcome else {
+        anyhow::bail!("unexpected answer: {outcome:?}");
+    };
+    match format {
+        OutputFormat::Text => println!("{}", admin::table(&sessions)),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&sessions)?),
+    }
+    Ok(())
+}
+
+pub(crate) async fn review(config: &Config, format: ReviewFormat, inactive_days: u64) -> anyhow::Result<()> {
+    let outcome = admin_command(config, &admin::Command::Review { inactive_days }).await?;
+    let admin::Outcome::Review { rows } = outcome else {
+        anyhow::bail!("unexpected answer: {outcome:?}");
+    };
+    match format {
+        ReviewFormat::Table => print!("{}", admin::review::text(&rows)),
+        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ReviewFormat::Csv => print!("{}", admin::review::csv(&rows)),
+    }
+    Ok(())
+}
+
+pub(crate) async fn export(config: &Config, out: PathBuf) -> anyhow::Result<()> {
+    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    let admin::Outcome::Records { records } = admin_command(config, &admin::Command::Export).await? else {
+        anyhow::bail!("the gateway did not answer with records");
+    };
+    let sealed = admin::backup::seal(&key, &records)?;
+    portcullis::demo::cert::write_private(&out, &String::from_utf8_lossy(&sealed))?;
+    tracing::info!(target: "audit", event = "admin.store_exported", records = records.len(), by = "admin command");
+    println!(
+        "Wrote {} record(s) to {} (encrypted with the secrets key).",
+        records.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+pub(crate) async fn import(config: &Config, input: PathBuf) -> anyhow::Result<()> {
+    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    let file = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
+    let records = admin::backup::open(&key, &file).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+    match admin_command(config, &admin::Command::Import { records }).await? {
+        admin::Outcome::Imported { records } => println!("Restored {records} record(s)."),
+        admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+    Ok(())
+}
+
+pub(crate) async fn end_sessions(config: &Config, command: admin::Command) -> anyhow::Result<()> {
+    let ended = ended(admin_command(config, &command).await?)?;
+    println!("Ended {} session(s).", ended.len());
+    Ok(())
+}
+
+pub(crate) async fn disable(user: &str, config: &Config) -> anyhow::Result<()> {
+    let ended = ended(admin_command(config, &admin::Command::Disable { user: user.to_owned() }).await?)?;
+    println!(
+        "{user} is offboarded: credentials dropped, {} session(s) ended, earlier invite links void.",
+        ended.len()
+    );
+    if config.policy.users.get(user).is_some_and(|u| !u.disabled) {
+        println!("To keep it so in the policy too, set users.{user}.disabled: true (or remove {user}).");
+    }
+    Ok(())
+}
+
+pub(crate) async fn reset(user: &str, config: &Config, link: &LinkArgs) -> anyhow::Result<()> {
+    check_invitable(user, config)?;
+    let ended = ended(admin_command(config, &admin::Command::Reset { user: user.to_owned() }).await?)?;
+    println!("{user}'s credentials are dropped and {} session(s) ended.", ended.len());
+    invite(user, config, link)
+}
+
+/// Only users the policy knows and has not disabled can be invited.
+fn check_invitable(user: &str, config: &Config) -> anyhow::Result<()> {
+    match config.policy.users.get(user) {
+        None => anyhow::bail!("{user:?} is not in the policy's users; add them there first"),
+        Some(account) if account.disabled => anyhow::bail!("{user:?} is disabled in the policy"),
+        Some(_) => Ok(()),
+    }
+}
+
+pub(crate) fn invite(user: &str, config: &Config, link: &LinkArgs) -> anyhow::Result<()> {
+    let valid: std::time::Duration = link.valid.into();
+    check_invitable(user, config)?;
+    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    let now = portcullis::clock::now();
+    let token = portcullis::auth::invite::issue(&key, user, now, valid);
+    let base = link.url.clone().unwrap_or_else(|| {
+        let address = config.listen.address;
+        let host = if address.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            address.ip().to_string()
+        };
+        match address.port() {
+            443 => format!("https://{host}"),
+            port => format!("https://{host}:{port}"),
+        }
+    });
+    let until = humantime::format_rfc3339_seconds(now + valid);
+    tracing::info!(target: "audit", event = "invite.issued", user, valid_until = %until, by = "admin command");
+    println!("Send this link to {user}. It works once, until {until}:");
+    println!();
+    println!("  {}/.portcullis/enrol?token={token}", base.trim_end_matches('/'));
+    Ok(())
+}
