@@ -127,7 +127,10 @@ impl Gateway {
             client_ip: ctx.client.ip,
             started: Instant::now(),
         };
-        let mut response = match self.phases(req, &mut ctx).await {
+        // The config (and policy) this request runs under, start to finish,
+        // its metric label included.
+        let config = self.config.load();
+        let mut response = match self.phases(&config, req, &mut ctx).await {
             Ok(response) => response,
             Err(err) => {
                 ctx.outcome = match err {
@@ -139,7 +142,6 @@ impl Gateway {
                 self.error_response(&err, &ctx)
             }
         };
-        let config = self.config.load();
         let client_type = ctx.client_type.and_then(|i| config.policy.client_types.get(i));
         self.metrics.record(
             ctx.outcome,
@@ -161,11 +163,10 @@ impl Gateway {
 
     async fn phases(
         &self,
+        config: &Config,
         mut req: Request<Incoming>,
         ctx: &mut RequestContext,
     ) -> Result<Response<Body>, GatewayError> {
-        // The config (and policy) this request runs under, start to finish.
-        let config = self.config.load();
         let policy: &Policy = &config.policy;
 
         // 1. identify: the client's address, the path as rules see it, the kind of client
@@ -196,7 +197,7 @@ impl Gateway {
         if let Some(page) = portal::route(&path) {
             ctx.outcome = Outcome::Portal;
             return self
-                .portal(page, req, ctx, &config, client, now)
+                .portal(page, req, ctx, config, client, now)
                 .await
                 .map(|r| r.map(Either::Right));
         }
@@ -208,7 +209,7 @@ impl Gateway {
                 name: &s.user,
                 second_factor_at: Some(portal::login::from_secs(s.second_factor_at)),
             },
-            None => test_identity(&config, &req, client),
+            None => test_identity(config, &req, client),
         };
 
         // 4. authorize
@@ -237,7 +238,7 @@ impl Gateway {
             Principal::User { name, .. } => Some(identity_of(policy, name)),
             Principal::Anonymous => None,
         };
-        prepare_for_crm(&config, &mut req, identity);
+        prepare_for_crm(config, &mut req, identity);
         if path != req.uri().path() {
             // Forward exactly the path the rules matched.
             *req.uri_mut() = with_path(req.uri(), &path)?;

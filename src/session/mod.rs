@@ -256,7 +256,7 @@ impl Sessions<'_> {
                     "another sign-in of the same user did not finish in time".into(),
                 ));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok(())
     }

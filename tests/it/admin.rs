@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::login::{
-    admin_command, enrol_from_link, enter_code, enter_password, link_in, next_code, previous_code, signed_in, Office,
-    PASSWORD,
+    admin_command, admin_socket_ready, enrol_from_link, enter_code, enter_password, link_in, next_code, previous_code,
+    signed_in, Office, PASSWORD,
 };
 use crate::support::browser::Browser;
 use crate::support::{RecordingUpstream, Settings, TestGateway};
@@ -126,15 +126,7 @@ async fn with_the_embedded_store_the_admin_commands_go_through_the_running_gatew
     let (gateway, _upstream) = embedded_gateway().await;
     let config = gateway.pki.path().join("portcullis.yaml").display().to_string();
     let socket = gateway.pki.path().join("state.sock");
-    // The gateway starts in the background; its socket comes with it.
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no admin socket at {socket:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    admin_socket_ready(&socket).await;
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "only the gateway's own user may use it");
 

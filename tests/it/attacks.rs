@@ -11,7 +11,8 @@ use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::login::{
-    admin_command, enrol_from_link, enter_code, enter_password, link_in, next_code, signed_in, Office, PASSWORD,
+    admin_command, admin_socket_ready, enrol_from_link, enter_code, enter_password, link_in, next_code, signed_in,
+    Office, PASSWORD,
 };
 use crate::support::browser::Browser;
 use crate::support::disk::SmallDisk;
@@ -308,12 +309,7 @@ async fn a_full_disk_refuses_new_sign_ins_keeps_signed_in_users_working_and_reco
     );
     let gateway = gateway::TestGateway::start(settings).await;
     let config = gateway.pki.path().join("portcullis.yaml").display().to_string();
-    let socket = disk.path().join("state.sock");
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(started.elapsed() < Duration::from_secs(5), "no admin socket");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    admin_socket_ready(&disk.path().join("state.sock")).await;
     let mut secrets = Vec::new();
     for user in ["alice", "bob"] {
         let printed = admin_command(&["user", "invite", user, "--config", &config, "--url", &gateway.url("")]);

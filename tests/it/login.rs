@@ -678,6 +678,19 @@ async fn scenario_19_a_login_on_one_gateway_works_on_another_and_a_logout_there_
     println!("A refused the revoked session after {:?}", started.elapsed());
 }
 
+/// Wait for a gateway on the embedded store to open its admin socket (it
+/// starts in the background; the socket comes with it).
+pub(crate) async fn admin_socket_ready(socket: &std::path::Path) {
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no admin socket at {socket:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Run `portcullis ARGS`, as an admin would; its standard output. Fails the
 /// test if the command fails.
 pub(crate) fn admin_command(args: &[&str]) -> String {
