@@ -222,6 +222,7 @@ async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
         tokio::spawn(portcullis::proxy::redirect::serve(
             redirect,
             config.listen.address.port(),
+            config.listen.hosts.clone(),
             std::future::pending(),
         ));
     }

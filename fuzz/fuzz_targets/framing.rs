@@ -1,9 +1,11 @@
 //! The HTTP/1 framing guard, fed any bytes in any pieces. Never a panic, and
 //! what hyper is given matches a second, whole-buffer reading of the same
 //! bytes: every request is passed untouched up to the first one the rules
-//! refuse (then an invalid line, and nothing more) or that is too large
-//! (then hyper is given it to answer 431, and nothing more). So how a
-//! stream is cut into reads cannot change what is inspected.
+//! refuse (then an invalid line, and nothing more), or that is too large
+//! (then hyper is given its start, never its end, to answer 431, and nothing
+//! more), or that is a WebSocket handshake (then nothing more: no switch
+//! comes in this harness). So how a stream is cut into reads cannot change
+//! what is inspected.
 #![no_main]
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -24,13 +26,22 @@ fuzz_target!(|data: &[u8]| {
     match reference(stream) {
         End::Whole => assert_eq!(given, stream, "every byte passes"),
         End::Refused(at) => assert_eq!(given, [&stream[..at], REFUSED].concat(), "refused at {at}"),
-        End::TooLarge(at) => {
+        End::Upgrade(at) => assert_eq!(given, &stream[..at], "held after the handshake ending at {at}"),
+        End::TooLarge { at, by_count } => {
             assert!(
                 stream.starts_with(&given),
                 "a large head at {at} is passed as it came, but hyper was given {:?}",
                 String::from_utf8_lossy(&given)
             );
             assert!(given.len() > at, "the large head at {at} reaches hyper");
+            if !by_count {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let parsed = httparse::Request::new(&mut headers).parse(&given[at..]);
+                assert!(
+                    !matches!(parsed, Ok(httparse::Status::Complete(_))),
+                    "hyper was given the whole of a head too large"
+                );
+            }
         }
     }
 });
@@ -42,7 +53,7 @@ fn screened(stream: &[u8], seed: u8) -> Vec<u8> {
         rest: stream.to_vec(),
         state: seed as u32,
     };
-    let mut guard = Guard::new(pieces, MAX_HEAD, MAX_HEADERS, ([127, 0, 0, 1], 1).into());
+    let mut guard = Guard::new(pieces, MAX_HEAD, MAX_HEADERS, ([127, 0, 0, 1], 1).into(), Default::default());
     let mut given = Vec::new();
     let mut cx = Context::from_waker(Waker::noop());
     loop {
@@ -52,7 +63,8 @@ fn screened(stream: &[u8], seed: u8) -> Vec<u8> {
             Poll::Ready(Ok(())) if buf.filled().is_empty() => return given,
             Poll::Ready(Ok(())) => given.extend_from_slice(buf.filled()),
             Poll::Ready(Err(err)) => panic!("an in-memory read failed: {err}"),
-            Poll::Pending => panic!("an in-memory read waited"),
+            // Held after a WebSocket handshake, waiting for a switch.
+            Poll::Pending => return given,
         }
     }
 }
@@ -83,8 +95,10 @@ enum End {
     Whole,
     /// Refused at this offset.
     Refused(usize),
-    /// A head too large starts here.
-    TooLarge(usize),
+    /// A head too large starts here (by its size, or its count of headers).
+    TooLarge { at: usize, by_count: bool },
+    /// A WebSocket handshake ends here; what follows waits for the switch.
+    Upgrade(usize),
 }
 
 /// The framing rules applied to the whole stream at once, as hyper will read
@@ -99,15 +113,25 @@ fn reference(stream: &[u8]) -> End {
         let mut request = httparse::Request::new(&mut headers);
         let window = &stream[at..stream.len().min(at + MAX_HEAD + 1)];
         let len = match request.parse(window) {
-            Ok(httparse::Status::Partial) if window.len() > MAX_HEAD => return End::TooLarge(at),
+            Ok(httparse::Status::Partial) if window.len() > MAX_HEAD => return End::TooLarge { at, by_count: false },
             Ok(httparse::Status::Partial) => return End::Whole,
-            Err(httparse::Error::TooManyHeaders) => return End::TooLarge(at),
+            Err(httparse::Error::TooManyHeaders) => return End::TooLarge { at, by_count: true },
             Err(_) => return End::Refused(at),
-            Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return End::TooLarge(at),
+            Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return End::TooLarge { at, by_count: false },
             Ok(httparse::Status::Complete(len)) => len,
         };
-        let upgrade =
-            request.method == Some("CONNECT") || request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+        if request.method == Some("CONNECT") {
+            return End::Refused(at);
+        }
+        let upgrades: Vec<&[u8]> = (request.headers.iter())
+            .filter(|h| h.name.eq_ignore_ascii_case("upgrade"))
+            .map(|h| h.value)
+            .collect();
+        let websocket = match upgrades.as_slice() {
+            [] => false,
+            [value] if value.eq_ignore_ascii_case(b"websocket") => true,
+            _ => return End::Refused(at),
+        };
         let framing = match check(
             request.version == Some(1),
             request.headers.iter().map(|h| (h.name, h.value)),
@@ -116,8 +140,10 @@ fn reference(stream: &[u8]) -> End {
             Ok(framing) => framing,
         };
         at += len;
-        if upgrade {
-            return End::Whole;
+        match (websocket, framing) {
+            (true, Framing::Length(0)) => return End::Upgrade(at),
+            (true, _) => return End::Refused(at - len),
+            (false, _) => {}
         }
         match framing {
             Framing::Length(n) => at = at.saturating_add(usize::try_from(n).unwrap_or(usize::MAX)),

@@ -191,8 +191,12 @@ pub(crate) struct ExplainArgs {
     pub(crate) client: String,
     #[arg(long, default_value = "GET")]
     pub(crate) method: String,
+    /// The path, with its query if any, as on the request line.
     #[arg(long)]
     pub(crate) path: String,
+    /// A request header, like "X-HTTP-Method-Override: DELETE" (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
     /// Decide as of this time (RFC 3339, UTC) instead of now.
     #[arg(long)]
     pub(crate) at: Option<String>,

@@ -25,7 +25,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> ExitCode {
                     })
                 ),
             }
-            if verdict == "deny" {
+            if verdict == "deny" || verdict == "refuse" {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -39,7 +39,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> ExitCode {
 }
 
 fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)> {
-    use portcullis::policy::{self, Facts, Principal};
+    use portcullis::policy::{self, Principal};
     let config = Config::load(&args.config).map_err(|err| {
         anyhow::anyhow!(
             "{} is not valid:\n  {}",
@@ -59,8 +59,33 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
     })?;
     let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .with_context(|| format!("{:?} is not an HTTP method", args.method))?;
-    let path = policy::path::normalize(&args.path)
-        .with_context(|| format!("the gateway would refuse the path {:?}", args.path))?;
+    let target: http::uri::PathAndQuery = args
+        .path
+        .parse()
+        .with_context(|| format!("{:?} is not a path (with an optional query)", args.path))?;
+    let mut headers = http::HeaderMap::new();
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--header {header:?}: write it like \"X-HTTP-Method-Override: DELETE\""))?;
+        headers.append(
+            http::HeaderName::from_bytes(name.trim().as_bytes())
+                .with_context(|| format!("{name:?} is not a header name"))?,
+            http::HeaderValue::from_str(value.trim()).with_context(|| format!("{value:?} is not a header value"))?,
+        );
+    }
+    // Read exactly as the gateway reads a request: the same path, query and
+    // method readings for the CRM's server family.
+    let reading = match policy::reading::read(config.upstream.server, &method, target.path(), target.query(), &headers)
+    {
+        Ok(reading) => reading,
+        Err(why) => {
+            return Ok((
+                "refuse",
+                format!("refuse: the gateway refuses this request before any rule ({why})"),
+            ))
+        }
+    };
     let second_factor_at = match &args.second_factor_age {
         Some(age) => Some(
             now.checked_sub(
@@ -75,15 +100,9 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
         Some(name) => Principal::User { name, second_factor_at },
         None => Principal::Anonymous,
     };
-    let facts = Facts {
-        ip: args.ip.to_canonical(),
-        client,
-        method: &method,
-        path: &path,
-    };
-    let decision = policy::decide(policy, &facts, &principal, now);
+    let (decision, facts) = policy::decide_reading(policy, args.ip.to_canonical(), client, &reading, &principal, now);
     Ok((
         decision.verdict(),
-        policy.explain(&decision, &facts, args.user.as_deref()),
+        policy.explain_reading(&decision, &facts, &reading, args.user.as_deref()),
     ))
 }

@@ -6,6 +6,7 @@
 //! by its YAML path (`upstream.url: ...`). Nothing invalid gets past stage two.
 
 pub mod codes;
+pub mod hosts;
 pub mod raw;
 mod tls;
 
@@ -156,6 +157,8 @@ pub struct IdentityHeaders {
 #[derive(Debug)]
 pub struct Listen {
     pub address: SocketAddr,
+    /// The names the gateway answers to; a request for another gets 421.
+    pub hosts: hosts::ServedNames,
     pub redirect_http: Option<SocketAddr>,
     /// `None` when HSTS is turned off (`hsts_max_age: 0s`).
     pub hsts_max_age: Option<Duration>,
@@ -181,6 +184,10 @@ impl fmt::Debug for Certificates {
 
 #[derive(Debug)]
 pub struct Upstream {
+    /// What the CRM runs on: how it reads requests.
+    pub server: raw::Server,
+    /// Header names with odd characters (`_`, `.`) that are passed on anyway.
+    pub allow_header_names: Vec<http::HeaderName>,
     pub scheme: Scheme,
     pub authority: Authority,
     pub host: HostHeader,
@@ -209,6 +216,8 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// The largest request body passed to the CRM; `None` = no limit.
     pub max_body_bytes: Option<u64>,
+    /// The largest form read to find a method override.
+    pub max_inspected_body_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub shutdown_grace: Duration,
@@ -321,6 +330,11 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             None
         }
     };
+    let served = match (&raw.listen.hosts, &certificates) {
+        (Some(names), _) => hosts::ServedNames::listed(names, &mut found),
+        (None, Some(certificates)) => Some(hosts::ServedNames::of_certificates(certificates)),
+        (None, None) => None,
+    };
 
     let upstream_url = found.check("upstream.url", parse_upstream_url(&raw.upstream.url));
     let host = found.check(
@@ -390,8 +404,44 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name")),
         )
     };
-    let user_header = header(&mut found, "identity_headers.user", &raw.identity_headers.user);
-    let groups_header = header(&mut found, "identity_headers.groups", &raw.identity_headers.groups);
+    let plain = |found: &mut Found, path: &str, name: &str| {
+        let name = header(found, path, name)?;
+        if !name.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            found.add(
+                path,
+                format!(
+                    "{:?}: use only letters, digits and -, so that every server reads it alike",
+                    name.as_str()
+                ),
+            );
+        }
+        Some(name)
+    };
+    let user_header = plain(&mut found, "identity_headers.user", &raw.identity_headers.user);
+    let groups_header = plain(&mut found, "identity_headers.groups", &raw.identity_headers.groups);
+    let allow_header_names: Vec<http::HeaderName> = (raw.upstream.allow_header_names.iter().enumerate())
+        .filter_map(|(i, name)| header(&mut found, &format!("upstream.allow_header_names[{i}]"), name))
+        .collect();
+    for (i, name) in allow_header_names.iter().enumerate() {
+        // CGI-style servers read it under its dashed name: it must not be
+        // one the gateway writes or decides on.
+        let dashed = name.as_str().replace(['_', '.'], "-");
+        let identity = [raw.identity_headers.user.as_str(), raw.identity_headers.groups.as_str()];
+        let overrides = ["x-http-method-override", "x-http-method", "x-method-override"];
+        if identity
+            .iter()
+            .chain(&overrides)
+            .any(|h| h.eq_ignore_ascii_case(&dashed))
+        {
+            found.add(
+                &format!("upstream.allow_header_names[{i}]"),
+                format!(
+                    "{:?} reads as {dashed} to CGI-style servers, which the gateway writes or decides on; it cannot be let through",
+                    name.as_str()
+                ),
+            );
+        }
+    }
     if raw.auth.argon2_memory_kib < 8 * 1024 || raw.auth.argon2_iterations == 0 {
         found.add(
             "auth",
@@ -511,6 +561,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         host,
         ca_certs,
         policy,
+        served,
     ) {
         (
             Some(address),
@@ -520,16 +571,20 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             Some(host),
             Some(ca_certs),
             Some(policy),
+            Some(hosts),
         ) if found.0.is_empty() => {
             let hsts = raw.listen.hsts_max_age.0;
             Ok(Config {
                 listen: Listen {
                     address,
+                    hosts,
                     redirect_http,
                     hsts_max_age: (!hsts.is_zero()).then_some(hsts),
                     certificates,
                 },
                 upstream: Upstream {
+                    server: raw.upstream.server,
+                    allow_header_names,
                     scheme,
                     authority,
                     host,
@@ -543,6 +598,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     header_read_timeout: limits.header_read_timeout.0,
                     body_read_timeout: limits.body_read_timeout.0,
                     max_body_bytes: (limits.max_body_bytes > 0).then_some(limits.max_body_bytes),
+                    max_inspected_body_bytes: limits.max_inspected_body_bytes,
                     max_header_bytes: limits.max_header_bytes,
                     max_headers: limits.max_headers,
                     shutdown_grace: limits.shutdown_grace.0,
@@ -593,10 +649,10 @@ fn named_files(raw: &RawConfig, base: &Path) -> Vec<PathBuf> {
 
 /// Problems found so far while compiling.
 #[derive(Default)]
-struct Found(Vec<Problem>);
+pub(crate) struct Found(Vec<Problem>);
 
 impl Found {
-    fn add(&mut self, path: &str, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, path: &str, message: impl Into<String>) {
         self.0.push(Problem {
             path: path.to_string(),
             message: message.into(),
@@ -604,7 +660,7 @@ impl Found {
     }
 
     /// The value if `result` is Ok; otherwise record the problem at `path`.
-    fn check<T>(&mut self, path: &str, result: Result<T, String>) -> Option<T> {
+    pub(crate) fn check<T>(&mut self, path: &str, result: Result<T, String>) -> Option<T> {
         result.map_err(|message| self.add(path, message)).ok()
     }
 }

@@ -111,6 +111,22 @@ pub enum LoginMode {
     Passthrough,
 }
 
+/// What the CRM runs on. Each family reads requests its own way (see
+/// [`crate::policy::reading`]); `generic` assumes it could be any of them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Server {
+    /// Unknown, or several: every family's defences apply.
+    #[default]
+    Generic,
+    /// IIS / ASP.NET on Windows.
+    Iis,
+    /// A Java servlet container (Tomcat, Jetty, WebLogic, JBoss/WildFly), Spring.
+    Java,
+    /// PHP (Apache with mod_php or PHP-FPM, nginx with PHP-FPM, its built-in server).
+    Php,
+}
+
 /// `any`, or a list of network names, addresses and ranges.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -356,6 +372,10 @@ pub struct RawListen {
     /// `Strict-Transport-Security` max-age; `0s` turns the header off.
     #[serde(default = "default_hsts")]
     pub hsts_max_age: HumanDuration,
+    /// The names the gateway answers to (`Host`); others get 421. Default:
+    /// every name and address its certificates are for.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -379,6 +399,15 @@ pub struct RawCertPair {
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub url: String,
+    /// What the CRM runs on, so that requests are read as it reads them:
+    /// `generic` (unknown: every family's defences), `iis`, `java` or `php`.
+    #[serde(default)]
+    pub server: Server,
+    /// Header names with characters other than letters, digits and `-`
+    /// that the CRM needs. Others are removed: CGI-style servers read
+    /// `X_User` and `X.User` as `X-User`.
+    #[serde(default)]
+    pub allow_header_names: Vec<String>,
     /// `preserve` (default): the client's Host; `upstream`: the URL's host;
     /// anything else: that exact value.
     #[serde(default)]
@@ -414,6 +443,14 @@ pub struct RawLimits {
     /// The largest request body passed to the CRM; 0 = no limit.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
+    /// The largest form the gateway reads to find a method override
+    /// (`_method`) when the method matters to a rule; larger ones get 413.
+    #[serde(default = "default_max_inspected_body_bytes")]
+    pub max_inspected_body_bytes: usize,
+}
+
+fn default_max_inspected_body_bytes() -> usize {
+    1024 * 1024
 }
 
 fn default_max_body_bytes() -> u64 {
@@ -434,6 +471,7 @@ impl Default for RawLimits {
             shutdown_grace: default_shutdown_grace(),
             body_read_timeout: default_body_read_timeout(),
             max_body_bytes: default_max_body_bytes(),
+            max_inspected_body_bytes: default_max_inspected_body_bytes(),
         }
     }
 }

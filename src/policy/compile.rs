@@ -178,7 +178,9 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
             step_up: r.step_up.map(|d| d.0),
         });
     }
-    let route_paths = match RegexSet::new(&patterns) {
+    // Case-insensitively: on IIS `/Billing` is `/billing`, and on other
+    // servers a rule that also covers `/BILLING` only refuses more.
+    let route_paths = match regex::RegexSetBuilder::new(&patterns).case_insensitive(true).build() {
         Ok(set) => set,
         Err(err) => {
             c.problem("routes", format!("cannot compile the path patterns: {err}"));
@@ -206,6 +208,13 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         })
         .collect();
 
+    let mut rule_methods: Vec<Method> = Vec::new();
+    for method in routes.iter().filter_map(|r| r.methods.as_ref()).flatten() {
+        if !rule_methods.contains(method) {
+            rule_methods.push(method.clone());
+        }
+    }
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -219,6 +228,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         routes,
         route_paths,
         reachable,
+        rule_methods,
     })
 }
 
@@ -510,16 +520,44 @@ impl Compiler {
 
     fn method(&mut self, text: &str, path: &str) -> Option<Method> {
         let upper = text.to_ascii_uppercase();
-        match Method::from_bytes(upper.as_bytes()) {
-            Ok(m) if upper == text => Some(m),
-            Ok(_) => {
-                self.problem(path, format!("write methods in capitals: {upper}"));
-                None
-            }
-            Err(_) => {
-                self.problem(path, format!("{text:?} is not an HTTP method"));
-                None
-            }
+        if ["TRACE", "TRACK", "DEBUG", "CONNECT"].contains(&upper.as_str()) {
+            self.problem(
+                path,
+                format!("{upper} is never passed to the CRM; no rule is needed for it"),
+            );
+            return None;
         }
+        if !KNOWN_METHODS.contains(&upper.as_str()) {
+            // A misspelt method would quietly disable the rule.
+            let hint = hint(suggest(&upper, KNOWN_METHODS.iter().copied()));
+            let known = KNOWN_METHODS.join(", ");
+            self.problem(path, format!("{text:?} is not an HTTP method{hint}; known: {known}"));
+            return None;
+        }
+        if upper != text {
+            self.problem(path, format!("write methods in capitals: {upper}"));
+            return None;
+        }
+        Method::from_bytes(upper.as_bytes()).ok()
     }
 }
+
+/// Methods a route rule may name: HTTP's own and WebDAV's.
+const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+];

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use http::Method;
 
+use super::reading::Reading;
 use super::{Access, ClientTypeId, Policy, Source};
 use crate::config::raw::LoginMode;
 
@@ -94,6 +95,12 @@ pub enum Deny {
 
 pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now: SystemTime) -> Decision {
     let client = &policy.client_types[facts.client];
+    // A passthrough client type has no sign-in, so nobody is signed in on
+    // it: its requests are anonymous, whoever asks (explain included).
+    let principal = match client.login {
+        LoginMode::Passthrough => &Principal::Anonymous,
+        LoginMode::Required => principal,
+    };
     match *principal {
         Principal::Anonymous if client.login == LoginMode::Required => {
             if policy.reachable[facts.client].contains(facts.ip)
@@ -166,6 +173,79 @@ pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now
             }
         }
     }
+}
+
+/// [`decide`] under every reading of the request (see [`super::reading`]):
+/// allowed only when every reading is allowed; otherwise the most
+/// restrictive decision (deny, then login, then step-up), with the facts of
+/// the reading that made it, so that explanations can name it.
+pub fn decide_reading<'r>(
+    policy: &Policy,
+    ip: IpAddr,
+    client: ClientTypeId,
+    reading: &'r Reading<'_>,
+    principal: &Principal<'_>,
+    now: SystemTime,
+) -> (Decision, Facts<'r>) {
+    let mut worst: Option<(Decision, Facts<'r>)> = None;
+    for path in &reading.paths {
+        for method in &reading.methods {
+            let facts = Facts {
+                ip,
+                client,
+                method,
+                path,
+            };
+            let decision = decide(policy, &facts, principal, now);
+            if worst.as_ref().is_none_or(|(w, _)| severity(&decision) > severity(w)) {
+                worst = Some((decision, facts));
+            }
+        }
+    }
+    // A reading always has a path and a method; deny should one ever not.
+    static NONE: Method = Method::GET;
+    worst.unwrap_or_else(|| {
+        let facts = Facts {
+            ip,
+            client,
+            method: &NONE,
+            path: "/",
+        };
+        (Decision::Deny(Deny::NoAccountFromNetwork), facts)
+    })
+}
+
+fn severity(decision: &Decision) -> u8 {
+    match decision {
+        Decision::Allow(_) => 0,
+        Decision::StepUp { .. } => 1,
+        Decision::Login => 2,
+        Decision::Deny(_) => 3,
+    }
+}
+
+/// Would a reading of this request as another method that the rules name
+/// not be allowed? Then a body that may name a method override must be read
+/// before the request can be let through.
+pub fn depends_on_method(
+    policy: &Policy,
+    ip: IpAddr,
+    client: ClientTypeId,
+    reading: &Reading<'_>,
+    principal: &Principal<'_>,
+    now: SystemTime,
+) -> bool {
+    policy.rule_methods.iter().any(|method| {
+        reading.paths.iter().any(|path| {
+            let facts = Facts {
+                ip,
+                client,
+                method,
+                path,
+            };
+            !matches!(decide(policy, &facts, principal, now), Decision::Allow(_))
+        })
+    })
 }
 
 /// The first exemption among `candidates` running at `now` whose access for
@@ -251,21 +331,36 @@ impl Decision {
 }
 
 impl Deny {
-    /// What the user is told. Plain words, no policy details.
-    pub fn user_message(&self, ip: IpAddr) -> String {
+    /// What the user is told: plain words that match the reason, no policy
+    /// details. `signed_in` is whether a user asked (or an app with no
+    /// sign-in, which has no account to speak of).
+    pub fn user_message(&self, ip: IpAddr, signed_in: bool) -> String {
         match self {
             Deny::NoAccountFromNetwork => {
                 format!("The CRM cannot be used from this network ({ip}). Ask your administrator.")
             }
-            Deny::Network { .. } | Deny::RouteNetwork { .. } => {
+            Deny::Network { .. } if signed_in => {
                 format!("Your account may not use the CRM from this network ({ip}). Ask your administrator.")
             }
+            Deny::Network { .. } => {
+                format!("The CRM cannot be used with this app from this network ({ip}). Ask your administrator.")
+            }
+            Deny::RouteNetwork { .. } => format!(
+                "This part of the CRM can only be used from certain networks, and this one ({ip}) is not among them. \
+                 The rest of the CRM works as usual."
+            ),
             Deny::UnknownUser | Deny::Disabled | Deny::Expired { .. } => {
                 "Your account may not use the CRM. Ask your administrator.".into()
             }
             Deny::ReadOnly { .. } => "Your account may view the CRM but not change anything in it.".into(),
-            Deny::RouteDenied { .. } | Deny::RouteGroups { .. } | Deny::RouteNeedsLogin { .. } => {
+            Deny::RouteGroups { .. } => {
                 "You do not have access to this part of the CRM. Ask your administrator if you need it.".into()
+            }
+            Deny::RouteDenied { .. } => {
+                "Nobody may do this in the CRM through the company's gateway. Ask your administrator if you think this is wrong.".into()
+            }
+            Deny::RouteNeedsLogin { .. } => {
+                "This part of the CRM needs a signed-in user who has just confirmed it is them, which this app cannot do. Use the CRM in a browser.".into()
             }
         }
     }
@@ -368,6 +463,33 @@ impl Policy {
                 format!("deny: {why}")
             }
         }
+    }
+
+    /// [`Policy::explain`] for a decision made under a reading of the
+    /// request: when the deciding reading is not the request as written,
+    /// say which it was.
+    pub fn explain_reading(
+        &self,
+        decision: &Decision,
+        facts: &Facts<'_>,
+        reading: &Reading<'_>,
+        user: Option<&str>,
+    ) -> String {
+        let mut text = self.explain(decision, facts, user);
+        let (method, path) = (&reading.methods[0], reading.path());
+        if facts.method != method || facts.path != path {
+            text.push_str(&format!(
+                " (as the CRM may read {method} {path}: {} {})",
+                facts.method, facts.path
+            ));
+        }
+        if matches!(self.client_types[facts.client].login, LoginMode::Passthrough) && user.is_some() {
+            text.push_str(&format!(
+                "; client type {} has no sign-in, so the request is anonymous whoever sends it",
+                self.client_types[facts.client].name
+            ));
+        }
+        text
     }
 
     fn access_of(&self, source: &Source, user: Option<&str>, client: ClientTypeId) -> Option<&Access> {

@@ -78,16 +78,65 @@ pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
     }
 
     for (j, later) in policy.routes.iter().enumerate() {
-        let shadow = policy.routes[..j].iter().position(|earlier| {
-            earlier.methods.is_none()
-                && earlier.client_types.is_none()
-                && (earlier.paths.is_empty()
-                    || (!later.paths.is_empty() && later.paths.iter().all(|p| earlier.paths.contains(p))))
-        });
+        let shadow = policy.routes[..j]
+            .iter()
+            .position(|earlier| covers_route(earlier, later));
         if let Some(i) = shadow {
             warn(
                 format!("routes[{j}]"),
                 format!("can never match: routes[{i}] matches everything it would"),
+            );
+        }
+    }
+
+    // Settings for passthrough client types that no request can meet: such
+    // a request has no signed-in user, so user and group settings never apply.
+    let passthrough: Vec<&str> = (policy.client_types.iter())
+        .filter(|c| c.login == LoginMode::Passthrough)
+        .map(|c| c.name.as_str())
+        .collect();
+    let per_client = |access: Option<&RawAccess>| -> Vec<String> {
+        match access {
+            Some(RawAccess::PerClient(map)) => map
+                .keys()
+                .filter(|k| passthrough.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let never = "has no sign-in, so nobody is signed in on it: this never applies (use access.{client} for it)";
+    for (name, user) in &raw.users {
+        for client in per_client(user.access.as_ref()) {
+            warn(
+                format!("users.{name}.access.{client}"),
+                format!("client type {client} {}", never.replace("{client}", &client)),
+            );
+        }
+    }
+    for (name, group) in &raw.groups {
+        for client in per_client(group.access.as_ref()) {
+            warn(
+                format!("groups.{name}.access.{client}"),
+                format!("client type {client} {}", never.replace("{client}", &client)),
+            );
+        }
+    }
+    for (i, e) in raw.exemptions.iter().enumerate() {
+        for client in per_client(Some(&e.access)) {
+            warn(
+                format!("exemptions[{i}].access.{client}"),
+                format!("client type {client} {}", never.replace("{client}", &client)),
+            );
+        }
+    }
+    for (i, route) in raw.routes.iter().enumerate() {
+        let only_passthrough =
+            !route.client_types.is_empty() && route.client_types.iter().all(|c| passthrough.contains(&c.as_str()));
+        if only_passthrough && (route.allow_groups.is_some() || route.step_up.is_some()) {
+            warn(
+                format!("routes[{i}]"),
+                "applies only to client types without sign-in, where allow_groups and step_up can never be met: it refuses every request it matches".into(),
             );
         }
     }
@@ -103,17 +152,34 @@ pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
     }
 
     for (name, t) in &raw.client_types {
-        let only_user_agent = t.matcher.as_ref().is_some_and(|m| {
-            m.user_agent.is_some() && m.host.is_none() && m.path_prefix.is_none() && m.header.is_none()
-        });
-        if t.login == LoginMode::Passthrough && only_user_agent {
+        let unconfined = t.matcher.as_ref().is_some_and(|m| m.path_prefix.is_none());
+        if t.login == LoginMode::Passthrough && unconfined {
             warn(
                 format!("client_types.{name}.match"),
-                "any browser can send this User-Agent and skip the login; also match a path_prefix or host the app alone uses".into(),
+                "any client can send this host, header or User-Agent and skip the login for the whole CRM; also match a path_prefix that the app alone uses".into(),
             );
         }
     }
     warnings
+}
+
+/// Does `earlier` match every request `later` would, so that `later`
+/// never gets its turn (first match wins)?
+fn covers_route(earlier: &super::Route, later: &super::Route) -> bool {
+    fn superset<T: PartialEq>(wide: &Option<Vec<T>>, narrow: &Option<Vec<T>>) -> bool {
+        match (wide, narrow) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(w), Some(n)) => n.iter().all(|x| w.contains(x)),
+        }
+    }
+    let paths = earlier.paths.is_empty()
+        || (!later.paths.is_empty()
+            && later
+                .paths
+                .iter()
+                .all(|p| earlier.paths.iter().any(|e| super::glob::covers(e, p))));
+    paths && superset(&earlier.methods, &later.methods) && superset(&earlier.client_types, &later.client_types)
 }
 
 fn referenced_networks(raw: &RawConfig) -> HashSet<&str> {

@@ -28,6 +28,7 @@ pub mod glob;
 pub mod ipset;
 pub mod lint;
 pub mod path;
+pub mod reading;
 
 use std::time::{Duration, SystemTime};
 
@@ -35,7 +36,7 @@ use http::Method;
 use regex::{Regex, RegexSet};
 
 pub use compile::compile;
-pub use decide::{decide, Decision, Deny, Facts, Grant, Permitted, Principal};
+pub use decide::{decide, decide_reading, depends_on_method, Decision, Deny, Facts, Grant, Permitted, Principal};
 pub use ipset::IpSet;
 
 pub use crate::config::raw::Factor;
@@ -62,6 +63,9 @@ pub struct Policy {
     /// By client type: every address some non-exemption rule lets in. A
     /// request from elsewhere is refused before any login page is shown.
     reachable: Vec<IpSet>,
+    /// Every method some route rule names: the methods for which a decision
+    /// can differ from another method's (see [`decide::depends_on_method`]).
+    rule_methods: Vec<Method>,
 }
 
 #[derive(Debug)]
@@ -186,7 +190,9 @@ impl Policy {
             m.host
                 .as_deref()
                 .is_none_or(|want| host.is_some_and(|h| h.eq_ignore_ascii_case(want)))
-                && m.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+                && m.path_prefix
+                    .as_deref()
+                    .is_none_or(|p| starts_with_ignoring_case(path, p))
                 && m.user_agent.as_ref().is_none_or(|re| {
                     headers
                         .get(http::header::USER_AGENT)
@@ -205,6 +211,24 @@ impl Policy {
             .unwrap_or(self.client_types.len() - 1)
     }
 
+    /// The client type of a request under every reading of its path; a
+    /// path prefix that only some readings have makes the request ambiguous.
+    pub fn classify_reading(
+        &self,
+        host: Option<&str>,
+        reading: &reading::Reading<'_>,
+        headers: &http::HeaderMap,
+    ) -> Result<ClientTypeId, reading::Unreadable> {
+        let first = self.classify(host, reading.path(), headers);
+        match reading.paths[1..]
+            .iter()
+            .all(|p| self.classify(host, p, headers) == first)
+        {
+            true => Ok(first),
+            false => Err(reading::Unreadable::ClientType),
+        }
+    }
+
     pub fn group_name(&self, id: GroupId) -> &str {
         &self.groups[id].name
     }
@@ -212,6 +236,14 @@ impl Policy {
     /// For access reviews: where `user` may use client type `client` from,
     /// in words, with any exemption running at `now` added.
     pub fn access_in_words(&self, user: &User, client: ClientTypeId, now: SystemTime) -> String {
+        // Nobody signs in on a passthrough client type: its requests are
+        // anonymous, so only its default access applies (as `decide` has it).
+        if self.client_types[client].login == LoginMode::Passthrough {
+            let from = self.default_access[client]
+                .as_ref()
+                .map_or("nowhere".to_owned(), Access::describe);
+            return format!("no sign-in: anyone from {from}");
+        }
         let mut words = match &user.effective[client].0 {
             Some(access) => access.describe(),
             None => "nowhere".to_owned(),
@@ -251,6 +283,11 @@ impl Policy {
             Source::Nothing => format!("no setting (users, groups or access) grants client type {client}"),
         }
     }
+}
+
+/// Path prefixes match as route globs do: whatever the case (IIS ignores it).
+fn starts_with_ignoring_case(path: &str, prefix: &str) -> bool {
+    path.len() >= prefix.len() && path.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 fn strip_port(host: &str) -> &str {

@@ -274,7 +274,7 @@ pub struct Attempt<'a> {
     pub client: usize,
     pub policy: &'a Policy,
     pub now: SystemTime,
-    pub request_id: u64,
+    pub request_id: crate::proxy::request_id::RequestId,
     pub metrics: &'a crate::metrics::Metrics,
 }
 
@@ -295,7 +295,7 @@ pub async fn login(
         policy::decide(at.policy, &anyone, &Principal::Anonymous, at.now)
     {
         return Err(GatewayError::Denied {
-            message: deny.user_message(at.ip),
+            message: deny.user_message(at.ip, false),
             why: format!("login page asked for from {}, which no rule lets in", at.ip),
         });
     }
@@ -447,7 +447,7 @@ pub async fn second_factor(
     tracing::info!(
         target: "audit",
         event = "login.success",
-        request_id = at.request_id,
+        request_id = %at.request_id,
         user = %pending.user,
         client_ip = %at.ip,
         client_type = %pending.client_type,
@@ -690,7 +690,7 @@ pub(super) async fn count_failure(store: &Store, user: &str, at: &Attempt<'_>) -
 
 pub(super) fn audit_failure(at: &Attempt<'_>, user: &str, reason: &str) {
     at.metrics.login_failures.inc();
-    tracing::info!(target: "audit", event = "login.failure", request_id = at.request_id, user, client_ip = %at.ip, reason);
+    tracing::info!(target: "audit", event = "login.failure", request_id = %at.request_id, user, client_ip = %at.ip, reason);
 }
 
 pub(super) fn store_error(err: impl std::fmt::Display) -> GatewayError {
@@ -707,20 +707,30 @@ pub fn same_network(a: IpAddr, b: IpAddr) -> bool {
     }
 }
 
-/// Only a same-origin path may be a `next`: never `//host`, `/\\host` or a URL.
+/// Only a same-origin path may be a `next`. It is read as a browser reads
+/// it (the WHATWG URL parser: tabs and newlines dropped, `\\` read as `/`,
+/// control characters and spaces trimmed), and what comes back is the path
+/// and query as the browser would then ask for them, never `//host` or a
+/// URL, and never a gateway page.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n'])
-                && !n.starts_with("/.portcullis/") =>
-        {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
+    static BASE: std::sync::LazyLock<Option<url::Url>> =
+        std::sync::LazyLock::new(|| url::Url::parse("https://gateway.invalid/").ok());
+    let (Some(next), Some(base)) = (next, BASE.as_ref()) else {
+        return "/".to_owned();
+    };
+    let same_origin = next
+        .starts_with('/')
+        .then(|| base.join(next).ok())
+        .flatten()
+        .filter(|url| url.origin() == base.origin() && url.username().is_empty() && url.password().is_none());
+    let Some(url) = same_origin else {
+        return "/".to_owned();
+    };
+    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    if target.starts_with("/.portcullis/") {
+        return "/".to_owned();
     }
+    target.to_owned()
 }
 
 pub(super) fn query_value<B>(req: &Request<B>, key: &str) -> Option<String> {
@@ -845,11 +855,19 @@ mod tests {
             "/\\evil.example",
             "https://evil.example",
             "evil",
-            "/x\r\nSet-Cookie: a=b",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\\\tevil.example",
             "/.portcullis/logout",
+            "/%2e%2e/.portcullis/logout",
+            "/./.portcullis/sessions",
         ] {
             assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
         }
+        // Characters a browser would drop or escape come back as it would send them.
+        assert_eq!(safe_next(Some("/x\r\nSet-Cookie: a=b")), "/xSet-Cookie:%20a=b");
+        assert_eq!(safe_next(Some("/contacts/../billing?q=a b")), "/billing?q=a%20b");
         assert_eq!(safe_next(None), "/");
     }
 

@@ -14,7 +14,12 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 
 /// An error or notice page: a title, one paragraph, and a reference the user
 /// can quote to their administrator.
-pub fn error(status: StatusCode, title: &str, message: &str, request_id: u64) -> Response<Full<Bytes>> {
+pub fn error(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    request_id: crate::proxy::request_id::RequestId,
+) -> Response<Full<Bytes>> {
     let body = format!(
         "<p>{}</p>\n<p class=\"reference\">Reference: {request_id} · {}</p>",
         escape(message),
@@ -73,7 +78,8 @@ mod tests {
 
     #[test]
     fn pages_are_not_cached_or_framed() {
-        let response = error(StatusCode::BAD_GATEWAY, "Down", "<script>", 7);
+        let id = crate::proxy::request_id::RequestIds::for_workers(1).remove(0).next();
+        let response = error(StatusCode::BAD_GATEWAY, "Down", "<script>", id);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
         assert!(response.headers()[CONTENT_SECURITY_POLICY]
             .to_str()

@@ -20,7 +20,7 @@ use crate::clock;
 use crate::telemetry::{AccessLog, LogFormat};
 
 pub struct Record {
-    pub request_id: u64,
+    pub request_id: super::request_id::RequestId,
     pub method: Method,
     pub path: String,
     pub client_ip: IpAddr,
@@ -78,7 +78,7 @@ impl<B> Drop for Logged<B> {
             AccessLog::Off => {}
             AccessLog::Tracing => tracing::info!(
                 target: "access",
-                request_id = r.request_id,
+                request_id = %r.request_id,
                 method = %r.method,
                 path = %r.path,
                 status = self.status.as_u16(),
@@ -116,7 +116,7 @@ fn write_line(
         LogFormat::Json => {
             write!(
                 out,
-                "{{\"timestamp\":\"{time}\",\"level\":\"INFO\",\"request_id\":{},\"method\":\"",
+                "{{\"timestamp\":\"{time}\",\"level\":\"INFO\",\"request_id\":\"{}\",\"method\":\"",
                 r.request_id
             )?;
             json_escape(out, r.method.as_str());
@@ -159,8 +159,9 @@ mod tests {
 
     #[test]
     fn json_lines_parse_and_carry_every_field() {
+        let id = super::super::request_id::RequestIds::for_workers(1).remove(0).next();
         let record = Record {
-            request_id: 7,
+            request_id: id,
             method: Method::POST,
             path: "/a\"b\\c".into(),
             client_ip: "198.51.100.7".parse().unwrap(),
@@ -173,6 +174,7 @@ mod tests {
         let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(line["timestamp"], "2026-11-22T12:00:00.123456Z");
         assert_eq!(line["target"], "access");
+        assert_eq!(line["request_id"], id.to_string());
         assert_eq!(line["path"], "/a\"b\\c");
         assert_eq!(line["status"], 403);
         assert_eq!(line["client_ip"], "198.51.100.7");
@@ -182,8 +184,9 @@ mod tests {
 
     #[test]
     fn human_lines_read_like_tracing_ones() {
+        let id = super::super::request_id::RequestIds::for_workers(1).remove(0).next();
         let record = Record {
-            request_id: 1,
+            request_id: id,
             method: Method::GET,
             path: "/contacts".into(),
             client_ip: "127.0.0.1".parse().unwrap(),
@@ -194,7 +197,7 @@ mod tests {
         write_line(&mut out, LogFormat::Human, now, &record, 200, 0.5, 836).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "2026-11-22T12:00:00.000000Z  INFO access: request_id=1 method=GET path=/contacts status=200 client_ip=127.0.0.1 duration_ms=0.5 bytes=836\n"
+            format!("2026-11-22T12:00:00.000000Z  INFO access: request_id={id} method=GET path=/contacts status=200 client_ip=127.0.0.1 duration_ms=0.5 bytes=836\n")
         );
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::framing::Malformed;
+use crate::policy::reading::Unreadable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -17,8 +18,16 @@ pub enum GatewayError {
     UpstreamTimeout(Duration),
     #[error("no such portal page")]
     NotFound,
-    #[error("path refused: {0}")]
-    BadPath(#[from] crate::policy::path::PathError),
+    /// No reading of the request the gateway can stand behind (see
+    /// [`crate::policy::reading`]).
+    #[error("request refused: {0}")]
+    Unreadable(#[from] crate::policy::reading::Unreadable),
+    /// A Host the gateway does not serve.
+    #[error("not a host this gateway serves: {0:?}")]
+    NotServed(String),
+    /// A form that must be read for a method override, larger than allowed.
+    #[error("a form larger than {0} bytes where the method matters")]
+    InspectedBodyTooLarge(usize),
     /// The policy said no; `message` is for the user, `why` for the log.
     #[error("denied: {why}")]
     Denied { message: String, why: String },
@@ -54,7 +63,12 @@ pub enum Fault {
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::Malformed(_) | GatewayError::BadPath(_) | GatewayError::BadBody(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Unreadable(Unreadable::Method(_)) => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::Malformed(_) | GatewayError::Unreadable(_) | GatewayError::BadBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::NotServed(_) => StatusCode::MISDIRECTED_REQUEST,
+            GatewayError::InspectedBodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::Csrf => StatusCode::FORBIDDEN,
@@ -70,7 +84,9 @@ impl GatewayError {
         match self {
             GatewayError::Malformed(_)
             | GatewayError::NotFound
-            | GatewayError::BadPath(_)
+            | GatewayError::Unreadable(_)
+            | GatewayError::NotServed(_)
+            | GatewayError::InspectedBodyTooLarge(_)
             | GatewayError::BadBody(_)
             | GatewayError::Denied { .. }
             | GatewayError::LoginRequired
@@ -108,7 +124,19 @@ impl GatewayError {
                 "Confirm it is you",
                 "This part of the CRM needs a fresh second factor. Open the page in your browser to confirm it, then try again.",
             ),
-            GatewayError::Malformed(_) | GatewayError::BadPath(_) | GatewayError::BadBody(_) => (
+            GatewayError::Unreadable(Unreadable::Method(_)) => (
+                "Not allowed",
+                "The gateway does not pass this kind of request to the CRM.",
+            ),
+            GatewayError::NotServed(_) => (
+                "Wrong address",
+                "This gateway does not serve the address your browser asked for. Check the address, or ask your administrator for the right one.",
+            ),
+            GatewayError::InspectedBodyTooLarge(_) => (
+                "Too much data to check",
+                "The CRM could read this form as another kind of request, and it is larger than the gateway can check. Send less at once, or ask your administrator.",
+            ),
+            GatewayError::Malformed(_) | GatewayError::Unreadable(_) | GatewayError::BadBody(_) => (
                 "Bad request",
                 "Your browser sent a request the gateway could not safely understand. Reload the page; if this keeps happening, contact your administrator.",
             ),

@@ -2,10 +2,10 @@
 //! pooled keep-alive connection, and stream the response back. Bodies are
 //! never buffered: a 1 GiB upload passes through in small frames.
 //!
-//! What the upstream sees: the client's method, path and body; hop-by-hop
-//! headers removed; `X-Forwarded-For/-Proto/-Host`, `Forwarded` and
-//! `X-Real-IP` written by us (never passed through from an untrusted client);
-//! `Host` as configured.
+//! What the upstream sees: the client's method, path and body (without
+//! trailers, which some servers merge into headers); the headers as
+//! [`super::headers`] left them; `Host` as configured; a WebSocket
+//! handshake only when the pipeline checked it is one.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,17 +15,17 @@ use std::task::Poll;
 use http_body::Body as _;
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::Either;
-use hyper::body::Incoming;
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::pipeline::RequestContext;
+use super::framing::UpgradeSignal;
+use super::headers::remove_hop_by_hop;
 use super::{Body, GatewayError};
 use crate::config::{self, HostHeader};
 
@@ -35,7 +35,7 @@ use crate::config::{self, HostHeader};
 /// `max_bytes`. The timer is made only when the body first stalls, so
 /// requests without a body pay nothing.
 pub struct IdleLimited {
-    inner: Incoming,
+    inner: Body,
     limit: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Bytes still allowed; `None` = no limit.
@@ -50,7 +50,13 @@ impl http_body::Body for IdleLimited {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
-        match Pin::new(&mut self.inner).poll_frame(cx) {
+        let mut polled = Pin::new(&mut self.inner).poll_frame(cx);
+        // Trailers never reach the CRM: some servers read them as headers,
+        // after the gateway has cleaned those.
+        while matches!(&polled, Poll::Ready(Some(Ok(frame))) if frame.is_trailers()) {
+            polled = Pin::new(&mut self.inner).poll_frame(cx);
+        }
+        match polled {
             Poll::Ready(frame) => {
                 let limit = self.limit;
                 if let Some(timer) = self.timer.as_mut() {
@@ -67,7 +73,7 @@ impl http_body::Body for IdleLimited {
                         None => return Poll::Ready(Some(Err("the request body is larger than allowed".into()))),
                     }
                 }
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                Poll::Ready(frame)
             }
             Poll::Pending => {
                 let limit = self.limit;
@@ -130,33 +136,27 @@ impl Upstream {
     }
 
     /// Forward a request the policy allowed: `_permitted` can only come from
-    /// [`crate::policy::Decision::permit`].
+    /// [`crate::policy::Decision::permit`]. `upgrade` is set for a checked
+    /// WebSocket handshake; it is raised if the CRM switches protocols.
     pub async fn forward(
         &self,
-        mut req: Request<Incoming>,
-        ctx: &RequestContext,
+        mut req: Request<Body>,
+        host: &HeaderValue,
+        upgrade: Option<&UpgradeSignal>,
         _permitted: crate::policy::Permitted,
     ) -> Result<Response<Body>, GatewayError> {
-        let upgrade = upgrade_protocol(&req);
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-
         let (mut parts, body) = req.into_parts();
-        let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        remove_hop_by_hop(&mut parts.headers);
-        if let Some(protocol) = upgrade {
+        if upgrade.is_some() {
             parts
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol);
+            parts
+                .headers
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         }
-        set_forwarded(&mut parts.headers, ctx, original_host.as_ref());
         let host = match &self.host {
-            HostHeader::Preserve => original_host,
+            HostHeader::Preserve => Some(host.clone()),
             HostHeader::Upstream => HeaderValue::from_str(self.authority.as_str()).ok(),
             HostHeader::Fixed(value) => Some(value.clone()),
         };
@@ -188,11 +188,16 @@ impl Upstream {
         };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
+            if let (Some(signal), Some(client_upgrade)) = (upgrade, client_upgrade) {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
+                signal.switched();
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
                 return Ok(response.map(Either::Left));
             }
+            // A switch nobody asked for is not passed on.
+            return Err(GatewayError::UpstreamUnreachable(
+                "the CRM switched protocols for a request that was no WebSocket handshake".into(),
+            ));
         }
         remove_hop_by_hop(response.headers_mut());
         Ok(response.map(Either::Left))
@@ -240,104 +245,6 @@ fn client_tls(
     Ok(config)
 }
 
-/// `Some(protocol)` for an HTTP/1.1 request asking to switch protocols
-/// (WebSocket): `Connection: upgrade` plus an `Upgrade` header.
-fn upgrade_protocol<B>(req: &Request<B>) -> Option<HeaderValue> {
-    if req.version() != Version::HTTP_11 {
-        return None;
-    }
-    let asks = req
-        .headers()
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| req.headers().get(header::UPGRADE).cloned()).flatten()
-}
-
-/// Headers that describe one connection, not the message (RFC 9110 7.6.1),
-/// plus any the sender listed in `Connection`.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-        header::PROXY_AUTHENTICATE,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-}
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-
-/// Write the forwarding headers from what we know, replacing whatever the
-/// client sent. A trusted proxy's `X-Forwarded-For` chain is kept and the
-/// peer appended, as every proxy in a chain does.
-fn set_forwarded(headers: &mut HeaderMap, ctx: &RequestContext, host: Option<&HeaderValue>) {
-    let peer = ctx.peer.ip().to_canonical();
-    let chain = if ctx.client.via_trusted_proxy {
-        let earlier: Vec<&str> = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if earlier.is_empty() {
-            peer.to_string()
-        } else {
-            format!("{}, {peer}", earlier.join(", "))
-        }
-    } else {
-        peer.to_string()
-    };
-    let client = ctx.client.ip;
-    headers.remove(&X_FORWARDED_FOR);
-    headers.remove(header::FORWARDED);
-    headers.remove(&X_FORWARDED_HOST);
-    if let Ok(value) = HeaderValue::from_str(&chain) {
-        headers.insert(&X_FORWARDED_FOR, value);
-    }
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-    if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
-        headers.insert(&X_REAL_IP, value);
-    }
-    let node = match client {
-        std::net::IpAddr::V4(ip) => ip.to_string(),
-        std::net::IpAddr::V6(ip) => format!("\"[{ip}]\""),
-    };
-    let mut forwarded = format!("for={node};proto=https");
-    if let Some(host) = host.and_then(|h| h.to_str().ok()) {
-        headers.insert(
-            &X_FORWARDED_HOST,
-            HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("")),
-        );
-        if host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
-            forwarded.push_str(&format!(";host=\"{host}\""));
-        }
-    }
-    if let Ok(value) = HeaderValue::from_str(&forwarded) {
-        headers.insert(header::FORWARDED, value);
-    }
-}
-
 /// After both sides agreed to switch protocols, copy bytes both ways until
 /// either closes.
 async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
@@ -352,35 +259,5 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
     let mut upstream = TokioIo::new(upstream);
     if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         tracing::debug!(error = %err, "upgraded connection ended with an error");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_and_those_named_in_connection_are_removed() {
-        let mut headers = HeaderMap::new();
-        headers.insert("connection", "keep-alive, x-secret".parse().unwrap());
-        headers.insert("keep-alive", "timeout=5".parse().unwrap());
-        headers.insert("x-secret", "1".parse().unwrap());
-        headers.insert("te", "trailers".parse().unwrap());
-        headers.insert("accept", "text/html".parse().unwrap());
-        remove_hop_by_hop(&mut headers);
-        let names: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["accept"]);
-    }
-
-    #[test]
-    fn only_http11_requests_with_both_headers_upgrade() {
-        let ws = Request::builder()
-            .header("connection", "keep-alive, Upgrade")
-            .header("upgrade", "websocket")
-            .body(())
-            .unwrap();
-        assert_eq!(upgrade_protocol(&ws).unwrap(), "websocket");
-        let no_connection = Request::builder().header("upgrade", "websocket").body(()).unwrap();
-        assert_eq!(upgrade_protocol(&no_connection), None);
     }
 }

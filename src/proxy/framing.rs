@@ -11,12 +11,23 @@
 //! A refused head is replaced by an invalid request line, so hyper answers
 //! its own 400 and closes the connection; nothing is forwarded.
 //!
-//! HTTP/2 needs no guard: the h2 crate refuses `Transfer-Encoding` and checks
-//! `Content-Length` against the data frames.
+//! Upgrades are the one way out of HTTP on a connection, so only a
+//! WebSocket upgrade without a body gets that far (CONNECT and any other
+//! `Upgrade`, such as `h2c`, are refused), and what follows its head is held
+//! back until the gateway has actually switched protocols for it
+//! ([`UpgradeSignal`]). If it did not (the policy refused, or the CRM
+//! answered otherwise) the connection closes after the answer: the bytes
+//! held back are never read as requests nobody inspected.
+//!
+//! HTTP/2 needs no guard: the h2 crate refuses `Transfer-Encoding` and
+//! connection-specific headers, and checks `Content-Length` against the
+//! data frames.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -43,6 +54,30 @@ pub enum Malformed {
         "a method with lower-case letters (methods are case-sensitive; route rules would not see `delete` as DELETE)"
     )]
     MethodCase,
+    #[error("CONNECT (the gateway is no tunnel)")]
+    Connect,
+    #[error("an Upgrade other than a WebSocket handshake without a body")]
+    Upgrade,
+    #[error("a Host that differs from the request's authority (absolute-form or :authority)")]
+    Authority,
+    #[error("no Host")]
+    NoHost,
+}
+
+/// Set by the gateway once it has switched a connection's protocol (a
+/// WebSocket answered 101 by the CRM): only then do the bytes after an
+/// upgrade request pass, uninspected.
+#[derive(Debug, Default)]
+pub struct UpgradeSignal(AtomicBool);
+
+impl UpgradeSignal {
+    pub fn switched(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn has_switched(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// How the body of an accepted request is framed.
@@ -109,6 +144,9 @@ enum State {
     ChunkEnd(u8),
     /// Trailer lines after the last chunk, until an empty line.
     Trailers,
+    /// After a WebSocket handshake: what follows is held in `held` until
+    /// the gateway says it switched protocols (then `Passthrough`).
+    UpgradeRequested,
     /// Upgraded: no more HTTP, no more inspection.
     Passthrough,
     /// Handed to hyper to refuse (a bad or oversized head): hyper answers
@@ -128,12 +166,19 @@ pub struct Guard<IO> {
     max_head: usize,
     max_headers: usize,
     peer: std::net::SocketAddr,
+    upgrade: Arc<UpgradeSignal>,
     /// Set once we have shut down our side and are draining theirs.
     linger: Option<Linger>,
 }
 
 impl<IO> Guard<IO> {
-    pub fn new(io: IO, max_head: usize, max_headers: usize, peer: std::net::SocketAddr) -> Guard<IO> {
+    pub fn new(
+        io: IO,
+        max_head: usize,
+        max_headers: usize,
+        peer: std::net::SocketAddr,
+        upgrade: Arc<UpgradeSignal>,
+    ) -> Guard<IO> {
         Guard {
             io,
             state: State::Head,
@@ -143,6 +188,7 @@ impl<IO> Guard<IO> {
             max_head,
             max_headers,
             peer,
+            upgrade,
             linger: None,
         }
     }
@@ -153,6 +199,13 @@ impl<IO> Guard<IO> {
         while !input.is_empty() {
             match self.state {
                 State::Refused => return,
+                State::UpgradeRequested => {
+                    // Held, not inspected: if no switch comes, never read.
+                    // Bounded: nothing more is read from the client until
+                    // the switch (only the rest of the read the head came in).
+                    self.held.extend_from_slice(input);
+                    return;
+                }
                 State::Passthrough | State::Body(_) | State::ChunkData(_) => {
                     let n = self.pass_through(input);
                     self.ready.extend_from_slice(&input[..n]);
@@ -197,6 +250,10 @@ impl<IO> Guard<IO> {
                     }
                     HeadOutcome::TooLarge => {
                         self.too_large();
+                        return input.len();
+                    }
+                    HeadOutcome::TooManyHeaders => {
+                        self.too_many_headers();
                         return input.len();
                     }
                 }
@@ -248,9 +305,19 @@ impl<IO> Guard<IO> {
         self.state = State::Refused;
     }
 
-    /// A head over the limits: hyper has the same limits, so it is given
-    /// the head to answer 431 itself.
+    /// A head over the size limit: hyper is given only its first
+    /// `max_head` bytes, which cannot hold the head's end, so it answers
+    /// 431 when its buffer (as large) fills. Given the whole head in one
+    /// read, hyper would accept it, however large.
     fn too_large(&mut self) {
+        self.held.truncate(self.max_head);
+        self.ready.append(&mut self.held);
+        self.state = State::Refused;
+    }
+
+    /// A head with more headers than allowed: hyper has the same limit, so
+    /// it is given the head to answer 431 itself.
+    fn too_many_headers(&mut self) {
         self.ready.append(&mut self.held);
         self.state = State::Refused;
     }
@@ -271,21 +338,32 @@ impl<IO> Guard<IO> {
         match request.parse(window) {
             Ok(httparse::Status::Partial) if window.len() > self.max_head => HeadOutcome::TooLarge,
             Ok(httparse::Status::Partial) => HeadOutcome::Partial,
-            Err(httparse::Error::TooManyHeaders) => HeadOutcome::TooLarge,
+            Err(httparse::Error::TooManyHeaders) => HeadOutcome::TooManyHeaders,
             Ok(httparse::Status::Complete(len)) if len > self.max_head => HeadOutcome::TooLarge,
             // Anything our parser cannot read is refused, even if a more
             // lenient one might: what we cannot inspect does not pass.
             Err(_) => HeadOutcome::Refused(Malformed::Syntax),
             Ok(httparse::Status::Complete(len)) => {
-                let upgrade = request.method == Some("CONNECT")
-                    || request.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+                if request.method == Some("CONNECT") {
+                    return HeadOutcome::Refused(Malformed::Connect);
+                }
+                let mut upgrades = request
+                    .headers
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("upgrade"));
+                let upgrade = match (upgrades.next(), upgrades.next()) {
+                    (None, _) => false,
+                    (Some(h), None) if h.value.eq_ignore_ascii_case(b"websocket") => true,
+                    _ => return HeadOutcome::Refused(Malformed::Upgrade),
+                };
                 let http11 = request.version == Some(1);
                 match check(http11, request.headers.iter().map(|h| (h.name, h.value))) {
                     Err(reason) => HeadOutcome::Refused(reason),
-                    Ok(_) if upgrade => HeadOutcome::Done {
+                    Ok(Framing::Length(0)) if upgrade => HeadOutcome::Done {
                         len,
-                        next: State::Passthrough,
+                        next: State::UpgradeRequested,
                     },
+                    Ok(_) if upgrade => HeadOutcome::Refused(Malformed::Upgrade),
                     Ok(Framing::Chunked) => HeadOutcome::Done {
                         len,
                         next: State::ChunkSize,
@@ -308,8 +386,10 @@ enum HeadOutcome {
         next: State,
     },
     Refused(Malformed),
-    /// Over the size or header-count limit.
+    /// Over the size limit.
     TooLarge,
+    /// Over the header-count limit.
+    TooManyHeaders,
 }
 
 /// The size in a chunk-size line (`1a;ext=1`), or `None` if it is not one.
@@ -352,6 +432,18 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
+            if matches!(this.state, State::UpgradeRequested) {
+                if !this.upgrade.has_switched() {
+                    if this.ready_from == this.ready.len() {
+                        // Nothing to give until the gateway has answered; the
+                        // answer (or the switch) wakes whoever reads next.
+                        return Poll::Pending;
+                    }
+                } else {
+                    this.state = State::Passthrough;
+                    this.ready.append(&mut this.held);
+                }
+            }
             if this.ready_from < this.ready.len() {
                 let n = buf.remaining().min(this.ready.len() - this.ready_from);
                 buf.put_slice(&this.ready[this.ready_from..this.ready_from + n]);
@@ -505,7 +597,7 @@ mod tests {
     }
 
     fn guard() -> Guard<()> {
-        Guard::new((), 8192, 100, ([127, 0, 0, 1], 1).into())
+        Guard::new((), 8192, 100, ([127, 0, 0, 1], 1).into(), Arc::default())
     }
 
     fn fed(parts: &[&[u8]]) -> Vec<u8> {
@@ -544,10 +636,25 @@ mod tests {
     }
 
     #[test]
-    fn after_an_upgrade_bytes_pass_uninspected() {
-        let out =
-            fed(&[b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x05hello"]);
-        assert!(out.ends_with(b"\x81\x05hello"));
+    fn after_a_websocket_handshake_bytes_wait_for_the_switch_and_then_pass_uninspected() {
+        let head: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+        let mut g = guard();
+        g.feed(&[head, b"\x81\x05hello"].concat());
+        assert_eq!(g.ready, head, "nothing after the head before the switch");
+        assert_eq!(g.held, b"\x81\x05hello");
+    }
+
+    #[test]
+    fn connect_and_upgrades_other_than_websocket_are_refused() {
+        for head in [
+            &b"CONNECT crm:443 HTTP/1.1\r\nHost: crm:443\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket, h2c\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello",
+        ] {
+            assert_eq!(fed(&[head]), REFUSED, "{}", String::from_utf8_lossy(head));
+        }
     }
 
     #[test]
@@ -583,13 +690,17 @@ mod tests {
     }
 
     #[test]
-    fn after_a_head_too_large_nothing_more_reaches_hyper() {
+    fn a_head_too_large_reaches_hyper_only_in_part_and_nothing_after_it() {
         let large = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(9000));
         let next = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
-        // Whole or in pieces, hyper gets the large head to answer 431, and
-        // nothing after it.
-        assert_eq!(fed(&[large.as_bytes(), next]), large.as_bytes());
+        // Whole or in pieces, hyper gets the head's first 8192 bytes (never
+        // its end, so it answers 431), and nothing after it.
+        assert_eq!(fed(&[large.as_bytes(), next]), &large.as_bytes()[..8192]);
         let (a, b) = large.as_bytes().split_at(100);
-        assert_eq!(fed(&[a, b, next]), large.as_bytes());
+        assert_eq!(fed(&[a, b, next]), &large.as_bytes()[..8192]);
+        // Just over the limit, whole: the end of the head is cut off too.
+        let edge = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(8192 - 26));
+        assert!(edge.len() > 8192 && edge.len() < 8200);
+        assert!(!fed(&[edge.as_bytes()]).ends_with(b"\r\n\r\n"));
     }
 }

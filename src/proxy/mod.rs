@@ -10,8 +10,10 @@ pub mod client_ip;
 mod error;
 mod forward;
 pub mod framing;
+pub mod headers;
 pub mod pipeline;
 pub mod redirect;
+pub mod request_id;
 pub mod server;
 pub mod tls;
 

@@ -2,36 +2,44 @@
 //!
 //! ```text
 //! 0. framing    (on the wire, before hyper: see [`super::framing`]) → 400
-//! 1. identify   client address (peer, or trusted proxy's XFF), normalised
-//!               path, client type                              → 400
+//! 1. identify   the host (one the gateway serves)                   → 421
+//!               client address (peer, or trusted proxy's XFF)
+//!               every reading of path and method a CRM of the configured
+//!               family could make (see [`crate::policy::reading`])  → 400 / 405
+//!               client type
 //! 2. route      /.portcullis/* → portal; everything else → CRM
 //! 3. authenticate  who is asking (a Principal)
-//! 4. authorize  policy::decide → Allow, or a page              → 401 / 403
-//! 5. forward    only with the Permitted that 4 made; rewrite
-//!               headers, stream to the upstream                → 502 / 504
+//! 4. authorize  policy::decide_reading: allowed under every reading (a form
+//!               is read for method overrides where the method matters) → 401 / 403
+//! 5. forward    only with the Permitted that 4 made; headers the CRM could
+//!               misread removed, ours added (see [`super::headers`]);
+//!               stream to the upstream                               → 502 / 504
 //! ```
 //!
 //! Each phase either continues or fails with a [`GatewayError`]; errors
 //! become pages in exactly one place ([`Gateway::handle`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, HOST, STRICT_TRANSPORT_SECURITY};
-use http::{Method, Request, Response};
-use http_body_util::Either;
+use http::header::{HeaderValue, CONNECTION, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 
 use super::access_log::{self, Logged};
 use super::client_ip::{self, ClientAddr};
 use super::forward::Upstream;
+use super::framing::{Malformed, UpgradeSignal};
+use super::headers;
+use super::request_id::{RequestId, RequestIds};
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
-use crate::config::Config;
+use crate::config::{hosts, Config};
 use crate::metrics::{Metrics, Outcome, RequestMetrics};
+use crate::policy::reading::{self, FormBody, Reading};
 use crate::policy::{self, Decision, Facts, Policy, Principal};
 use crate::session::SessionId;
 use crate::telemetry::AccessLog;
@@ -43,19 +51,25 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// The name the client asked for in TLS (SNI), if any.
     pub server_name: Option<String>,
+    /// Raised when the gateway switches this HTTP/1.1 connection to a
+    /// WebSocket: only then does the framing guard let raw bytes through.
+    pub upgrade: Arc<UpgradeSignal>,
 }
 
 /// Everything the phases learn about one request, passed along instead of
 /// kept in globals.
 #[derive(Debug)]
 pub struct RequestContext {
-    pub id: u64,
+    pub id: RequestId,
     pub peer: SocketAddr,
     pub client: ClientAddr,
     /// The client type, once identified (for metrics).
     pub client_type: Option<usize>,
     /// What the gateway did with the request (for metrics).
     pub outcome: Outcome,
+    /// The request asked to upgrade: unless it became a tunnel, the
+    /// connection closes after the answer (the guard held back what followed).
+    pub upgrade_requested: bool,
 }
 
 /// Test-identity headers (see [`Gateway::authenticate`]).
@@ -72,8 +86,8 @@ pub struct Gateway {
     login: Option<Arc<portal::login::Login>>,
     upstream: Upstream,
     hsts: Option<HeaderValue>,
-    /// Source of request ids for logs and error pages.
-    next_request_id: AtomicU64,
+    /// Ids for logs, audit events and error pages; unique across workers.
+    request_ids: RequestIds,
     access_log: AccessLog,
     /// This worker's request counters (see [`crate::metrics`]).
     pub metrics: RequestMetrics,
@@ -89,6 +103,7 @@ impl Gateway {
         login: Option<Arc<portal::login::Login>>,
         access_log: AccessLog,
         shared_metrics: Arc<Metrics>,
+        request_ids: RequestIds,
     ) -> Result<Gateway, rustls::Error> {
         let start = config.load();
         let upstream = Upstream::new(&start.upstream, &start.limits)?;
@@ -102,7 +117,7 @@ impl Gateway {
             login,
             upstream,
             hsts,
-            next_request_id: AtomicU64::new(1),
+            request_ids,
             access_log,
             metrics: RequestMetrics::default(),
             shared_metrics,
@@ -111,7 +126,7 @@ impl Gateway {
 
     pub async fn handle(&self, req: Request<Incoming>, conn: &ConnInfo) -> Response<Logged<Body>> {
         let mut ctx = RequestContext {
-            id: self.next_request_id.fetch_add(1, Ordering::Relaxed),
+            id: self.request_ids.next(),
             peer: conn.peer,
             client: ClientAddr {
                 ip: conn.peer.ip().to_canonical(),
@@ -119,7 +134,9 @@ impl Gateway {
             },
             client_type: None,
             outcome: Outcome::Error,
+            upgrade_requested: req.headers().contains_key(UPGRADE),
         };
+        let head = req.method() == Method::HEAD;
         let record = access_log::Record {
             request_id: ctx.id,
             method: req.method().clone(),
@@ -130,7 +147,7 @@ impl Gateway {
         // The config (and policy) this request runs under, start to finish,
         // its metric label included.
         let config = self.config.load();
-        let mut response = match self.phases(&config, req, &mut ctx).await {
+        let mut response = match self.phases(&config, req, &mut ctx, conn).await {
             Ok(response) => response,
             Err(err) => {
                 ctx.outcome = match err {
@@ -151,6 +168,20 @@ impl Gateway {
         if let Some(hsts) = &self.hsts {
             response.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
+        if head {
+            // A page of ours answers HEAD with its headers only (an HTTP/2
+            // client resets a stream that answers HEAD with a body).
+            response = response.map(|body| match body {
+                Either::Right(_) => Either::Right(Full::default()),
+                upstream => upstream,
+            });
+        }
+        if ctx.upgrade_requested && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // What the client sent after its handshake was never inspected.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         access_log::wrap(
             response,
             access_log::Record {
@@ -164,17 +195,21 @@ impl Gateway {
     async fn phases(
         &self,
         config: &Config,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         ctx: &mut RequestContext,
+        conn: &ConnInfo,
     ) -> Result<Response<Body>, GatewayError> {
         let policy: &Policy = &config.policy;
 
-        // 1. identify: the client's address, the path as rules see it, the kind of client
+        // 1. identify: the host, the client's address, every reading of the
+        //    request a CRM of this family could make, the kind of client
         // Methods are case-sensitive, so `delete` would slip past a rule on
         // DELETE, while a CRM may well treat it as one. Refuse the ambiguity.
         if req.method().as_str().bytes().any(|b| b.is_ascii_lowercase()) {
-            return Err(super::framing::Malformed::MethodCase.into());
+            return Err(Malformed::MethodCase.into());
         }
+        let host_value = requested_host(&req)?;
+        let host = served(config, &host_value)?;
         ctx.client = client_ip::resolve(
             ctx.peer.ip(),
             req.headers().get_all("x-forwarded-for").iter(),
@@ -183,18 +218,20 @@ impl Gateway {
         // Borrow the path from a clone of the URI (reference-counted, no
         // copy), so that `req` stays free to be rewritten below.
         let uri = req.uri().clone();
-        let path = policy::path::normalize(uri.path())?;
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or(req.uri().host());
-        let client = policy.classify(host, &path, req.headers());
+        let mut reading = reading::read(
+            config.upstream.server,
+            req.method(),
+            uri.path(),
+            uri.query(),
+            req.headers(),
+        )?;
+        let websocket = websocket_handshake(&req)?;
+        let client = policy.classify_reading(Some(&host), &reading, req.headers())?;
         ctx.client_type = Some(client);
         let now = clock::now();
 
         // 2. route: the gateway's own pages
-        if let Some(page) = portal::route(&path) {
+        if let Some(page) = portal::route(reading.path()) {
             ctx.outcome = Outcome::Portal;
             return self
                 .portal(page, req, ctx, config, client, now)
@@ -204,22 +241,28 @@ impl Gateway {
 
         // 3. authenticate
         let session = self.session(&req, policy, client, now).await?;
-        let principal = match &session {
-            Some(s) => Principal::User {
+        let tested = test_identity(config, &req, client);
+        let principal = match (&session, &tested) {
+            (Some(s), _) => Principal::User {
                 name: &s.user,
                 second_factor_at: Some(portal::login::from_secs(s.second_factor_at)),
             },
-            None => test_identity(config, &req, client),
+            (None, Some((name, second_factor_at))) => Principal::User {
+                name,
+                second_factor_at: *second_factor_at,
+            },
+            (None, None) => Principal::Anonymous,
         };
 
-        // 4. authorize
-        let facts = Facts {
-            ip: ctx.client.ip,
-            client,
-            method: req.method(),
-            path: &path,
-        };
-        let decision = policy::decide(policy, &facts, &principal, now);
+        // 4. authorize, under every reading of the request
+        let mut req = req.map(Either::Left);
+        if let Some(form) = form_that_matters(&req, policy, ctx.client.ip, client, &reading, &principal, now) {
+            let (parts, body) = req.into_parts();
+            let body = inspect(body, &config.limits).await?;
+            reading.add_methods(form.overrides(&body)?);
+            req = Request::from_parts(parts, Either::Right(Full::new(body)));
+        }
+        let (decision, facts) = policy::decide_reading(policy, ctx.client.ip, client, &reading, &principal, now);
         let permitted = match decision.permit() {
             Ok(permitted) => permitted,
             Err(Decision::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
@@ -232,22 +275,35 @@ impl Gateway {
                 ctx.outcome = Outcome::StepUp;
                 return Ok(back_after(req.uri(), "/.portcullis/step-up").map(Either::Right));
             }
-            Err(decision) => return Err(self.refusal(policy, decision, &facts, &principal, ctx)),
+            Err(decision) => return Err(self.refusal(policy, decision, &facts, &reading, &principal, ctx)),
         };
+
+        // 5. forward: what the CRM could misread removed, ours added
         let identity = match &principal {
             Principal::User { name, .. } => Some(identity_of(policy, name)),
             Principal::Anonymous => None,
         };
-        prepare_for_crm(config, &mut req, identity);
-        if path != req.uri().path() {
-            // Forward exactly the path the rules matched.
-            *req.uri_mut() = with_path(req.uri(), &path)?;
+        if config.trust_test_identity {
+            req.headers_mut().remove(TEST_USER);
+            req.headers_mut().remove(TEST_SECOND_FACTOR_AGE);
         }
-
-        // 5. forward
+        let ours = headers::Ours {
+            identity,
+            names: &config.identity_headers,
+            allowed_odd_names: &config.upstream.allow_header_names,
+            client: ctx.client,
+            peer: ctx.peer.ip(),
+            host: Some(&host_value),
+        };
+        headers::for_crm(req.headers_mut(), &ours);
+        if reading.path() != req.uri().path() {
+            // Forward exactly the path the rules matched.
+            *req.uri_mut() = with_path(req.uri(), reading.path())?;
+        }
         ctx.outcome = Outcome::Allowed;
         let started = Instant::now();
-        let forwarded = self.upstream.forward(req, ctx, permitted).await;
+        let upgrade = websocket.then_some(conn.upgrade.as_ref());
+        let forwarded = self.upstream.forward(req, &host_value, upgrade, permitted).await;
         self.metrics.upstream(started.elapsed(), forwarded.is_err());
         forwarded
     }
@@ -327,6 +383,7 @@ impl Gateway {
         policy: &Policy,
         decision: Decision,
         facts: &Facts<'_>,
+        reading: &Reading<'_>,
         principal: &Principal<'_>,
         ctx: &RequestContext,
     ) -> GatewayError {
@@ -334,13 +391,13 @@ impl Gateway {
             Principal::User { name, .. } => Some(*name),
             Principal::Anonymous => None,
         };
-        let why = policy.explain(&decision, facts, user);
+        let why = policy.explain_reading(&decision, facts, reading, user);
         match decision {
             Decision::Deny(deny) => {
                 tracing::info!(
                     target: "audit",
                     event = "request.denied",
-                    request_id = ctx.id,
+                    request_id = %ctx.id,
                     user = user.unwrap_or("-"),
                     client_ip = %facts.ip,
                     client_type = %policy.client_types[facts.client].name,
@@ -349,7 +406,7 @@ impl Gateway {
                     reason = %why,
                 );
                 GatewayError::Denied {
-                    message: deny.user_message(facts.ip),
+                    message: deny.user_message(facts.ip, user.is_some()),
                     why,
                 }
             }
@@ -367,11 +424,11 @@ impl Gateway {
         match err.fault() {
             Fault::Client if matches!(err, GatewayError::Denied { .. }) => {} // audited already
             Fault::Client => {
-                tracing::info!(request_id = ctx.id, client_ip = %ctx.client.ip, error = %err, "request refused")
+                tracing::info!(request_id = %ctx.id, client_ip = %ctx.client.ip, error = %err, "request refused")
             }
-            Fault::Upstream => tracing::warn!(request_id = ctx.id, error = %err, "upstream failed"),
+            Fault::Upstream => tracing::warn!(request_id = %ctx.id, error = %err, "upstream failed"),
             Fault::Gateway => {
-                tracing::error!(request_id = ctx.id, error = %err, "refusing requests: the store is unavailable")
+                tracing::error!(request_id = %ctx.id, error = %err, "refusing requests: the store is unavailable")
             }
         }
         let (title, message) = err.page_text();
@@ -379,42 +436,24 @@ impl Gateway {
     }
 }
 
-/// What the CRM must not see, removed; who the user is, added. A client
-/// cannot choose its identity: identity headers it sent are dropped.
-fn prepare_for_crm(config: &Config, req: &mut Request<Incoming>, identity: Option<(String, String)>) {
-    let names = &config.identity_headers;
-    let headers = req.headers_mut();
-    headers.remove(&names.user);
-    headers.remove(&names.groups);
-    if config.trust_test_identity {
-        headers.remove(TEST_USER);
-        headers.remove(TEST_SECOND_FACTOR_AGE);
-    }
-    if let Some((user, groups)) = identity {
-        if let (Ok(user), Ok(groups)) = (HeaderValue::from_str(&user), HeaderValue::from_str(&groups)) {
-            headers.insert(&names.user, user);
-            headers.insert(&names.groups, groups);
-        }
-    }
-    strip_our_cookies(headers);
-}
-
 /// The test-identity hook (debug builds, `testing.trust_identity_headers`)
 /// for tests that predate the login pages; passthrough client types are
 /// always anonymous.
-fn test_identity<'r>(config: &Config, req: &'r Request<Incoming>, client: usize) -> Principal<'r> {
+fn test_identity(
+    config: &Config,
+    req: &Request<Incoming>,
+    client: usize,
+) -> Option<(String, Option<std::time::SystemTime>)> {
     if !config.trust_test_identity || config.policy.client_types[client].login == LoginMode::Passthrough {
-        return Principal::Anonymous;
+        return None;
     }
-    let Some(name) = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok()) else {
-        return Principal::Anonymous;
-    };
+    let name = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok())?;
     let second_factor_at = req
         .headers()
         .get(TEST_SECOND_FACTOR_AGE)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .and_then(|secs| clock::now().checked_sub(std::time::Duration::from_secs(secs)));
-    Principal::User { name, second_factor_at }
+    Some((name.to_owned(), second_factor_at))
 }
 
 /// `uri` with its path replaced and its query kept.
@@ -427,9 +466,9 @@ fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
     parts.path_and_query = Some(
         path_and_query
             .parse()
-            .map_err(|_| GatewayError::BadPath(policy::path::PathError::BadEscape))?,
+            .map_err(|_| reading::Unreadable::Path(policy::path::PathError::BadEscape))?,
     );
-    http::Uri::from_parts(parts).map_err(|_| GatewayError::BadPath(policy::path::PathError::BadEscape))
+    http::Uri::from_parts(parts).map_err(|_| reading::Unreadable::Path(policy::path::PathError::BadEscape).into())
 }
 
 /// The user's name and groups, for the identity headers.
@@ -448,25 +487,6 @@ fn identity_of(policy: &Policy, user: &str) -> (String, String) {
     (user.to_owned(), groups)
 }
 
-/// Remove the gateway's cookies from what the CRM receives.
-fn strip_our_cookies(headers: &mut http::HeaderMap) {
-    let kept: Vec<String> = headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !pair.starts_with(portal::login::COOKIE_PREFIX))
-        .map(str::to_owned)
-        .collect();
-    headers.remove(http::header::COOKIE);
-    if !kept.is_empty() {
-        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
-            headers.insert(http::header::COOKIE, value);
-        }
-    }
-}
-
 /// Send the browser to a portal page (login, step-up), to come back here after.
 fn back_after(uri: &http::Uri, page: &str) -> Response<http_body_util::Full<bytes::Bytes>> {
     let back = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -477,4 +497,95 @@ fn back_after(uri: &http::Uri, page: &str) -> Response<http_body_util::Full<byte
         response.headers_mut().insert(http::header::LOCATION, location);
     }
     response
+}
+
+/// The host a request asks for: its `Host`, which must agree with the
+/// authority of an absolute-form target or HTTP/2's `:authority`.
+fn requested_host<B>(req: &Request<B>) -> Result<HeaderValue, GatewayError> {
+    let header = req.headers().get(HOST);
+    let authority = req.uri().authority().map(|a| a.as_str());
+    match (header, authority) {
+        (Some(h), Some(a)) if h.as_bytes().eq_ignore_ascii_case(a.as_bytes()) => Ok(h.clone()),
+        (Some(_), Some(_)) => Err(Malformed::Authority.into()),
+        (Some(h), None) => Ok(h.clone()),
+        (None, Some(a)) => HeaderValue::from_str(a).map_err(|_| Malformed::Authority.into()),
+        (None, None) => Err(Malformed::NoHost.into()),
+    }
+}
+
+/// The host as rules compare it, if the gateway serves it.
+fn served<'h>(config: &Config, host: &'h HeaderValue) -> Result<std::borrow::Cow<'h, str>, GatewayError> {
+    let text = host.to_str().unwrap_or("");
+    match hosts::canonical(text) {
+        Some(name) if config.listen.hosts.serves(&name) => Ok(name),
+        _ => Err(GatewayError::NotServed(
+            String::from_utf8_lossy(host.as_bytes()).into_owned(),
+        )),
+    }
+}
+
+/// Is this a WebSocket handshake that may become a tunnel? Any other
+/// upgrade, or a handshake that is not one, is refused; the framing guard
+/// refuses most on the wire already.
+fn websocket_handshake<B: http_body::Body>(req: &Request<B>) -> Result<bool, GatewayError> {
+    let Some(upgrade) = req.headers().get(UPGRADE) else {
+        return Ok(false);
+    };
+    let h = req.headers();
+    let connection_upgrade = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    let handshake = req.version() == Version::HTTP_11
+        && req.method() == Method::GET
+        && upgrade.as_bytes().eq_ignore_ascii_case(b"websocket")
+        && connection_upgrade
+        && h.contains_key("sec-websocket-key")
+        && h.get("sec-websocket-version").is_some_and(|v| v == "13")
+        && req.body().is_end_stream();
+    match handshake {
+        true => Ok(true),
+        false => Err(Malformed::Upgrade.into()),
+    }
+}
+
+/// A form body that must be read before deciding: the request is allowed
+/// as it stands, but some framework could read a method override from the
+/// body, and another method would not be allowed.
+fn form_that_matters<B: http_body::Body>(
+    req: &Request<B>,
+    policy: &Policy,
+    ip: std::net::IpAddr,
+    client: policy::ClientTypeId,
+    reading: &Reading<'_>,
+    principal: &Principal<'_>,
+    now: std::time::SystemTime,
+) -> Option<FormBody> {
+    if req.body().is_end_stream() {
+        return None;
+    }
+    let form = FormBody::of(req.headers())?;
+    let allowed = matches!(
+        policy::decide_reading(policy, ip, client, reading, principal, now).0,
+        Decision::Allow(_)
+    );
+    (allowed && policy::depends_on_method(policy, ip, client, reading, principal, now)).then_some(form)
+}
+
+/// Read a form body whole (it is small, or refused), within the body timeout.
+async fn inspect(body: Body, limits: &crate::config::Limits) -> Result<bytes::Bytes, GatewayError> {
+    let limited = http_body_util::Limited::new(body, limits.max_inspected_body_bytes);
+    match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
+        Err(_) => Err(GatewayError::BadBody(format!(
+            "the client sent no form for {:?}",
+            limits.body_read_timeout
+        ))),
+        Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(GatewayError::InspectedBodyTooLarge(limits.max_inspected_body_bytes))
+        }
+        Ok(Err(err)) => Err(GatewayError::BadBody(err.to_string())),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
 }

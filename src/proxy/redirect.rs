@@ -12,8 +12,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-/// Redirect every request to `https://{host}:{https_port}{path}`.
-pub async fn serve(listener: TcpListener, https_port: u16, shutdown: impl Future<Output = ()>) {
+use crate::config::hosts::{self, ServedNames};
+
+/// Redirect every request for a served name to `https://{host}:{https_port}{path}`
+/// (the names as they were at start: a reload does not change this listener).
+pub async fn serve(listener: TcpListener, https_port: u16, served: ServedNames, shutdown: impl Future<Output = ()>) {
+    let served = std::sync::Arc::new(served);
     tokio::pin!(shutdown);
     loop {
         let (tcp, _) = tokio::select! {
@@ -23,8 +27,12 @@ pub async fn serve(listener: TcpListener, https_port: u16, shutdown: impl Future
                 Err(_) => continue,
             },
         };
+        let served = served.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| async move { Ok::<_, Infallible>(redirect(&req, https_port)) });
+            let service = service_fn(move |req| {
+                let served = served.clone();
+                async move { Ok::<_, Infallible>(redirect(&req, https_port, &served)) }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))
@@ -34,19 +42,22 @@ pub async fn serve(listener: TcpListener, https_port: u16, shutdown: impl Future
     }
 }
 
-fn redirect<B>(req: &Request<B>, https_port: u16) -> Response<Full<Bytes>> {
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(strip_port)
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-[]:".contains(&b)));
-    let Some(host) = host else {
+fn redirect<B>(req: &Request<B>, https_port: u16, served: &ServedNames) -> Response<Full<Bytes>> {
+    // Only to a name the gateway serves: anything else would make this
+    // listener an open redirect to wherever a Host header points.
+    let name = (req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+        .and_then(hosts::canonical)
+        .filter(|name| served.serves(name));
+    let Some(name) = name else {
         let mut response = Response::new(Full::new(Bytes::from_static(
-            b"This address only redirects to HTTPS; send a Host header.\n",
+            b"This address only redirects to HTTPS, for the names this gateway serves.\n",
         )));
-        *response.status_mut() = StatusCode::BAD_REQUEST;
+        *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
         return response;
+    };
+    let host = match name.contains(':') {
+        true => format!("[{name}]"),
+        false => name.into_owned(),
     };
     let port = if https_port == 443 {
         String::new()
@@ -63,16 +74,17 @@ fn redirect<B>(req: &Request<B>, https_port: u16) -> Response<Full<Bytes>> {
     response
 }
 
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    host.split(':').next().unwrap_or(host)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn served() -> ServedNames {
+        let yaml = "listen: { address: \"127.0.0.1:0\", tls: { cert: c, key: k }, hosts: [crm.example.com, \"::1\"] }";
+        let raw: crate::config::RawConfig =
+            serde_yaml::from_str(&format!("{yaml}\nupstream: {{ url: \"http://x\" }}")).unwrap();
+        let mut found = crate::config::Found::default();
+        ServedNames::listed(raw.listen.hosts.as_deref().unwrap(), &mut found).unwrap()
+    }
 
     #[test]
     fn redirects_keep_host_and_path_and_use_the_https_port() {
@@ -81,23 +93,21 @@ mod tests {
             .header("host", "crm.example.com:80")
             .body(())
             .unwrap();
-        let response = redirect(&req, 8443);
+        let response = redirect(&req, 8443, &served());
         assert_eq!(response.status(), 308);
         assert_eq!(
             response.headers()[LOCATION],
             "https://crm.example.com:8443/contacts?page=2"
         );
         let v6 = Request::builder().uri("/").header("host", "[::1]:80").body(()).unwrap();
-        assert_eq!(redirect(&v6, 443).headers()[LOCATION], "https://[::1]/");
+        assert_eq!(redirect(&v6, 443, &served()).headers()[LOCATION], "https://[::1]/");
     }
 
     #[test]
-    fn hosts_that_are_not_names_get_no_redirect() {
-        let req = Request::builder()
-            .uri("/")
-            .header("host", "evil.com/x")
-            .body(())
-            .unwrap();
-        assert_eq!(redirect(&req, 443).status(), 400);
+    fn hosts_that_are_not_served_names_get_no_redirect() {
+        for host in ["evil.com/x", "evil.example", "crm.example.com.evil.example"] {
+            let req = Request::builder().uri("/").header("host", host).body(()).unwrap();
+            assert_eq!(redirect(&req, 443, &served()).status(), 421, "{host}");
+        }
     }
 }

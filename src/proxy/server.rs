@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use super::framing::Guard;
+use super::framing::{Guard, UpgradeSignal};
 use super::pipeline::{ConnInfo, Gateway};
 use crate::config::raw::LoginMode;
 use crate::config::{Config, Limits};
@@ -94,12 +94,17 @@ pub async fn serve(
     let (stop, _) = broadcast::channel::<()>(1);
     let mut finished = Vec::new();
     let mut gateways = Vec::new();
-    for index in 0..worker_count() {
+    let workers = worker_count();
+    for (index, request_ids) in crate::proxy::request_id::RequestIds::for_workers(workers)
+        .into_iter()
+        .enumerate()
+    {
         let gateway = Arc::new(Gateway::new(
             live.clone(),
             login.clone(),
             access_log.clone(),
             metrics.clone(),
+            request_ids,
         )?);
         gateways.push(gateway.clone());
         let worker = Worker {
@@ -258,6 +263,9 @@ impl Protocols {
             // Also bounds how long an idle keep-alive connection stays open.
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192))
+            // Also judged on a head that arrives whole (the buffer limit
+            // above only stops an incomplete one).
+            .max_header_size(limits.max_header_bytes.max(8192))
             .max_headers(limits.max_headers);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
@@ -293,9 +301,11 @@ impl Connection {
         };
         let session = tls.get_ref().1;
         let h2 = session.alpn_protocol() == Some(b"h2");
+        let upgrade = Arc::new(UpgradeSignal::default());
         let info = Arc::new(ConnInfo {
             peer,
             server_name: session.server_name().map(str::to_owned),
+            upgrade: upgrade.clone(),
         });
         let gateway = self.gateway;
         let service = service_fn(move |req| {
@@ -315,7 +325,13 @@ impl Connection {
             }
         } else {
             let limits = &self.limits;
-            let guarded = Guard::new(tls, limits.max_header_bytes.max(8192), limits.max_headers, peer);
+            let guarded = Guard::new(
+                tls,
+                limits.max_header_bytes.max(8192),
+                limits.max_headers,
+                peer,
+                upgrade,
+            );
             let conn = self
                 .protocols
                 .h1

@@ -80,6 +80,24 @@ fn fail(err: redis::RedisError) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
 
+/// A command that failed, and whether trying it once more is safe and
+/// worth it: its connection had dropped, so it never ran.
+struct Failure {
+    error: StoreError,
+    retry: bool,
+}
+
+impl From<redis::RedisError> for Failure {
+    fn from(err: redis::RedisError) -> Failure {
+        let retry =
+            !err.is_timeout() && (err.is_connection_dropped() || err.is_io_error() || err.is_unrecoverable_error());
+        Failure {
+            error: fail(err),
+            retry,
+        }
+    }
+}
+
 /// INCR with the window starting at the first hit, atomically.
 const COUNT: &str = "local n = redis.call('INCR', KEYS[1]) \
                      if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
@@ -229,24 +247,39 @@ impl RedisStore {
         })
     }
 
-    /// Run one command on whichever Redis is behind this store.
+    /// Run one command on whichever Redis is behind this store. A
+    /// connection that died while idle (Redis restarted, a failover) is only
+    /// found out by the next command, which is then tried once more on a
+    /// fresh connection instead of failing someone's request. A command that
+    /// timed out is not tried again: it may have run.
     async fn run<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        match self.run_once(cmd).await {
+            Err(Failure { retry: true, .. }) => self.run_once(cmd).await.map_err(|f| f.error),
+            other => other.map_err(|f| f.error),
+        }
+    }
+
+    async fn run_once<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Failure> {
         match &self.conn {
-            Conn::Single(conn) => cmd.query_async(&mut conn.clone()).await.map_err(fail),
-            Conn::Cluster(conn) => cmd.query_async(&mut conn.clone()).await.map_err(fail),
+            Conn::Single(conn) => cmd.query_async(&mut conn.clone()).await.map_err(Failure::from),
+            Conn::Cluster(conn) => cmd.query_async(&mut conn.clone()).await.map_err(Failure::from),
             Conn::Sentinel(sentinel) => {
-                let mut conn = sentinel.connection().await?;
+                let mut conn = sentinel
+                    .connection()
+                    .await
+                    .map_err(|error| Failure { error, retry: false })?;
                 match tokio::time::timeout(TIMEOUT, cmd.query_async(&mut conn)).await {
                     Ok(Ok(value)) => Ok(value),
                     Ok(Err(err)) => {
                         sentinel.forget().await;
-                        Err(fail(err))
+                        Err(Failure::from(err))
                     }
                     Err(_) => {
                         sentinel.forget().await;
-                        Err(StoreError::Unavailable(
-                            "the Redis master did not answer in time".into(),
-                        ))
+                        Err(Failure {
+                            error: StoreError::Unavailable("the Redis master did not answer in time".into()),
+                            retry: false,
+                        })
                     }
                 }
             }

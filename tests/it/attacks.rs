@@ -58,7 +58,9 @@ async fn a_client_cannot_name_its_address_in_any_forwarding_header() {
 async fn a_chunked_body_with_a_bad_chunk_size_is_never_delivered_whole() {
     let (gateway, upstream) = gateway_and_upstream().await;
     let answer = gateway
-        .send_raw(b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+        .send_raw(
+            b"POST /count HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        )
         .await;
     let status = answer.lines().next().unwrap_or("");
     assert!(status.starts_with("HTTP/1.1 400"), "{status:?}");
@@ -77,9 +79,9 @@ async fn a_chunk_size_with_leading_zeros_does_not_hide_the_request_after_it() {
     let (gateway, upstream) = gateway_and_upstream().await;
     let answer = gateway
         .send_raw(
-            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+            b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
               00000000000000005\r\nhello\r\n0\r\n\r\n\
-              POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+              POST /smuggled HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         )
         .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -185,16 +187,16 @@ async fn odd_request_lines_are_refused_or_forwarded_exactly_as_the_rules_saw_the
     for (what, raw) in [
         (
             "a lower-case method that a CRM may read as DELETE",
-            &b"delete /projects/7 HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            &b"delete /projects/7 HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
         ),
-        ("a lower-case GET", b"get /contacts HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("a lower-case GET", b"get /contacts HTTP/1.1\r\nHost: localhost\r\n\r\n"),
         (
             "a bare CR inside a header",
-            b"GET /contacts HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            b"GET /contacts HTTP/1.1\r\nHost: localhost\r\nX-A: a\rb\r\n\r\n",
         ),
         (
             "a signed Content-Length",
-            b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
+            b"POST /count HTTP/1.1\r\nHost: localhost\r\nContent-Length: +5\r\n\r\nhello",
         ),
         ("CONNECT", b"CONNECT crm:443 HTTP/1.1\r\nHost: crm:443\r\n\r\n"),
     ] {
@@ -204,15 +206,20 @@ async fn odd_request_lines_are_refused_or_forwarded_exactly_as_the_rules_saw_the
     }
     assert!(upstream.seen().is_empty(), "{:?}", upstream.seen());
 
-    // Absolute-form: the CRM gets the path and the client's Host, never the
-    // authority written in the request line.
+    // Absolute-form: an authority that differs from Host is refused (which
+    // one would the CRM believe?); one that agrees is forwarded as its path.
     let answer = gateway
-        .send_raw(b"GET http://evil.example/contacts HTTP/1.1\r\nHost: crm.example.com\r\n\r\n")
+        .send_raw(b"GET http://evil.example/contacts HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(upstream.seen().is_empty(), "{:?}", upstream.seen());
+    let answer = gateway
+        .send_raw(b"GET https://localhost/contacts HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let seen = upstream.last();
     assert_eq!(seen.uri.to_string(), "/contacts");
-    assert_eq!(seen.header("host"), Some("crm.example.com"));
+    assert_eq!(seen.header("host"), Some("localhost"));
 }
 
 #[tokio::test]
@@ -369,7 +376,7 @@ async fn a_client_that_stops_sending_its_body_is_cut_off() {
     settings.extra_limits = "  body_read_timeout: 1s\n".into();
     let gateway = crate::support::TestGateway::start(settings).await;
     let mut tls = gateway.raw().await;
-    tls.write_all(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+    tls.write_all(b"POST /count HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nab")
         .await
         .unwrap();
     let started = Instant::now();
@@ -397,7 +404,7 @@ async fn bodies_larger_than_the_limit_are_refused_or_cut_off() {
     let answer = gateway
         .send_raw(
             format!(
-                "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n{}",
+                "POST /count HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1001\r\n\r\n{}",
                 "a".repeat(1001)
             )
             .as_bytes(),
@@ -410,7 +417,7 @@ async fn bodies_larger_than_the_limit_are_refused_or_cut_off() {
     let answer = gateway
         .send_raw(
             format!(
-                "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{}",
+                "POST /count HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{}",
                 "a".repeat(1000)
             )
             .as_bytes(),
@@ -425,8 +432,10 @@ async fn bodies_larger_than_the_limit_are_refused_or_cut_off() {
     let chunk = format!("{:x}\r\n{}\r\n", 600, "b".repeat(600));
     let answer = gateway
         .send_raw(
-            format!("POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "POST /count HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");

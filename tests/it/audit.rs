@@ -200,3 +200,87 @@ async fn scenario_18_everything_that_matters_is_audited_and_no_secret_is_ever_lo
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_names_one_request_in_the_page_the_access_log_and_the_audit_trail() {
+    let upstream = RecordingUpstream::start().await;
+    let pki = TestPki::new();
+    portcullis::auth::credentials::SecretsKey::create(&pki.path().join("secrets.key")).unwrap();
+    let yaml = |port: u16| {
+        format!(
+            "listen: {{ address: \"127.0.0.1:{port}\", tls: {{ cert: server.pem, key: server.key }} }}\n\
+             upstream: {{ url: \"{}\" }}\n\
+             client_types: {{ web: {{ login: passthrough }} }}\n\
+             access: {{ web: any }}\n\
+             routes:\n  - {{ paths: [\"/billing/**\"], deny: all }}\n",
+            upstream.url()
+        )
+    };
+    let reference = |body: &str| -> String {
+        let after = body.split("Reference: ").nth(1).expect("a reference on the page");
+        after.split([' ', '<']).next().unwrap().to_owned()
+    };
+    let mut pages = Vec::new();
+    // Two gateways, one of them started twice: a restart must not repeat ids.
+    for (run, name) in [(0, "a"), (1, "b"), (2, "a")] {
+        let port = free_port();
+        let config = pki.path().join(format!("{name}.yaml"));
+        std::fs::write(&config, yaml(port)).unwrap();
+        let log = pki.path().join(format!("{name}-{run}.log"));
+        let audit = format!("{name}-{run}.audit");
+        let gateway = Process::start_logged(
+            &[
+                "--log-format",
+                "json",
+                "serve",
+                "--config",
+                &config.display().to_string(),
+                "--audit-log",
+                &audit,
+            ],
+            ([127, 0, 0, 1], port).into(),
+            pki.path(),
+            Stdio::null(),
+            std::fs::File::create(&log).unwrap(),
+        );
+        let client = TestClient::trusting(&pki);
+        for _ in 0..3 {
+            let answer = client.get(&format!("https://127.0.0.1:{port}/billing")).await;
+            assert_eq!(answer.status, 403);
+            pages.push((reference(&answer.body), log.clone(), pki.path().join(&audit)));
+        }
+        // Stopped as ops stop it (SIGTERM), so that its logs are written out.
+        let mut gateway = gateway;
+        let pid = gateway.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let _ = gateway.child.wait();
+    }
+    let ids: BTreeSet<&String> = pages.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(ids.len(), pages.len(), "every page names its own request: {pages:?}");
+    // The access log line and the audit event of each request carry the id on its page.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for (id, log, audit) in &pages {
+        loop {
+            let access = std::fs::read_to_string(log).unwrap_or_default();
+            let audited = std::fs::read_to_string(audit).unwrap_or_default();
+            let in_access = access
+                .lines()
+                .any(|l| l.contains("\"target\":\"access\"") && l.contains(&format!("\"request_id\":\"{id}\"")));
+            let in_audit = audited
+                .lines()
+                .any(|l| l.contains("request.denied") && l.contains(&format!("\"request_id\":\"{id}\"")));
+            if in_access && in_audit {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id}: access log {in_access}, audit {in_audit}\n{access}\n{audited}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub(crate) struct Office {
     pub(crate) redis: Option<RedisServer>,
     pub(crate) store: Store,
     pub(crate) secret: TotpSecret,
-    recovery_codes: Vec<String>,
+    pub(crate) recovery_codes: Vec<String>,
     /// The policy part of the config, for a second gateway sharing the store.
     policy: String,
 }
@@ -67,6 +67,38 @@ impl Office {
         settings.policy = settings
             .policy
             .replace(yaml_users, &format!("{sessions}users:\n{extra_users}"));
+        Office::serve(redis, store_settings, upstream, settings).await
+    }
+
+    /// A gateway with this policy (everything after `store` and `auth`),
+    /// sessions in a fresh Redis; alice, bob, dave and gina enrolled.
+    pub(crate) async fn with_policy(policy: &str) -> Office {
+        Office::in_front_of(None, "", policy).await
+    }
+
+    /// [`Office::with_policy`] in front of the CRM at `crm` (a URL), or the
+    /// recording upstream; `upstream` is more of the `upstream:` section.
+    pub(crate) async fn in_front_of(crm: Option<&str>, upstream: &str, policy: &str) -> Office {
+        let redis = RedisServer::start();
+        let store_settings = RedisSettings::single(&redis.url(), "portcullis:");
+        let recorder = RecordingUpstream::start().await;
+        let mut settings = Settings::new(crm.map_or(recorder.url(), str::to_owned));
+        settings.extra_upstream = upstream.to_owned();
+        let upstream = recorder;
+        settings.policy = format!(
+            "store: {{ redis: {{ url: \"{}\" }} }}\n\
+             auth: {{ company: Acme CRM, argon2_memory_kib: 8192, argon2_iterations: 1 }}\n{policy}",
+            redis.url()
+        );
+        Office::serve(Some(redis), &store_settings, upstream, settings).await
+    }
+
+    async fn serve(
+        redis: Option<RedisServer>,
+        store_settings: &RedisSettings,
+        upstream: RecordingUpstream,
+        settings: Settings,
+    ) -> Office {
         let policy = settings.policy.clone();
         let gateway = TestGateway::start(settings).await;
         let store = Store::redis_with(store_settings).await.unwrap();
@@ -74,7 +106,7 @@ impl Office {
         let hasher = Hasher::new(8192, 1, 1).unwrap();
         let secret = TotpSecret::generate();
         let recovery_codes = recovery::generate();
-        for user in ["alice", "dave", "gina"] {
+        for user in ["alice", "bob", "dave", "gina"] {
             Credentials {
                 password: Some(hasher.hash(&Password::new(PASSWORD)).unwrap()),
                 totp: Some(key.seal(user, &secret)),
@@ -808,4 +840,18 @@ async fn scenario_8_an_account_signed_in_from_two_networks_at_once_is_refused_wh
         enter_code(&mut next_desk, &previous_code(&office.secret)).await.status,
         303
     );
+}
+
+#[tokio::test]
+async fn a_gateway_idle_while_its_redis_restarted_serves_the_next_request_without_a_503() {
+    let mut office = Office::start().await;
+    let mut alice = signed_in(&office, "alice", "127.0.0.1").await;
+    assert_eq!(alice.get("/contacts").await.status, 200);
+    // Ops restart Redis (its data kept); the gateway's connection is dead,
+    // and nothing has told it so yet.
+    office.redis.as_mut().unwrap().restart_keeping_data();
+    // Past the 1 s session cache, so that the next request asks Redis.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = alice.get("/contacts").await;
+    assert_eq!(first.status, 200, "the first request after the restart: {}", first.body);
 }

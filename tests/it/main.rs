@@ -7,6 +7,8 @@ mod attacks;
 mod audit;
 mod browser;
 mod codes;
+mod crm_reading;
+mod crm_servers;
 mod deploy;
 mod harness;
 mod login;

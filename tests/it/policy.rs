@@ -229,18 +229,25 @@ async fn scenario_16_export_needs_a_manager_in_the_office_with_a_fresh_second_fa
         )
         .await;
     assert_eq!(stale.status, 401, "asks for a fresh second factor");
-    assert_eq!(
-        crm.ask(Some("carol"), CAFE, "GET", "/contacts/export", &fresh)
-            .await
-            .status,
-        403
+    // Carol uses the CRM from anywhere; only the export is office-only, and
+    // the page says that, not that her account may not use this network.
+    let from_cafe = crm.ask(Some("carol"), CAFE, "GET", "/contacts/export", &fresh).await;
+    assert_eq!(from_cafe.status, 403);
+    assert!(
+        from_cafe.body.contains(
+            "This part of the CRM can only be used from certain networks, and this one (192.0.2.99) is not among them."
+        ),
+        "{}",
+        from_cafe.body
     );
-    assert_eq!(
-        crm.ask(Some("erin"), OFFICE, "GET", "/contacts/export", &fresh)
-            .await
-            .status,
-        403
-    );
+    assert!(!from_cafe
+        .body
+        .contains("Your account may not use the CRM from this network"));
+    let not_a_manager = crm.ask(Some("erin"), OFFICE, "GET", "/contacts/export", &fresh).await;
+    assert_eq!(not_a_manager.status, 403);
+    assert!(not_a_manager
+        .body
+        .contains("You do not have access to this part of the CRM."));
     let forwarded: Vec<_> = crm.upstream.seen().iter().map(|s| s.uri.path().to_owned()).collect();
     assert_eq!(forwarded, ["/contacts/export"]);
     assert!(
@@ -450,4 +457,216 @@ fn check_rejects_a_policy_naming_things_that_do_not_exist() {
         stderr.contains("routes[0].allow_groups[0]: unknown group \"finace\" (did you mean \"finance\"?)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn check_flags_rules_that_can_never_match_or_never_apply_and_refuses_misspelt_methods() {
+    let (_pki, file) = policy_file("");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let yaml = yaml
+        .replace(
+            "  - { paths: [\"/projects/**\"], methods: [DELETE], deny: all }",
+            "  - { paths: [\"/projects/**\"], methods: [DELETE], deny: all }\n  \
+             - { paths: [\"/billing/invoices/*\"], step_up: 5m }\n  \
+             - { paths: [\"/api/reports/**\"], client_types: [mobile], allow_groups: [finance] }",
+        )
+        .replace(
+            "  erin: { groups: [field] }",
+            "  erin: { groups: [field], access: { web: [office], mobile: [office] } }",
+        );
+    std::fs::write(&file, &yaml).unwrap();
+    let output = process::run(&["check", "--config", &file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "warning: routes[3]: can never match: routes[0] matches everything it would",
+        "warning: users.erin.access.mobile: client type mobile has no sign-in, so nobody is signed in on it: this never applies (use access.mobile for it)",
+        "warning: routes[4]: applies only to client types without sign-in, where allow_groups and step_up can never be met",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+
+    // A misspelt method would quietly disable the rule it is in.
+    std::fs::write(&file, yaml.replace("methods: [DELETE]", "methods: [DELTE]")).unwrap();
+    let output = process::run(&["check", "--config", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("routes[2].methods[0]: \"DELTE\" is not an HTTP method (did you mean \"DELETE\"?)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn explain_reads_a_path_with_a_query_and_every_reading_of_it_as_the_gateway_does() {
+    let (_pki, file) = policy_file("");
+    for path in [
+        "/billing?x=1",
+        "/Billing",
+        "/billing;jsessionid=1",
+        "/billing/../billing/x",
+    ] {
+        let (code, text) = explain(&file, &["--user", "erin", "--ip", OFFICE, "--path", path]);
+        assert_eq!(code, 1, "{path}: {text}");
+        assert!(
+            text.starts_with("deny: routes[0] (/billing/**) allows only groups finance"),
+            "{path}: {text}"
+        );
+    }
+    let (code, text) = explain(
+        &file,
+        &[
+            "--user",
+            "erin",
+            "--ip",
+            OFFICE,
+            "--method",
+            "POST",
+            "--path",
+            "/projects/7",
+            "--header",
+            "X-HTTP-Method-Override: DELETE",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        text,
+        "deny: routes[2] (/projects/**) denies all (as the CRM may read POST /projects/7: DELETE /projects/7)"
+    );
+    let (code, text) = explain(
+        &file,
+        &["--user", "erin", "--ip", OFFICE, "--path", "/public/..;/billing"],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.starts_with("refuse: the gateway refuses this request before any rule"),
+        "{text}"
+    );
+}
+
+/// The policy of the agreement test: per-group access for a client type
+/// without sign-in (which never applies), a route for one group, a method
+/// rule and a step-up.
+const AGREEMENT_POLICY: &str = r#"
+trusted_proxies: [127.0.0.1]
+networks: { office: [193.167.1.0/24], home: [198.51.100.7/32] }
+client_types:
+  mobile: { match: { path_prefix: /api/, header: { name: X-App-Key } }, login: passthrough }
+access: { web: [office], mobile: any }
+groups:
+  finance: {}
+  sales: { access: { web: [office], mobile: [office] } }
+users:
+  alice: { groups: [finance], access: { web: [office, home] } }
+  bob: { groups: [sales] }
+routes:
+  - { paths: ["/billing/**", "/api/billing/**"], allow_groups: [finance] }
+  - { paths: ["/projects/**", "/api/projects/**"], methods: [DELETE], deny: all }
+  - { paths: ["/contacts/export*"], step_up: 5m }
+"#;
+
+/// What the gateway did, in explain's words.
+fn verdict_of(answer: &Answer) -> &'static str {
+    match (answer.status, answer.header("location")) {
+        (200, _) => "allow",
+        (303, Some(l)) if l.starts_with("/.portcullis/login") => "login",
+        // Not a GET: nowhere to send it back to after signing in.
+        (401, _) => "login",
+        (303, Some(l)) if l.starts_with("/.portcullis/step-up") => "step-up",
+        (403, _) => "deny",
+        (400 | 405, _) => "refuse",
+        _ => "unexpected",
+    }
+}
+
+#[tokio::test]
+async fn explain_users_review_and_the_gateway_give_the_same_answers() {
+    let office = crate::login::Office::with_policy(AGREEMENT_POLICY).await;
+    let config = office.config_file();
+    let mut cookies = std::collections::HashMap::new();
+    for user in ["alice", "bob"] {
+        let browser = crate::login::signed_in(&office, user, OFFICE).await;
+        cookies.insert(user, browser.cookies["__Host-portcullis"].clone());
+    }
+    // (client type, method, path, extra header)
+    type Question = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<(&'static str, &'static str)>,
+    );
+    let requests: &[Question] = &[
+        ("web", "GET", "/contacts", None),
+        ("web", "GET", "/billing?x=1", None),
+        ("web", "GET", "/Billing/q3", None),
+        ("web", "GET", "/billing;jsessionid=7", None),
+        ("web", "POST", "/projects/7", Some(("x-http-method-override", "DELETE"))),
+        ("web", "POST", "/projects/7?_method=DELETE", None),
+        ("web", "GET", "/contacts/export", None),
+        ("web", "GET", "/public/..;/billing", None),
+        ("web", "TRACE", "/contacts", None),
+        ("mobile", "GET", "/api/contacts", None),
+        ("mobile", "GET", "/api/billing/q3", None),
+        ("mobile", "POST", "/api/projects/7", Some(("x-http-method", "DELETE"))),
+    ];
+    let mut asked = 0;
+    for user in [Some("alice"), Some("bob"), None] {
+        for ip in [OFFICE, BOB_HOME, CAFE] {
+            for (client, method, path, header) in requests {
+                let mut request = Request::builder()
+                    .method(*method)
+                    .uri(office.gateway.url(path))
+                    .header("x-forwarded-for", ip);
+                if let Some(user) = user {
+                    request = request.header("cookie", format!("__Host-portcullis={}", cookies[user]));
+                }
+                if *client == "mobile" {
+                    request = request.header("x-app-key", "app-1");
+                }
+                if let Some((name, value)) = header {
+                    request = request.header(*name, *value);
+                }
+                let answer = office.gateway.client().send(request.body(()).unwrap()).await;
+                let gateway = verdict_of(&answer);
+
+                let mut args = vec!["--ip", ip, "--client", client, "--method", method, "--path", path];
+                args.extend(["--second-factor-age", "10s", "--format", "json"]);
+                if let Some(user) = user {
+                    args.extend(["--user", user]);
+                }
+                let header_arg = header.map(|(n, v)| format!("{n}: {v}"));
+                if let Some(h) = &header_arg {
+                    args.extend(["--header", h.as_str()]);
+                }
+                let (_, text) = explain(&config, &args);
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+                // A browser without a session that may come from here is sent
+                // to the login page, which explain calls login.
+                assert_eq!(
+                    json["decision"], gateway,
+                    "{user:?} from {ip}, {client} {method} {path} {header:?}: explain says {}, the gateway answered {}",
+                    json["explanation"], answer.status
+                );
+                asked += 1;
+            }
+        }
+    }
+    assert_eq!(asked, 108);
+
+    // users review shows for the app what applies to it: no sign-in, the
+    // default; never bob's group's `mobile: [office]`.
+    let output = process::run(&["users", "review", "--config", &config, "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("review as json");
+    let bob = rows.as_array().unwrap().iter().find(|r| r["user"] == "bob").unwrap();
+    let mobile = bob["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a[0] == "mobile")
+        .unwrap();
+    assert_eq!(mobile[1], "no sign-in: anyone from any network");
 }

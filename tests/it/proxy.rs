@@ -189,22 +189,23 @@ async fn ambiguous_or_oversized_requests_get_4xx_and_never_reach_the_crm() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "Content-Length with Transfer-Encoding",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec(),
             "400",
         ),
         (
             "two different Content-Lengths",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
             "400",
         ),
         (
             "two equal Content-Lengths",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
             "400",
         ),
         (
             "Transfer-Encoding that is not just chunked",
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec(),
             "400",
         ),
         (
@@ -214,18 +215,22 @@ async fn ambiguous_or_oversized_requests_get_4xx_and_never_reach_the_crm() {
         ),
         (
             "an obs-fold header",
-            b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n  folded\r\n\r\n".to_vec(),
             "400",
         ),
         (
             "a 64 KiB header",
-            format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024)).into_bytes(),
+            format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(64 * 1024)
+            )
+            .into_bytes(),
             "431",
         ),
         (
             "200 headers",
             format!(
-                "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                "GET / HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
                 (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
             )
             .into_bytes(),
@@ -251,7 +256,7 @@ async fn ambiguous_or_oversized_requests_get_4xx_and_never_reach_the_crm() {
 async fn a_slowloris_client_is_cut_off_after_the_header_timeout() {
     let (gateway, upstream) = gateway_and_upstream().await;
     let mut tls = gateway.raw().await;
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 1024];
     // The header_read_timeout is 1 s: the gateway must give up on us.
@@ -335,9 +340,14 @@ async fn shutdown_lets_requests_in_flight_finish() {
 async fn the_plain_http_port_redirects_to_https() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let pki = crate::support::pki::TestPki::new();
+    let yaml = "listen: { address: \"127.0.0.1:443\", tls: { cert: server.pem, key: server.key }, hosts: [crm.example.com] }\n\
+                upstream: { url: \"http://127.0.0.1:1\" }\n";
+    let config = portcullis::config::Config::from_yaml(yaml, pki.path()).unwrap();
     tokio::spawn(portcullis::proxy::redirect::serve(
         listener,
         8443,
+        config.listen.hosts.clone(),
         std::future::pending(),
     ));
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -353,4 +363,13 @@ async fn the_plain_http_port_redirects_to_https() {
             .contains("location: https://crm.example.com:8443/contacts?x=1"),
         "{answer}"
     );
+    // Never to a name the gateway does not serve (an open redirect).
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    assert!(!answer.contains("evil.example"), "{answer}");
 }

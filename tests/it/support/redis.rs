@@ -10,6 +10,7 @@ pub struct RedisServer {
     pub addr: SocketAddr,
     child: Child,
     _dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -26,7 +27,31 @@ impl RedisServer {
     /// Start one on `port` with extra `redis-server` arguments.
     pub fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
+        let extra: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
+        let child = RedisServer::spawn(port, &extra, dir.path());
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let server = RedisServer {
+            addr,
+            child,
+            _dir: dir,
+            extra,
+        };
+        server.wait_for_ping();
+        server
+    }
+
+    /// Stop and start again on the same port, keeping what it holds (saved
+    /// to disk first), as an ops restart does.
+    pub fn restart_keeping_data(&mut self) {
+        assert!(cli(self.addr.port(), &["SAVE"]).contains("OK"), "SAVE failed");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = RedisServer::spawn(self.addr.port(), &self.extra, self._dir.path());
+        self.wait_for_ping();
+    }
+
+    fn spawn(port: u16, extra: &[String], dir: &std::path::Path) -> Child {
+        Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -39,7 +64,7 @@ impl RedisServer {
             ])
             .args(extra)
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -48,18 +73,19 @@ impl RedisServer {
                     "cannot start redis-server ({err}). The tests need a real Redis: \
                      run scripts/test (it installs it) or `apt-get install redis-server`"
                 )
-            });
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let server = RedisServer { addr, child, _dir: dir };
+            })
+    }
+
+    fn wait_for_ping(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.ping().is_err() {
+        while self.ping().is_err() {
             assert!(
                 Instant::now() < deadline,
-                "redis-server did not answer PING on {addr} within 10 s"
+                "redis-server did not answer PING on {} within 10 s",
+                self.addr
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     pub fn url(&self) -> String {
