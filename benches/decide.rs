@@ -165,5 +165,79 @@ fn bench(c: &mut Criterion) {
     case("decide/anonymous login", None, office, "/contacts", "login");
 }
 
-criterion_group!(benches, bench);
+/// What the CRM-reading defences add to a typical browser request: reading
+/// it as the CRM's server may (path, method, overrides) and cleaning its
+/// headers (families of names a CRM could misread).
+fn reading(c: &mut Criterion) {
+    use portcullis::config::raw::Server;
+    use portcullis::policy::reading;
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("host", "crm.example.com"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+        ),
+        (
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("accept-language", "en-GB,en;q=0.9"),
+        ("accept-encoding", "gzip, deflate, br"),
+        ("referer", "https://crm.example.com/contacts?page=2"),
+        ("sec-fetch-dest", "document"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-ch-ua", "\"Chromium\";v=\"131\""),
+        ("sec-ch-ua-platform", "\"Linux\""),
+        ("upgrade-insecure-requests", "1"),
+        (
+            "cookie",
+            "crm_sid=0123456789abcdef; __Host-portcullis=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ),
+        ("connection", "keep-alive"),
+    ] {
+        headers.insert(http::HeaderName::from_static(name), value.parse().unwrap());
+    }
+    let get = Method::GET;
+    c.bench_function("reading/a browser GET, generic server", |b| {
+        b.iter(|| {
+            reading::read(
+                Server::Generic,
+                &get,
+                black_box("/contacts/42/notes"),
+                Some("page=2"),
+                black_box(&headers),
+            )
+        })
+    });
+    let names = portcullis::config::IdentityHeaders {
+        user: http::HeaderName::from_static("x-portcullis-user"),
+        groups: http::HeaderName::from_static("x-portcullis-groups"),
+    };
+    let host = http::HeaderValue::from_static("crm.example.com");
+    c.bench_function("headers/a browser GET cleaned for the CRM", |b| {
+        b.iter_batched(
+            || headers.clone(),
+            |mut h| {
+                let ours = portcullis::proxy::headers::Ours {
+                    identity: Some(("alice".into(), "finance,managers".into())),
+                    names: &names,
+                    allowed_odd_names: &[],
+                    client: portcullis::proxy::client_ip::ClientAddr {
+                        ip: "193.167.1.70".parse().unwrap(),
+                        via_trusted_proxy: false,
+                    },
+                    peer: "193.167.1.70".parse().unwrap(),
+                    host: Some(&host),
+                };
+                portcullis::proxy::headers::for_crm(&mut h, &ours);
+                h
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench, reading);
 criterion_main!(benches);

@@ -95,38 +95,23 @@ pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
         .filter(|c| c.login == LoginMode::Passthrough)
         .map(|c| c.name.as_str())
         .collect();
-    let per_client = |access: Option<&RawAccess>| -> Vec<String> {
-        match access {
-            Some(RawAccess::PerClient(map)) => map
-                .keys()
-                .filter(|k| passthrough.contains(&k.as_str()))
-                .cloned()
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let never = "has no sign-in, so nobody is signed in on it: this never applies (use access.{client} for it)";
-    for (name, user) in &raw.users {
-        for client in per_client(user.access.as_ref()) {
+    let settings = (raw.users.iter().map(|(n, u)| (format!("users.{n}"), u.access.as_ref())))
+        .chain(
+            raw.groups
+                .iter()
+                .map(|(n, g)| (format!("groups.{n}"), g.access.as_ref())),
+        )
+        .chain((raw.exemptions.iter().enumerate()).map(|(i, e)| (format!("exemptions[{i}]"), Some(&e.access))));
+    for (path, access) in settings {
+        let Some(RawAccess::PerClient(map)) = access else {
+            continue;
+        };
+        for client in map.keys().filter(|k| passthrough.contains(&k.as_str())) {
             warn(
-                format!("users.{name}.access.{client}"),
-                format!("client type {client} {}", never.replace("{client}", &client)),
-            );
-        }
-    }
-    for (name, group) in &raw.groups {
-        for client in per_client(group.access.as_ref()) {
-            warn(
-                format!("groups.{name}.access.{client}"),
-                format!("client type {client} {}", never.replace("{client}", &client)),
-            );
-        }
-    }
-    for (i, e) in raw.exemptions.iter().enumerate() {
-        for client in per_client(Some(&e.access)) {
-            warn(
-                format!("exemptions[{i}].access.{client}"),
-                format!("client type {client} {}", never.replace("{client}", &client)),
+                format!("{path}.access.{client}"),
+                format!(
+                    "client type {client} has no sign-in, so nobody is signed in on it: this never applies (use access.{client} for it)"
+                ),
             );
         }
     }

@@ -91,16 +91,26 @@ pub fn read<'a>(
     let mut paths = SmallVec::new();
     paths.push(normal);
     add_path_readings(server, &mut paths)?;
-    if let Some(destination) = headers.get("destination") {
-        let target = destination_path(destination.as_bytes()).ok_or(Unreadable::Destination)?;
-        let normal = path::normalize(&target)?.into_owned();
-        paths.push(Cow::Owned(normal));
-        add_path_readings(server, &mut paths)?;
+    // One look at the names: is there a Destination or an override header?
+    // (Cheaper than a lookup of each, on every request.)
+    let mut overridden = false;
+    for name in headers.keys() {
+        match name.as_str() {
+            "destination" => {
+                let target = headers.get(name).and_then(|d| destination_path(d.as_bytes()));
+                let target = target.ok_or(Unreadable::Destination)?;
+                let normal = path::normalize(&target)?.into_owned();
+                paths.push(Cow::Owned(normal));
+                add_path_readings(server, &mut paths)?;
+            }
+            n if OVERRIDE_HEADERS.contains(&n) => overridden = true,
+            _ => {}
+        }
     }
 
     let mut methods = SmallVec::new();
     push_method(&mut methods, method.clone());
-    for name in OVERRIDE_HEADERS {
+    for name in OVERRIDE_HEADER_NAMES.iter().filter(|_| overridden) {
         for value in headers.get_all(name) {
             let value = value.to_str().map_err(|_| Unreadable::Override("(not text)".into()))?;
             for part in value.split(',') {
@@ -108,7 +118,8 @@ pub fn read<'a>(
             }
         }
     }
-    if let Some(query) = query.filter(|q| q.to_ascii_lowercase().contains("method")) {
+    let names_a_method = |q: &&str| q.as_bytes().windows(6).any(|w| w.eq_ignore_ascii_case(b"method"));
+    if let Some(query) = query.filter(names_a_method) {
         // Some servers also split a query on `;` (Python's older parsers).
         let query = query.replace(';', "&");
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -195,6 +206,12 @@ fn destination_path(value: &[u8]) -> Option<String> {
 
 /// Headers that frameworks read as the method instead of the request's own.
 const OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+/// The same, ready to look up (no parsing per request).
+static OVERRIDE_HEADER_NAMES: [http::HeaderName; 3] = [
+    http::HeaderName::from_static("x-http-method-override"),
+    http::HeaderName::from_static("x-http-method"),
+    http::HeaderName::from_static("x-method-override"),
+];
 
 /// Is a query, form or JSON field one that some framework reads as the
 /// method? Names are compared as PHP registers them (`.`, space and `[`

@@ -52,8 +52,13 @@ pub fn for_crm(headers: &mut HeaderMap, ours: &Ours<'_>) {
             .collect::<Vec<_>>()
             .join(", ")
     });
-    remove_hop_by_hop(headers);
-    let doomed: SmallVec<[HeaderName; 4]> = headers.keys().filter(|name| misreadable(name, ours)).cloned().collect();
+    // One pass over the names: hop-by-hop, named in Connection, or misreadable.
+    let listed = connection_listed(headers);
+    let doomed: SmallVec<[HeaderName; 4]> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name) || listed.contains(name) || misreadable(name, ours))
+        .cloned()
+        .collect();
     for name in doomed {
         headers.remove(name);
     }
@@ -67,8 +72,32 @@ pub fn for_crm(headers: &mut HeaderMap, ours: &Ours<'_>) {
     strip_our_cookies(headers);
 }
 
+/// Standard headers browsers send on every request, none of which a CRM
+/// could misread: answered without looking further.
+const ORDINARY: [HeaderName; 16] = [
+    header::ACCEPT,
+    header::ACCEPT_ENCODING,
+    header::ACCEPT_LANGUAGE,
+    header::USER_AGENT,
+    header::REFERER,
+    header::COOKIE,
+    header::HOST,
+    header::CACHE_CONTROL,
+    header::PRAGMA,
+    header::ORIGIN,
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::UPGRADE_INSECURE_REQUESTS,
+    header::AUTHORIZATION,
+];
+
 /// Must this header go before the request reaches the CRM?
 fn misreadable(name: &HeaderName, ours: &Ours<'_>) -> bool {
+    if ORDINARY.contains(name) {
+        return false;
+    }
     let text = name.as_str();
     let plain = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !plain && !ours.allowed_odd_names.contains(name) {
@@ -105,74 +134,91 @@ const PROTECTED_EXACT: &[&str] = &[
 /// Parts of names, for families with many members (`x-forwarded-*`,
 /// `*-client-ip`, `x-ms-client-principal-*`, `x-original-url`…).
 static PROTECTED_PARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::new([
-        // Client addresses.
-        "forwarded",
-        "client-ip",
-        "clientip",
-        "real-ip",
-        "remote-addr",
-        "remote-ip",
-        "connecting-ip",
-        "originating-ip",
-        "user-ip",
-        "socketip",
-        "external-address",
-        "pseudo-ipv4",
-        "proxyuser",
-        // Identities and client certificates vouched for by a proxy.
-        "authenticated-user",
-        "auth-request-",
-        "client-principal",
-        "x-ms-token-",
-        "iap-jwt",
-        "amzn-oidc",
-        "cf-access-",
-        "pomerium",
-        "client-cert",
-        "client-verify",
-        "client-dn",
-        "ssl-client",
-        "x-ssl-",
-        "x-arr-",
-        // Another URL, host or method than the one decided on.
-        "x-original-",
-        "x-rewrite-",
-        "override-url",
-        "destinationurl",
-        "host-override",
-        "original-path",
-    ])
-    // Fixed, short strings: building the automaton cannot fail.
-    .expect("the protected header patterns build")
+    // A DFA: the fastest search for a fixed, small set of short patterns.
+    AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build([
+            // Client addresses.
+            "forwarded",
+            "client-ip",
+            "clientip",
+            "real-ip",
+            "remote-addr",
+            "remote-ip",
+            "connecting-ip",
+            "originating-ip",
+            "user-ip",
+            "socketip",
+            "external-address",
+            "pseudo-ipv4",
+            "proxyuser",
+            // Identities and client certificates vouched for by a proxy.
+            "authenticated-user",
+            "auth-request-",
+            "client-principal",
+            "x-ms-token-",
+            "iap-jwt",
+            "amzn-oidc",
+            "cf-access-",
+            "pomerium",
+            "client-cert",
+            "client-verify",
+            "client-dn",
+            "ssl-client",
+            "x-ssl-",
+            "x-arr-",
+            // Another URL, host or method than the one decided on.
+            "x-original-",
+            "x-rewrite-",
+            "override-url",
+            "destinationurl",
+            "host-override",
+            "original-path",
+        ])
+        // Fixed, short strings: building the automaton cannot fail.
+        .expect("the protected header patterns build")
 });
 
-/// Headers that describe one connection, not the message (RFC 9110 7.6.1),
-/// plus any the sender listed in `Connection`.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: SmallVec<[HeaderName; 4]> = headers
+/// Headers that describe one connection, not the message (RFC 9110 7.6.1).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
+}
+
+/// The headers a `Connection` header names: they describe this connection.
+fn connection_listed(headers: &HeaderMap) -> SmallVec<[HeaderName; 2]> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect()
+}
+
+/// Remove the hop-by-hop headers, and those `Connection` names (from a
+/// response, say).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed = connection_listed(headers);
+    let doomed: SmallVec<[HeaderName; 4]> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name) || listed.contains(name))
+        .cloned()
         .collect();
-    for name in listed {
+    for name in doomed {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-        header::PROXY_AUTHENTICATE,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -184,32 +230,58 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// `X-Forwarded-For` chain is kept and the peer appended, as every proxy in
 /// a chain does.
 fn set_forwarded(headers: &mut HeaderMap, ours: &Ours<'_>, trusted_chain: Option<String>) {
-    let peer = ours.peer.to_canonical();
-    let chain = match trusted_chain {
-        Some(earlier) => format!("{earlier}, {peer}"),
-        None => peer.to_string(),
+    let client = ip_text(ours.client.ip);
+    let chain = match (trusted_chain, ours.client.via_trusted_proxy) {
+        (Some(earlier), _) => format!("{earlier}, {}", ip_text(ours.peer.to_canonical())),
+        (None, true) => ip_text(ours.peer.to_canonical()),
+        // Not through a proxy: the peer is the client.
+        (None, false) => client.clone(),
     };
-    let client = ours.client.ip;
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(&X_FORWARDED_FOR, value);
     }
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-    if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
+    let mut forwarded = match ours.client.ip {
+        std::net::IpAddr::V4(_) => format!("for={client};proto=https"),
+        std::net::IpAddr::V6(_) => format!("for=\"[{client}]\";proto=https"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&client) {
         headers.insert(&X_REAL_IP, value);
     }
-    let node = match client {
-        std::net::IpAddr::V4(ip) => ip.to_string(),
-        std::net::IpAddr::V6(ip) => format!("\"[{ip}]\""),
-    };
-    let mut forwarded = format!("for={node};proto=https");
     if let Some(host) = ours.host {
         headers.insert(&X_FORWARDED_HOST, host.clone());
         if let Ok(host) = host.to_str() {
-            forwarded.push_str(&format!(";host=\"{host}\""));
+            forwarded.push_str(";host=\"");
+            forwarded.push_str(host);
+            forwarded.push('"');
         }
     }
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
         headers.insert(header::FORWARDED, value);
+    }
+}
+
+/// An address as text; IPv4 without the formatting machinery (this runs
+/// on every request, and `Display` for addresses is slow).
+fn ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push((b'0' + octet / 100) as char);
+                }
+                if octet >= 10 {
+                    out.push((b'0' + octet / 10 % 10) as char);
+                }
+                out.push((b'0' + octet % 10) as char);
+            }
+            out
+        }
+        v6 => v6.to_string(),
     }
 }
 
@@ -271,6 +343,22 @@ mod tests {
         };
         for_crm(&mut headers, &ours);
         headers
+    }
+
+    #[test]
+    fn addresses_are_written_as_std_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.1",
+            "127.0.0.1",
+            "198.51.100.7",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
     }
 
     #[test]

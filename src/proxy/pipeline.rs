@@ -225,7 +225,7 @@ impl Gateway {
             uri.query(),
             req.headers(),
         )?;
-        let websocket = websocket_handshake(&req)?;
+        let websocket = websocket_handshake(&req, ctx.upgrade_requested)?;
         let client = policy.classify_reading(Some(&host), &reading, req.headers())?;
         ctx.client_type = Some(client);
         let now = clock::now();
@@ -527,8 +527,8 @@ fn served<'h>(config: &Config, host: &'h HeaderValue) -> Result<std::borrow::Cow
 /// Is this a WebSocket handshake that may become a tunnel? Any other
 /// upgrade, or a handshake that is not one, is refused; the framing guard
 /// refuses most on the wire already.
-fn websocket_handshake<B: http_body::Body>(req: &Request<B>) -> Result<bool, GatewayError> {
-    let Some(upgrade) = req.headers().get(UPGRADE) else {
+fn websocket_handshake<B: http_body::Body>(req: &Request<B>, asked: bool) -> Result<bool, GatewayError> {
+    let Some(upgrade) = req.headers().get(UPGRADE).filter(|_| asked) else {
         return Ok(false);
     };
     let h = req.headers();

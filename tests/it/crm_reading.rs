@@ -604,7 +604,10 @@ async fn a_head_larger_than_the_limit_is_refused_even_when_it_arrives_in_one_rea
         let answer = String::from_utf8_lossy(&answer[..n]);
         assert!(answer.starts_with("HTTP/1.1 431"), "{kib} KiB: {answer}");
     }
-    assert!(crm.office.upstream.seen().is_empty(), "an oversized request reached the CRM");
+    assert!(
+        crm.office.upstream.seen().is_empty(),
+        "an oversized request reached the CRM"
+    );
 }
 
 #[tokio::test]
