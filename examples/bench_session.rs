@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use portcullis::config::{Config, StoreSettings};
+use portcullis::config::StoreSettings;
+use portcullis::live::Live;
 use portcullis::session::Sessions;
 use portcullis::store::Store;
 
@@ -17,9 +18,10 @@ async fn main() -> anyhow::Result<()> {
     let [_, config, user] = args.as_slice() else {
         anyhow::bail!("usage: bench_session CONFIG USER");
     };
-    let config = Config::load(Path::new(config)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let live = Live::load(Path::new(config)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = &live.config;
     let store = match &config.store {
-        StoreSettings::Embedded(path) => Store::embedded(path)?,
+        StoreSettings::Embedded(path) => Store::embedded(path, portcullis::clock::Clock::system())?,
         StoreSettings::Redis(settings) => Store::redis_with(settings).await?,
     };
     let sessions = Sessions {

@@ -42,10 +42,12 @@
 //! - [`telemetry`]: logging setup (human or JSON lines).
 
 pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod live;
 pub mod metrics;
 pub mod policy;
 pub mod portal;

@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use portcullis::admin;
-use portcullis::config::Config;
+use portcullis::live::Live;
 use portcullis::telemetry::{self, AccessLog, LogFormat};
 
 mod cli;
@@ -103,8 +102,8 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
 }
 
 /// Load a config for a command, printing its problems if it is invalid.
-fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|err| {
+fn load(path: &std::path::Path) -> Result<Live, ExitCode> {
+    Live::load(path).map_err(|err| {
         eprintln!("error: {} is not valid:", path.display());
         for line in err.lines() {
             eprintln!("  {line}");
@@ -134,7 +133,7 @@ fn in_runtime(job: impl std::future::Future<Output = anyhow::Result<()>>) -> any
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match Config::load_and_lint(path, Some(portcullis::clock::now())) {
+    match Live::load_and_lint(path, Some(portcullis::clock::now())) {
         Ok((_, warnings)) => {
             for warning in &warnings {
                 println!("warning: {warning}");
@@ -209,9 +208,9 @@ where
 }
 
 async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
-    let config = Config::load(&path)
+    let live = Live::load(&path)
         .map_err(|err| anyhow::anyhow!("{} is not valid:\n  {}", path.display(), err.lines().join("\n  ")))?;
-    let config = Arc::new(config);
+    let config = &live.config;
     let listener = tokio::net::TcpListener::bind(config.listen.address)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen.address))?;
@@ -227,7 +226,8 @@ async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
         ));
     }
     tracing::info!(address = %config.listen.address, "serving");
-    portcullis::proxy::serve(config, listener, access_log, shutdown_signal()).await?;
+    let clock = portcullis::clock::Clock::system();
+    portcullis::app::run(live, listener, access_log, clock, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -145,9 +145,11 @@ impl RequestMetrics {
     }
 }
 
-/// Rare events, shared by every worker.
+/// Rare events, shared by every worker, and each worker's request counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// One per worker (see [`Metrics::worker`]); a scrape adds them up.
+    workers: Mutex<Vec<std::sync::Arc<RequestMetrics>>>,
     pub logins: Counter,
     pub login_failures: Counter,
     pub lockouts: Counter,
@@ -156,12 +158,27 @@ pub struct Metrics {
     pub sharing_signals: Counter,
 }
 
+impl Metrics {
+    /// Request counters for one more worker, which it alone writes.
+    pub fn worker(&self) -> std::sync::Arc<RequestMetrics> {
+        let counters = std::sync::Arc::new(RequestMetrics::default());
+        let mut workers = self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        workers.push(counters.clone());
+        counters
+    }
+}
+
 /// The Prometheus text for every worker's request counters plus the shared
 /// ones; `active_sessions` is counted by the caller (it needs the store).
-pub fn render(workers: &[&RequestMetrics], shared: &Metrics, active_sessions: Option<u64>) -> String {
+pub fn render(shared: &Metrics, active_sessions: Option<u64>) -> String {
     let mut total = RequestCounts::default();
     let mut requests: BTreeMap<(Outcome, String), u64> = BTreeMap::new();
-    for worker in workers {
+    let workers = shared
+        .workers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for worker in &workers {
         let counts = worker.snapshot();
         for (outcome, client, n) in counts.requests {
             *requests.entry((outcome, client)).or_default() += n;
@@ -245,15 +262,14 @@ mod tests {
 
     #[test]
     fn workers_add_up_and_histograms_are_cumulative() {
-        let a = RequestMetrics::default();
-        let b = RequestMetrics::default();
+        let shared = Metrics::default();
+        let (a, b) = (shared.worker(), shared.worker());
         a.record(Outcome::Allowed, "web", Duration::from_micros(300));
         b.record(Outcome::Allowed, "web", Duration::from_millis(3));
         b.record(Outcome::Denied, "mobile", Duration::from_millis(30));
         b.upstream(Duration::from_millis(2), true);
-        let shared = Metrics::default();
         shared.logins.inc();
-        let text = render(&[&a, &b], &shared, Some(4));
+        let text = render(&shared, Some(4));
         for line in [
             "portcullis_requests_total{decision=\"allow\",client_type=\"web\"} 2",
             "portcullis_requests_total{decision=\"deny\",client_type=\"mobile\"} 1",

@@ -30,9 +30,11 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
+use crate::live::Live;
 use crate::policy::Policy;
-use crate::portal::login::Login;
+use crate::session::SessionService;
 
 /// How often accounts whose `expires` has passed are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -114,10 +116,11 @@ pub struct Reloader {
     /// The config file.
     pub path: PathBuf,
     /// What every request reads; a reload swaps it whole.
-    pub live: Arc<ArcSwap<Config>>,
+    pub live: Arc<ArcSwap<Live>>,
     /// To end sessions; `None` when no client type signs in.
-    pub login: Option<Arc<Login>>,
+    pub sessions: Option<Arc<SessionService>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub clock: Clock,
 }
 
 impl Reloader {
@@ -125,7 +128,7 @@ impl Reloader {
     /// sessions it offboards. On error the running config is untouched.
     pub async fn reload(&self, trigger: &str) -> Result<(), ConfigError> {
         let path = self.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Config::load(&path))
+        let loaded = tokio::task::spawn_blocking(move || Live::load(&path))
             .await
             .unwrap_or_else(|err| Err(ConfigError::Syntax(format!("the reload task failed: {err}"))));
         let new = match loaded {
@@ -145,7 +148,7 @@ impl Reloader {
             }
         };
         let old = self.live.swap(new.clone());
-        let restart = needs_restart(&old, &new);
+        let restart = needs_restart(&old.config, &new.config);
         tracing::info!(
             target: "audit",
             event = "config.reloaded",
@@ -157,7 +160,7 @@ impl Reloader {
             tracing::warn!(sections = ?restart, "these config changes take effect after a restart");
         }
         self.metrics.reloads.inc();
-        self.end_sessions(offboarded(&old.policy, &new.policy, crate::clock::now()))
+        self.end_sessions(offboarded(&old.policy, &new.policy, self.clock.now()))
             .await;
         Ok(())
     }
@@ -165,15 +168,15 @@ impl Reloader {
     /// End the sessions of accounts whose `expires` has passed (or that are
     /// disabled) in the running policy.
     pub async fn sweep(&self) {
-        let policy = self.live.load_full();
-        let ended: Vec<_> = ended_accounts(&policy.policy, crate::clock::now()).collect();
+        let live = self.live.load_full();
+        let ended: Vec<_> = ended_accounts(&live.policy, self.clock.now()).collect();
         self.end_sessions(ended).await;
     }
 
     async fn end_sessions(&self, users: Vec<(String, &'static str)>) {
-        let Some(login) = &self.login else { return };
+        let Some(sessions) = &self.sessions else { return };
         for (user, why) in users {
-            match login.revoke_all(&user).await {
+            match sessions.revoke_all(&user).await {
                 Ok(ended) if ended.is_empty() => {}
                 Ok(ended) => {
                     for handle in &ended {
@@ -223,9 +226,9 @@ impl Reloader {
     /// itself would miss), and signal a change to any of those files.
     fn watch(&self, changed: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
         use notify::{RecursiveMode, Watcher};
-        let config = self.live.load();
+        let live = self.live.load();
         let files: HashSet<PathBuf> = std::iter::once(self.path.clone())
-            .chain(config.files.iter().cloned())
+            .chain(live.config.files.iter().cloned())
             .filter_map(|file| canonical(&file))
             .collect();
         let folders: HashSet<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();

@@ -17,20 +17,21 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::clock::Clock;
+use crate::live::Live;
 use crate::metrics::{self, Metrics};
-use crate::portal::login::Login;
-use crate::proxy::Gateway;
+use crate::session::SessionService;
 
 /// How long a readiness check waits for the store or the CRM.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct AdminState {
-    pub live: Arc<ArcSwap<Config>>,
-    pub login: Option<Arc<Login>>,
-    /// One per worker: their request counters are added up per scrape.
-    pub gateways: Vec<Arc<Gateway>>,
+    pub live: Arc<ArcSwap<Live>>,
+    /// For readiness and the active-session count; `None` without sign-in.
+    pub sessions: Option<Arc<SessionService>>,
+    /// Every worker's counters, and the shared ones.
     pub metrics: Arc<Metrics>,
+    pub clock: Clock,
 }
 
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
@@ -58,9 +59,8 @@ async fn answer(state: &AdminState, path: &str) -> Response<Full<Bytes>> {
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
         },
         "/metrics" => {
-            let workers: Vec<&metrics::RequestMetrics> = state.gateways.iter().map(|g| &g.metrics).collect();
             let active = active_sessions(state).await;
-            let mut response = text(StatusCode::OK, metrics::render(&workers, &state.metrics, active));
+            let mut response = text(StatusCode::OK, metrics::render(&state.metrics, active));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -76,17 +76,18 @@ async fn answer(state: &AdminState, path: &str) -> Response<Full<Bytes>> {
 
 /// The store answers and the CRM accepts a connection.
 async fn ready(state: &AdminState) -> Result<(), String> {
-    if let Some(login) = &state.login {
-        match tokio::time::timeout(PROBE_TIMEOUT, login.store.ping()).await {
+    if let Some(sessions) = &state.sessions {
+        match tokio::time::timeout(PROBE_TIMEOUT, sessions.store.ping()).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => return Err(format!("store: {err}")),
             Err(_) => return Err("store: no answer within 1 s".into()),
         }
     }
-    let authority = state.live.load().upstream.authority.clone();
+    let live = state.live.load();
+    let authority = live.config.upstream.authority.clone();
     let port = authority
         .port_u16()
-        .unwrap_or(if state.live.load().upstream.scheme == http::uri::Scheme::HTTPS {
+        .unwrap_or(if live.config.upstream.scheme == http::uri::Scheme::HTTPS {
             443
         } else {
             80
@@ -105,12 +106,12 @@ async fn ready(state: &AdminState) -> Result<(), String> {
 /// Live sessions of the policy's users (one store read per user), or none
 /// when there are no logins or the store does not answer.
 async fn active_sessions(state: &AdminState) -> Option<u64> {
-    let login = state.login.as_ref()?;
-    let config = state.live.load();
-    let now = crate::clock::now();
+    let sessions = state.sessions.as_ref()?;
+    let live = state.live.load();
+    let now = state.clock.now();
     let mut total = 0;
-    for user in config.policy.users.keys() {
-        total += login.sessions().list(user, now).await.ok()?.len() as u64;
+    for user in live.policy.users.keys() {
+        total += sessions.sessions().list(user, now).await.ok()?.len() as u64;
     }
     Some(total)
 }

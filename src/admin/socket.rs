@@ -15,7 +15,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{execute, Command, Outcome};
-use crate::config::Config;
+use crate::clock::Clock;
+use crate::live::Live;
 use crate::portal::login::Login;
 
 /// Larger requests are not admin commands.
@@ -39,29 +40,30 @@ pub fn listen(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub async fn serve(listener: UnixListener, login: Arc<Login>, live: Arc<ArcSwap<Config>>) {
+pub async fn serve(listener: UnixListener, login: Arc<Login>, live: Arc<ArcSwap<Live>>, clock: Clock) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let login = login.clone();
         let live = live.clone();
+        let clock = clock.clone();
         tokio::spawn(async move {
-            if let Err(err) = answer(stream, &login, &live).await {
+            if let Err(err) = answer(stream, &login, &live, &clock).await {
                 tracing::warn!(error = %err, "admin socket: a command failed");
             }
         });
     }
 }
 
-async fn answer(stream: UnixStream, login: &Login, live: &ArcSwap<Config>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, login: &Login, live: &ArcSwap<Live>, clock: &Clock) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).take(MAX_LINE).read_line(&mut line).await?;
     let outcome = match serde_json::from_str::<Command>(&line) {
         Ok(command) => {
-            let config = live.load();
-            match execute(login, &config.policy, &command, crate::clock::now()).await {
+            let live = live.load();
+            match execute(login, &live.policy, &command, clock.now()).await {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Refused {
                     message: err.to_string(),

@@ -5,38 +5,54 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use portcullis::admin;
-use portcullis::config::Config;
+use portcullis::live::Live;
 
 use super::args::{LinkArgs, OutputFormat, ReviewFormat};
 
 /// Send an admin command where the store is: through the running gateway's
 /// admin socket when it holds the embedded file, else to the store itself.
-async fn admin_command(config: &Config, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
-    if let portcullis::config::StoreSettings::Embedded(file) = &config.store {
+async fn admin_command(live: &Live, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
+    if let portcullis::config::StoreSettings::Embedded(file) = &live.config.store {
         match admin::socket::call(&admin::socket::path_for(file), command).await {
             Err(admin::socket::CallError::NotRunning(socket)) => {
                 // No gateway: open the file ourselves (fails if one holds it).
-                let login = portcullis::portal::login::Login::open(config).await.with_context(|| {
+                let login = open_store(live).await.with_context(|| {
                     format!(
                         "no gateway answers on {} and the store cannot be opened directly",
                         socket.display()
                     )
                 })?;
-                return run_admin(&login, config, command).await;
+                return run_admin(&login, live, command).await;
             }
             answered => return Ok(answered?),
         }
     }
-    let login = portcullis::portal::login::Login::open(config).await?;
-    run_admin(&login, config, command).await
+    let login = open_store(live).await?;
+    run_admin(&login, live, command).await
+}
+
+/// The store itself, as a gateway would open it (the command line has no
+/// gateway clock to follow: it answers in the present).
+async fn open_store(live: &Live) -> anyhow::Result<portcullis::portal::login::Login> {
+    use portcullis::config::StoreSettings;
+    let clock = portcullis::clock::Clock::system();
+    let store = match &live.config.store {
+        StoreSettings::Embedded(path) => portcullis::store::Store::embedded(path, clock)?,
+        StoreSettings::Redis(settings) => portcullis::store::Store::redis_with(settings).await?,
+    };
+    let sessions = std::sync::Arc::new(portcullis::session::SessionService::new(
+        std::sync::Arc::new(store),
+        live.config.sessions,
+    ));
+    Ok(portcullis::portal::login::Login::open(&live.config, sessions)?)
 }
 
 async fn run_admin(
     login: &portcullis::portal::login::Login,
-    config: &Config,
+    live: &Live,
     command: &admin::Command,
 ) -> anyhow::Result<admin::Outcome> {
-    Ok(admin::execute(login, &config.policy, command, portcullis::clock::now()).await?)
+    Ok(admin::execute(login, &live.policy, command, portcullis::clock::now()).await?)
 }
 
 /// What an admin command changed, or why it could not.
@@ -48,8 +64,8 @@ fn ended(outcome: admin::Outcome) -> anyhow::Result<Vec<String>> {
     }
 }
 
-pub(crate) async fn list_sessions(config: &Config, user: Option<String>, format: OutputFormat) -> anyhow::Result<()> {
-    let outcome = admin_command(config, &admin::Command::ListSessions { user }).await?;
+pub(crate) async fn list_sessions(live: &Live, user: Option<String>, format: OutputFormat) -> anyhow::Result<()> {
+    let outcome = admin_command(live, &admin::Command::ListSessions { user }).await?;
     let admin::Outcome::Sessions { sessions } = outcome else {
         anyhow::bail!("unexpected answer: {outcome:?}");
     };
@@ -60,8 +76,8 @@ pub(crate) async fn list_sessions(config: &Config, user: Option<String>, format:
     Ok(())
 }
 
-pub(crate) async fn review(config: &Config, format: ReviewFormat, inactive_days: u64) -> anyhow::Result<()> {
-    let outcome = admin_command(config, &admin::Command::Review { inactive_days }).await?;
+pub(crate) async fn review(live: &Live, format: ReviewFormat, inactive_days: u64) -> anyhow::Result<()> {
+    let outcome = admin_command(live, &admin::Command::Review { inactive_days }).await?;
     let admin::Outcome::Review { rows } = outcome else {
         anyhow::bail!("unexpected answer: {outcome:?}");
     };
@@ -73,9 +89,9 @@ pub(crate) async fn review(config: &Config, format: ReviewFormat, inactive_days:
     Ok(())
 }
 
-pub(crate) async fn export(config: &Config, out: PathBuf) -> anyhow::Result<()> {
-    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
-    let admin::Outcome::Records { records } = admin_command(config, &admin::Command::Export).await? else {
+pub(crate) async fn export(live: &Live, out: PathBuf) -> anyhow::Result<()> {
+    let key = portcullis::auth::credentials::SecretsKey::load(&live.config.auth.secrets_key)?;
+    let admin::Outcome::Records { records } = admin_command(live, &admin::Command::Export).await? else {
         anyhow::bail!("the gateway did not answer with records");
     };
     let sealed = admin::backup::seal(&key, &records)?;
@@ -89,11 +105,11 @@ pub(crate) async fn export(config: &Config, out: PathBuf) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub(crate) async fn import(config: &Config, input: PathBuf) -> anyhow::Result<()> {
-    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+pub(crate) async fn import(live: &Live, input: PathBuf) -> anyhow::Result<()> {
+    let key = portcullis::auth::credentials::SecretsKey::load(&live.config.auth.secrets_key)?;
     let file = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
     let records = admin::backup::open(&key, &file).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
-    match admin_command(config, &admin::Command::Import { records }).await? {
+    match admin_command(live, &admin::Command::Import { records }).await? {
         admin::Outcome::Imported { records } => println!("Restored {records} record(s)."),
         admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
         other => anyhow::bail!("unexpected answer: {other:?}"),
@@ -101,48 +117,48 @@ pub(crate) async fn import(config: &Config, input: PathBuf) -> anyhow::Result<()
     Ok(())
 }
 
-pub(crate) async fn end_sessions(config: &Config, command: admin::Command) -> anyhow::Result<()> {
-    let ended = ended(admin_command(config, &command).await?)?;
+pub(crate) async fn end_sessions(live: &Live, command: admin::Command) -> anyhow::Result<()> {
+    let ended = ended(admin_command(live, &command).await?)?;
     println!("Ended {} session(s).", ended.len());
     Ok(())
 }
 
-pub(crate) async fn disable(user: &str, config: &Config) -> anyhow::Result<()> {
-    let ended = ended(admin_command(config, &admin::Command::Disable { user: user.to_owned() }).await?)?;
+pub(crate) async fn disable(user: &str, live: &Live) -> anyhow::Result<()> {
+    let ended = ended(admin_command(live, &admin::Command::Disable { user: user.to_owned() }).await?)?;
     println!(
         "{user} is offboarded: credentials dropped, {} session(s) ended, earlier invite links void.",
         ended.len()
     );
-    if config.policy.users.get(user).is_some_and(|u| !u.disabled) {
+    if live.policy.users.get(user).is_some_and(|u| !u.disabled) {
         println!("To keep it so in the policy too, set users.{user}.disabled: true (or remove {user}).");
     }
     Ok(())
 }
 
-pub(crate) async fn reset(user: &str, config: &Config, link: &LinkArgs) -> anyhow::Result<()> {
-    check_invitable(user, config)?;
-    let ended = ended(admin_command(config, &admin::Command::Reset { user: user.to_owned() }).await?)?;
+pub(crate) async fn reset(user: &str, live: &Live, link: &LinkArgs) -> anyhow::Result<()> {
+    check_invitable(user, live)?;
+    let ended = ended(admin_command(live, &admin::Command::Reset { user: user.to_owned() }).await?)?;
     println!("{user}'s credentials are dropped and {} session(s) ended.", ended.len());
-    invite(user, config, link)
+    invite(user, live, link)
 }
 
 /// Only users the policy knows and has not disabled can be invited.
-fn check_invitable(user: &str, config: &Config) -> anyhow::Result<()> {
-    match config.policy.users.get(user) {
+fn check_invitable(user: &str, live: &Live) -> anyhow::Result<()> {
+    match live.policy.users.get(user) {
         None => anyhow::bail!("{user:?} is not in the policy's users; add them there first"),
         Some(account) if account.disabled => anyhow::bail!("{user:?} is disabled in the policy"),
         Some(_) => Ok(()),
     }
 }
 
-pub(crate) fn invite(user: &str, config: &Config, link: &LinkArgs) -> anyhow::Result<()> {
+pub(crate) fn invite(user: &str, live: &Live, link: &LinkArgs) -> anyhow::Result<()> {
     let valid: std::time::Duration = link.valid.into();
-    check_invitable(user, config)?;
-    let key = portcullis::auth::credentials::SecretsKey::load(&config.auth.secrets_key)?;
+    check_invitable(user, live)?;
+    let key = portcullis::auth::credentials::SecretsKey::load(&live.config.auth.secrets_key)?;
     let now = portcullis::clock::now();
     let token = portcullis::auth::invite::issue(&key, user, now, valid);
     let base = link.url.clone().unwrap_or_else(|| {
-        let address = config.listen.address;
+        let address = live.config.listen.address;
         let host = if address.ip().is_unspecified() {
             "localhost".to_string()
         } else {

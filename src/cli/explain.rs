@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use portcullis::config::Config;
+use portcullis::live::Live;
 
 use super::args::{ExplainArgs, OutputFormat};
 
@@ -40,14 +40,14 @@ pub(crate) fn explain(args: &ExplainArgs) -> ExitCode {
 
 fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)> {
     use portcullis::policy::{self, Principal};
-    let config = Config::load(&args.config).map_err(|err| {
+    let live = Live::load(&args.config).map_err(|err| {
         anyhow::anyhow!(
             "{} is not valid:\n  {}",
             args.config.display(),
             err.lines().join("\n  ")
         )
     })?;
-    let policy = &config.policy;
+    let (config, policy) = (&live.config, &live.policy);
     let now = match &args.at {
         Some(at) => humantime::parse_rfc3339_weak(at)
             .with_context(|| format!("--at {at:?} is not a time like 2026-12-01T17:00:00Z"))?,

@@ -1,9 +1,12 @@
 //! Configuration: what ops write in YAML, validated before the gateway uses it.
 //!
 //! Two stages, as in ripgrep: [`raw`] mirrors the YAML (serde, unknown fields
-//! rejected), then [`compile`] checks every value and produces a [`Config`]
+//! rejected), then [`compile`] checks every setting and produces a [`Config`]
 //! that the rest of the gateway can trust, or every problem found, each named
 //! by its YAML path (`upstream.url: ...`). Nothing invalid gets past stage two.
+//!
+//! A leaf: settings only. The policy in the same file is compiled by
+//! [`crate::policy`]; [`crate::live`] loads both together.
 
 pub mod codes;
 pub mod hosts;
@@ -32,13 +35,11 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` we believe; everyone else's is ignored.
     pub trusted_proxies: Vec<IpNet>,
     pub limits: Limits,
-    /// Who may reach the CRM; swapped as a whole on reload.
-    pub policy: Arc<crate::policy::Policy>,
     /// Test-only: believe `X-Test-User` as the signed-in user. Never set in
     /// release builds (the YAML key does not exist there).
     pub trust_test_identity: bool,
     pub store: StoreSettings,
-    pub sessions: crate::session::Limits,
+    pub sessions: SessionLimits,
     pub auth: AuthSettings,
     pub identity_headers: IdentityHeaders,
     /// The file this was loaded from (`None` for YAML given as text), and
@@ -223,6 +224,20 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+/// How long sessions live, and how many a user may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    /// Write `last_seen` at most this often.
+    pub touch_every: Duration,
+    /// 0 means no limit; 1 means a new login ends the older sessions.
+    pub max_per_user: usize,
+    /// Refuse a sign-in while the account is live from another network
+    /// (otherwise it is only audited and counted).
+    pub refuse_sharing: bool,
+}
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -273,39 +288,16 @@ impl ConfigError {
     }
 }
 
-impl Config {
-    /// Read, parse and validate a file. Relative paths inside it (certificates)
-    /// are taken relative to the file's folder.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Config::load_and_lint(path, None).map(|(config, _)| config)
-    }
-
-    /// [`Config::load`], plus the policy's lint warnings as of `now` (when given).
-    pub fn load_and_lint(
-        path: &Path,
-        now: Option<std::time::SystemTime>,
-    ) -> Result<(Config, Vec<Problem>), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let raw = parse(&text).map_err(|err| match err {
-            ConfigError::Syntax(msg) => ConfigError::Syntax(format!("{}: {msg}", path.display())),
-            other => other,
-        })?;
-        let mut config = compile(&raw, base)?;
-        config.source = Some(path.to_path_buf());
-        let warnings = now
-            .map(|now| crate::policy::lint::lint(&raw, &config.policy, now))
-            .unwrap_or_default();
-        Ok((config, warnings))
-    }
-
-    /// Parse and validate YAML text; relative paths are taken from `base`.
-    pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        compile(&parse(text)?, base)
-    }
+/// Read and parse a file (stage one), with the file's name on a syntax error.
+pub fn read(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text).map_err(|err| match err {
+        ConfigError::Syntax(msg) => ConfigError::Syntax(format!("{}: {msg}", path.display())),
+        other => other,
+    })
 }
 
 /// Stage one: YAML text to the raw model, with line and column on failure.
@@ -541,13 +533,6 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         }
     };
 
-    let policy = match crate::policy::compile(raw) {
-        Ok(policy) => Some(policy),
-        Err(problems) => {
-            found.0.extend(problems);
-            None
-        }
-    };
     #[cfg(debug_assertions)]
     let trust_test_identity = raw.testing.as_ref().is_some_and(|t| t.trust_identity_headers);
     #[cfg(not(debug_assertions))]
@@ -560,7 +545,6 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         upstream_url,
         host,
         ca_certs,
-        policy,
         served,
     ) {
         (
@@ -570,7 +554,6 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             Some((scheme, authority)),
             Some(host),
             Some(ca_certs),
-            Some(policy),
             Some(hosts),
         ) if found.0.is_empty() => {
             let hsts = raw.listen.hsts_max_age.0;
@@ -603,10 +586,9 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     max_headers: limits.max_headers,
                     shutdown_grace: limits.shutdown_grace.0,
                 },
-                policy: Arc::new(policy),
                 trust_test_identity,
                 store,
-                sessions: crate::session::Limits {
+                sessions: SessionLimits {
                     idle_timeout: sessions.idle_timeout.0,
                     max_lifetime: sessions.max_lifetime.0,
                     touch_every: (sessions.idle_timeout.0 / 30).clamp(Duration::from_secs(1), Duration::from_secs(60)),

@@ -8,7 +8,6 @@ pub mod crm;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -16,7 +15,9 @@ use tokio::net::TcpListener;
 use crate::auth::credentials::{Credentials, SecretsKey};
 use crate::auth::password::{Hasher, Password};
 use crate::auth::totp::{self, TotpSecret};
-use crate::config::{self, Config};
+use crate::clock::Clock;
+use crate::config;
+use crate::live::Live;
 use crate::store::Store;
 
 /// The demo's policy, shipped in the binary.
@@ -46,8 +47,8 @@ pub async fn run(
     let crm_addr = crm_listener.local_addr()?;
     tokio::spawn(crm::serve(crm_listener));
 
-    let config = demo_config(&options, crm_addr)?;
-    let totp_secret = enrol_demo_users(&config).await?;
+    let live = demo_config(&options, crm_addr)?;
+    let totp_secret = enrol_demo_users(&live).await?;
     let listener = TcpListener::bind(options.listen).await.with_context(|| {
         format!(
             "cannot listen on {} (is something else using it? try --listen 127.0.0.1:9443)",
@@ -77,7 +78,7 @@ pub async fn run(
     println!("  Stop with Ctrl-C.");
     println!();
     tokio::spawn(print_codes(totp_secret));
-    crate::proxy::serve(Arc::new(config), listener, access_log, shutdown).await?;
+    crate::app::run(live, listener, access_log, Clock::system(), shutdown).await?;
     Ok(())
 }
 
@@ -87,11 +88,12 @@ const DEMO_PASSWORD: &str = "portcullis-demo";
 /// On first start, give the demo users a password and one shared TOTP
 /// secret; afterwards, read the secret back. The store is closed again
 /// before the gateway opens it.
-async fn enrol_demo_users(config: &Config) -> anyhow::Result<TotpSecret> {
+async fn enrol_demo_users(live: &Live) -> anyhow::Result<TotpSecret> {
+    let config = &live.config;
     let crate::config::StoreSettings::Embedded(path) = &config.store else {
         anyhow::bail!("the demo policy must use the embedded store");
     };
-    let store = Store::embedded(path)?;
+    let store = Store::embedded(path, Clock::system())?;
     let key = SecretsKey::load(&config.auth.secrets_key)?;
     if let Some(existing) = Credentials::load(&store, "alice").await? {
         if let Some(sealed) = &existing.totp {
@@ -100,7 +102,7 @@ async fn enrol_demo_users(config: &Config) -> anyhow::Result<TotpSecret> {
     }
     let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?;
     let secret = TotpSecret::generate();
-    for user in config.policy.users.keys() {
+    for user in live.policy.users.keys() {
         Credentials {
             password: Some(hasher.hash(&Password::new(DEMO_PASSWORD))?),
             totp: Some(key.seal(user, &secret)),
@@ -125,11 +127,11 @@ async fn print_codes(secret: TotpSecret) {
 }
 
 /// demo.yaml names `demo.pem` and `demo.key`, relative to the demo's folder.
-fn demo_config(options: &DemoOptions, crm: SocketAddr) -> anyhow::Result<Config> {
+fn demo_config(options: &DemoOptions, crm: SocketAddr) -> anyhow::Result<Live> {
     let mut raw = config::parse(DEMO_YAML)?;
     raw.listen.address = options.listen.to_string();
     raw.upstream.url = format!("http://{crm}");
-    config::compile(&raw, &options.dir).map_err(|err| anyhow::anyhow!("the built-in demo policy is invalid:\n{err}"))
+    Live::from_raw(&raw, &options.dir).map_err(|err| anyhow::anyhow!("the built-in demo policy is invalid:\n{err}"))
 }
 
 fn display_host(addr: SocketAddr) -> String {

@@ -17,10 +17,9 @@
 //! user name and per address in the store, so every gateway sharing it
 //! locks together; a lock grows with each further failure.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -39,7 +38,7 @@ use crate::config::codes::CodeSettings;
 use crate::config::Config;
 use crate::policy::{self, Decision, Deny, Facts, Policy, Principal};
 use crate::proxy::GatewayError;
-use crate::session::{validity, Ended, LastLogin, Limits, Session, SessionHandle, SessionId, Sessions, Validity};
+use crate::session::{Ended, LastLogin, Limits, Session, SessionHandle, SessionId, SessionService, Sessions};
 use crate::store::{Store, StoreError};
 
 pub const SESSION_COOKIE: &str = "__Host-portcullis";
@@ -58,10 +57,11 @@ const MAX_USER_FAILURES: u64 = 5;
 const MAX_ADDRESS_FAILURES: u64 = 20;
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-/// What logging in needs: the store, the key that opens TOTP secrets, the
-/// password hasher and the session limits.
+/// What signing in needs: the sessions, the store, the key that opens TOTP
+/// secrets, the password hasher, and how codes are sent.
 pub struct Login {
-    pub store: Store,
+    pub store: Arc<Store>,
+    pub service: Arc<SessionService>,
     key: SecretsKey,
     pub hasher: Hasher,
     pub limits: Limits,
@@ -69,56 +69,6 @@ pub struct Login {
     /// Sends codes by email and SMS.
     pub delivery: Delivery,
     pub codes: CodeSettings,
-    /// Sessions resumed in the last second, so a busy user does not cost a
-    /// store round trip per request.
-    cache: Arc<SessionCache>,
-}
-
-/// Recently resumed sessions.
-///
-/// Safe because: an entry lives at most [`CACHE_FOR`]; revocations made
-/// here evict at once (before the response goes out); revocations made by
-/// other gateways evict when their broadcast arrives; while broadcasts could
-/// be missed (Redis subscription down) the cache is bypassed and cleared;
-/// and expiry and policy are still decided on every request
-/// (`validity(now)`, `decide`). So a revoked session is refused everywhere,
-/// and a store outage fails closed, within a second at worst (in practice
-/// within the time the dead connection takes to notice).
-#[derive(Default)]
-struct SessionCache {
-    entries: Mutex<HashMap<String, (Session, Instant)>>,
-}
-
-const CACHE_FOR: Duration = Duration::from_secs(1);
-const CACHE_MAX_ENTRIES: usize = 100_000;
-
-impl SessionCache {
-    fn get(&self, handle: &SessionHandle) -> Option<Session> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(&handle.0)
-            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
-            .map(|(s, _)| s.clone())
-    }
-
-    fn put(&self, handle: &SessionHandle, session: &Session) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CACHE_MAX_ENTRIES {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_FOR);
-        }
-        entries.insert(handle.0.clone(), (session.clone(), Instant::now()));
-    }
-
-    fn evict(&self, handle: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(handle);
-    }
-
-    fn clear(&self) {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).clear();
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,49 +84,23 @@ pub enum LoginSetupError {
 }
 
 impl Login {
-    pub async fn open(config: &Config) -> Result<Login, LoginSetupError> {
-        let store = match &config.store {
-            crate::config::StoreSettings::Embedded(path) => Store::embedded(path)?,
-            crate::config::StoreSettings::Redis(settings) => Store::redis_with(settings).await?,
-        };
-        let cache = Arc::new(SessionCache::default());
-        tokio::spawn(evict_on_broadcast(store.subscribe(), cache.clone()));
+    pub fn open(config: &Config, service: Arc<SessionService>) -> Result<Login, LoginSetupError> {
         Ok(Login {
-            store,
+            store: service.store.clone(),
             key: SecretsKey::load(&config.auth.secrets_key)?,
             hasher: Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?,
             limits: config.sessions,
             company: config.auth.company.clone(),
             delivery: Delivery::new(&config.codes)?,
             codes: config.codes.clone(),
-            cache,
+            service,
         })
     }
 
-    /// The live session for a cookie: from the cache when it is fresh and
-    /// needs no touch, else from the store.
     pub async fn resume(&self, id: &SessionId, now: SystemTime) -> Result<Result<Session, Option<Ended>>, StoreError> {
-        let handle = id.handle();
-        // While the store's broadcasts may be missed, trust only the store.
-        let cached = if self.store.hearing_everything() {
-            self.cache.get(&handle)
-        } else {
-            None
-        };
-        if let Some(session) = cached {
-            if validity(&session, &self.limits, now) == (Validity::Live { touch: false }) {
-                return Ok(Ok(session));
-            }
-        }
-        let resumed = self.sessions().resume(id, now).await?;
-        match &resumed {
-            Ok(session) => self.cache.put(&handle, session),
-            Err(_) => self.cache.evict(&handle.0),
-        }
-        Ok(resumed)
+        self.service.resume(id, now).await
     }
 
-    /// Start a session; sessions it ends (`max_per_user`) leave the cache.
     pub async fn create(
         &self,
         user: &str,
@@ -184,34 +108,23 @@ impl Login {
         ip: IpAddr,
         now: SystemTime,
     ) -> Result<(SessionId, Vec<SessionHandle>), StoreError> {
-        let (id, ended) = self.sessions().create(user, client_type, ip, now).await?;
-        ended.iter().for_each(|h| self.cache.evict(&h.0));
-        Ok((id, ended))
+        self.service.create(user, client_type, ip, now).await
     }
 
     pub async fn revoke(&self, user: &str, handle: &SessionHandle) -> Result<(), StoreError> {
-        self.cache.evict(&handle.0);
-        self.sessions().revoke(user, handle).await
+        self.service.revoke(user, handle).await
     }
 
     pub async fn revoke_all(&self, user: &str) -> Result<Vec<SessionHandle>, StoreError> {
-        let ended = self.sessions().revoke_all(user).await?;
-        ended.iter().for_each(|h| self.cache.evict(&h.0));
-        Ok(ended)
+        self.service.revoke_all(user).await
     }
 
     pub async fn stepped_up(&self, id: &SessionId, now: SystemTime) -> Result<(), StoreError> {
-        self.cache.evict(&id.handle().0);
-        self.sessions().stepped_up(id, now).await
+        self.service.stepped_up(id, now).await
     }
 
-    /// The store's sessions, uncached: for listing. Change sessions through
-    /// [`Login`]'s own methods, which keep the cache right.
     pub fn sessions(&self) -> Sessions<'_> {
-        Sessions {
-            store: &self.store,
-            limits: self.limits,
-        }
+        self.service.sessions()
     }
 
     pub fn key(&self) -> &SecretsKey {
@@ -221,24 +134,6 @@ impl Login {
     /// Shown on the pages and in authenticator apps.
     pub fn company(&self) -> &str {
         &self.company
-    }
-}
-
-/// Evict sessions that any gateway sharing the store revoked. If messages
-/// were missed, forget everything rather than risk a stale entry.
-async fn evict_on_broadcast(mut events: tokio::sync::broadcast::Receiver<String>, cache: Arc<SessionCache>) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match events.recv().await {
-            Ok(message) if message == crate::store::RESYNC => cache.clear(),
-            Ok(message) => {
-                if let Some(handle) = message.strip_prefix("revoked ") {
-                    cache.evict(handle);
-                }
-            }
-            Err(RecvError::Lagged(_)) => cache.clear(),
-            Err(RecvError::Closed) => return,
-        }
     }
 }
 

@@ -19,7 +19,7 @@ pub mod tls;
 
 pub use error::{Fault, GatewayError};
 pub use pipeline::{ConnInfo, Gateway};
-pub use server::{serve, ServeError};
+pub use server::{serve, Parts, ServeError};
 
 /// Bodies the gateway sends back: the upstream's streamed through, or a page
 /// we rendered ourselves.

@@ -38,12 +38,13 @@ use super::request_id::{RequestId, RequestIds};
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
 use crate::config::{hosts, Config};
+use crate::live::Live;
 use crate::metrics::{Metrics, Outcome, RequestMetrics};
 use crate::policy::reading::{self, FormBody, Reading};
 use crate::policy::{self, Decision, Facts, Policy, Principal};
+use crate::portal;
 use crate::session::SessionId;
 use crate::telemetry::AccessLog;
-use crate::{clock, portal};
 
 /// What the transport knows about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ const TEST_SECOND_FACTOR_AGE: &str = "x-test-second-factor-age";
 pub struct Gateway {
     /// Shared by every worker; a reload swaps it whole, and each request
     /// runs under the config (and policy) it started with.
-    config: Arc<ArcSwap<Config>>,
+    config: Arc<ArcSwap<Live>>,
     /// The store, credentials and sessions; `None` when no client type
     /// needs a login.
     login: Option<Arc<portal::login::Login>>,
@@ -90,24 +91,28 @@ pub struct Gateway {
     request_ids: RequestIds,
     access_log: AccessLog,
     /// This worker's request counters (see [`crate::metrics`]).
-    pub metrics: RequestMetrics,
+    metrics: Arc<RequestMetrics>,
     /// Counters shared by every worker (logins, lockouts).
     shared_metrics: Arc<Metrics>,
+    /// Where `now` comes from.
+    clock: crate::clock::Clock,
 }
 
 impl Gateway {
     /// The upstream and HSTS come from the config at start; a reload does
     /// not change them (see [`crate::reload`]).
     pub fn new(
-        config: Arc<ArcSwap<Config>>,
+        config: Arc<ArcSwap<Live>>,
         login: Option<Arc<portal::login::Login>>,
         access_log: AccessLog,
         shared_metrics: Arc<Metrics>,
         request_ids: RequestIds,
+        clock: crate::clock::Clock,
     ) -> Result<Gateway, rustls::Error> {
         let start = config.load();
-        let upstream = Upstream::new(&start.upstream, &start.limits)?;
+        let upstream = Upstream::new(&start.config.upstream, &start.config.limits)?;
         let hsts = start
+            .config
             .listen
             .hsts_max_age
             .and_then(|age| HeaderValue::from_str(&format!("max-age={}", age.as_secs())).ok());
@@ -119,8 +124,9 @@ impl Gateway {
             hsts,
             request_ids,
             access_log,
-            metrics: RequestMetrics::default(),
+            metrics: shared_metrics.worker(),
             shared_metrics,
+            clock,
         })
     }
 
@@ -146,8 +152,8 @@ impl Gateway {
         };
         // The config (and policy) this request runs under, start to finish,
         // its metric label included.
-        let config = self.config.load();
-        let mut response = match self.phases(&config, req, &mut ctx, conn).await {
+        let live = self.config.load();
+        let mut response = match self.phases(&live, req, &mut ctx, conn).await {
             Ok(response) => response,
             Err(err) => {
                 ctx.outcome = match err {
@@ -159,7 +165,7 @@ impl Gateway {
                 self.error_response(&err, &ctx)
             }
         };
-        let client_type = ctx.client_type.and_then(|i| config.policy.client_types.get(i));
+        let client_type = ctx.client_type.and_then(|i| live.policy.client_types.get(i));
         self.metrics.record(
             ctx.outcome,
             client_type.map_or("-", |c| c.name.as_str()),
@@ -194,12 +200,12 @@ impl Gateway {
 
     async fn phases(
         &self,
-        config: &Config,
+        live: &Live,
         req: Request<Incoming>,
         ctx: &mut RequestContext,
         conn: &ConnInfo,
     ) -> Result<Response<Body>, GatewayError> {
-        let policy: &Policy = &config.policy;
+        let (config, policy): (&Config, &Policy) = (&live.config, &live.policy);
 
         // 1. identify: the host, the client's address, every reading of the
         //    request a CRM of this family could make, the kind of client
@@ -228,20 +234,20 @@ impl Gateway {
         let websocket = websocket_handshake(&req, ctx.upgrade_requested)?;
         let client = policy.classify_reading(Some(&host), &reading, req.headers())?;
         ctx.client_type = Some(client);
-        let now = clock::now();
+        let now = self.clock.now();
 
         // 2. route: the gateway's own pages
         if let Some(page) = portal::route(reading.path()) {
             ctx.outcome = Outcome::Portal;
             return self
-                .portal(page, req, ctx, config, client, now)
+                .portal(page, req, ctx, live, client, now)
                 .await
                 .map(|r| r.map(Either::Right));
         }
 
         // 3. authenticate
         let session = self.session(&req, policy, client, now).await?;
-        let tested = test_identity(config, &req, client);
+        let tested = test_identity(config, policy, &req, client, now);
         let principal = match (&session, &tested) {
             (Some(s), _) => Principal::User {
                 name: &s.user,
@@ -314,10 +320,11 @@ impl Gateway {
         page: portal::Page,
         req: Request<Incoming>,
         ctx: &RequestContext,
-        config: &Config,
+        live: &Live,
         client: usize,
         now: std::time::SystemTime,
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
+        let config = &live.config;
         use portal::Page;
         let (true, Some(login)) = (page.needs_login(), &self.login) else {
             return portal::handle(page, &config.auth);
@@ -325,7 +332,7 @@ impl Gateway {
         let at = portal::login::Attempt {
             ip: ctx.client.ip,
             client,
-            policy: &config.policy,
+            policy: &live.policy,
             now,
             request_id: ctx.id,
             metrics: &self.shared_metrics,
@@ -441,10 +448,12 @@ impl Gateway {
 /// always anonymous.
 fn test_identity(
     config: &Config,
+    policy: &Policy,
     req: &Request<Incoming>,
     client: usize,
+    now: std::time::SystemTime,
 ) -> Option<(String, Option<std::time::SystemTime>)> {
-    if !config.trust_test_identity || config.policy.client_types[client].login == LoginMode::Passthrough {
+    if !config.trust_test_identity || policy.client_types[client].login == LoginMode::Passthrough {
         return None;
     }
     let name = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok())?;
@@ -452,7 +461,7 @@ fn test_identity(
         .headers()
         .get(TEST_SECOND_FACTOR_AGE)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .and_then(|secs| clock::now().checked_sub(std::time::Duration::from_secs(secs)));
+        .and_then(|secs| now.checked_sub(std::time::Duration::from_secs(secs)));
     Some((name.to_owned(), second_factor_at))
 }
 

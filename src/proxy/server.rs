@@ -13,10 +13,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use arc_swap::ArcSwap;
+
 use super::framing::{Guard, UpgradeSignal};
 use super::pipeline::{ConnInfo, Gateway};
-use crate::config::raw::LoginMode;
-use crate::config::{Config, Limits};
+use super::request_id::RequestIds;
+use crate::clock::Clock;
+use crate::config::Limits;
+use crate::live::Live;
 use crate::portal::login::Login;
 use crate::telemetry::AccessLog;
 
@@ -26,15 +30,18 @@ pub enum ServeError {
     Tls(#[from] rustls::Error),
     #[error("cannot start the workers: {0}")]
     Io(#[from] std::io::Error),
-    #[error("cannot set up logins: {0}")]
-    Login(#[from] crate::portal::login::LoginSetupError),
-    #[error("cannot open the admin socket {path}: {err}")]
-    AdminSocket { path: String, err: std::io::Error },
-    #[error("cannot listen on {address} (admin.listen): {err}")]
-    AdminListener {
-        address: std::net::SocketAddr,
-        err: std::io::Error,
-    },
+}
+
+/// What the transport is handed, ready-made ([`crate::app`] assembles it).
+pub struct Parts {
+    /// What every request and handshake reads; a reload swaps it whole.
+    pub live: Arc<ArcSwap<Live>>,
+    /// Sign-in and sessions; `None` when no client type signs in.
+    pub login: Option<Arc<Login>>,
+    pub access_log: AccessLog,
+    /// Every worker registers its request counters here.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub clock: Clock,
 }
 
 /// Serve HTTPS on `listener` until `shutdown` completes, then let in-flight
@@ -44,69 +51,29 @@ pub enum ServeError {
 /// single-threaded runtime with its own upstream connection pool and accepts
 /// from the shared listening socket. A request and the upstream exchange it
 /// causes stay on one core, with no cross-thread wake-ups on the hot path.
-pub async fn serve(
-    config: Arc<Config>,
-    listener: TcpListener,
-    access_log: AccessLog,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServeError> {
-    // What every request and handshake reads; a reload swaps it whole.
-    let live = Arc::new(arc_swap::ArcSwap::new(config.clone()));
+pub async fn serve(parts: Parts, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    let start = parts.live.load_full();
+    let limits = start.config.limits.clone();
     let shared = Shared {
-        acceptor: TlsAcceptor::from(super::tls::server_config(live.clone())?),
-        protocols: Arc::new(Protocols::new(&config.limits)),
-        limits: config.limits.clone(),
-        connections: Arc::new(Semaphore::new(config.limits.max_connections)),
-    };
-    let metrics = Arc::new(crate::metrics::Metrics::default());
-    let needs_login = config
-        .policy
-        .client_types
-        .iter()
-        .any(|c| c.login == LoginMode::Required);
-    let login = match needs_login {
-        true => Some(Arc::new(Login::open(&config).await?)),
-        false => None,
-    };
-    if let Some(crate::store::Store::Redis(redis)) = login.as_deref().map(|l| &l.store) {
-        if redis.persists().await == Some(false) {
-            tracing::warn!(
-                "Redis keeps nothing on disk: a restart or a flush loses every password, authenticator and \
-                 session. Turn on the append-only file (appendonly yes) or RDB snapshots."
-            );
-        }
-    }
-    // The admin commands reach an embedded store through this gateway.
-    let admin = match (&login, &config.store) {
-        (Some(login), crate::config::StoreSettings::Embedded(file)) => {
-            let path = crate::admin::socket::path_for(file);
-            let listener = crate::admin::socket::listen(&path).map_err(|err| ServeError::AdminSocket {
-                path: path.display().to_string(),
-                err,
-            })?;
-            let task = tokio::spawn(crate::admin::socket::serve(listener, login.clone(), live.clone()));
-            Some((path, task))
-        }
-        _ => None,
+        acceptor: TlsAcceptor::from(super::tls::server_config(parts.live.clone())?),
+        protocols: Arc::new(Protocols::new(&limits)),
+        limits: limits.clone(),
+        connections: Arc::new(Semaphore::new(limits.max_connections)),
     };
     let listener = listener.into_std()?;
     // Workers stop accepting when `stop` fires, then drain their connections.
     let (stop, _) = broadcast::channel::<()>(1);
     let mut finished = Vec::new();
-    let mut gateways = Vec::new();
     let workers = worker_count();
-    for (index, request_ids) in crate::proxy::request_id::RequestIds::for_workers(workers)
-        .into_iter()
-        .enumerate()
-    {
+    for (index, request_ids) in RequestIds::for_workers(workers).into_iter().enumerate() {
         let gateway = Arc::new(Gateway::new(
-            live.clone(),
-            login.clone(),
-            access_log.clone(),
-            metrics.clone(),
+            parts.live.clone(),
+            parts.login.clone(),
+            parts.access_log.clone(),
+            parts.metrics.clone(),
             request_ids,
+            parts.clock.clone(),
         )?);
-        gateways.push(gateway.clone());
         let worker = Worker {
             shared: shared.clone(),
             gateway,
@@ -127,31 +94,6 @@ pub async fn serve(
     }
     drop(listener);
 
-    // Side jobs on this runtime: following the config file, the admin listener.
-    let mut side_jobs = Vec::new();
-    if let Some(path) = &config.source {
-        let reloader = crate::reload::Reloader {
-            path: path.clone(),
-            live: live.clone(),
-            login: login.clone(),
-            metrics: metrics.clone(),
-        };
-        side_jobs.push(tokio::spawn(reloader.run(std::future::pending())));
-    }
-    if let Some(address) = config.admin_listen {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|err| ServeError::AdminListener { address, err })?;
-        tracing::info!(%address, "admin listener: /metrics, /healthz, /readyz");
-        let admin = crate::admin::http::AdminState {
-            live: live.clone(),
-            login: login.clone(),
-            gateways,
-            metrics: metrics.clone(),
-        };
-        side_jobs.push(tokio::spawn(crate::admin::http::serve(listener, Arc::new(admin))));
-    }
-
     shutdown.await;
     let in_flight = shared.limits.max_connections - shared.connections.available_permits();
     tracing::info!(connections = in_flight, grace = ?shared.limits.shutdown_grace, "shutting down");
@@ -159,11 +101,6 @@ pub async fn serve(
     for worker in finished {
         let _ = worker.await;
     }
-    if let Some((path, task)) = admin {
-        task.abort();
-        let _ = std::fs::remove_file(path);
-    }
-    side_jobs.iter().for_each(|job| job.abort());
     Ok(())
 }
 

@@ -11,9 +11,9 @@ use rustls::ServerConfig;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Config;
+use crate::live::Live;
 
-pub fn server_config(live: Arc<ArcSwap<Config>>) -> Result<Arc<ServerConfig>, rustls::Error> {
+pub fn server_config(live: Arc<ArcSwap<Live>>) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -27,17 +27,18 @@ pub fn server_config(live: Arc<ArcSwap<Config>>) -> Result<Arc<ServerConfig>, ru
 
 /// Picks the certificate for the name the client asked for; clients that ask
 /// for no name, or an unknown one, get the default certificate.
-struct SniResolver(Arc<ArcSwap<Config>>);
+struct SniResolver(Arc<ArcSwap<Live>>);
 
 impl std::fmt::Debug for SniResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.load().listen.certificates.fmt(f)
+        self.0.load().config.listen.certificates.fmt(f)
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let config = self.0.load();
+        let live = self.0.load();
+        let config = &live.config;
         let certificates = &config.listen.certificates;
         let by_name = hello
             .server_name()

@@ -20,6 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::auth::hex;
 use crate::store::{Store, StoreError};
 
+mod service;
+pub use crate::config::SessionLimits as Limits;
+pub use service::SessionService;
+
 /// The cookie value. Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionId([u8; 32]);
@@ -104,19 +108,6 @@ impl LastLogin {
         let bytes = store.get(&LastLogin::key(user)).await?;
         Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub idle_timeout: Duration,
-    pub max_lifetime: Duration,
-    /// Write `last_seen` at most this often.
-    pub touch_every: Duration,
-    /// 0 means no limit; 1 means a new login ends the older sessions.
-    pub max_per_user: usize,
-    /// Refuse a sign-in while the account is live from another network
-    /// (otherwise it is only audited and counted).
-    pub refuse_sharing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use redb::{Database, MultimapTableDefinition, ReadableTable, ReadableTableMetada
 use tokio::sync::broadcast;
 
 use super::StoreError;
-use crate::clock;
+use crate::clock::Clock;
 
 /// key → 8 bytes of expiry (milliseconds since the epoch, 0 = never) + value.
 const VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("values");
@@ -31,6 +31,8 @@ pub struct Embedded {
     file: Arc<File>,
     /// One process, so publishing is a local broadcast.
     events: broadcast::Sender<String>,
+    /// Expiry is judged by the gateway's time, so that tests can move it.
+    clock: Clock,
 }
 
 /// The redb file and its open handle.
@@ -136,14 +138,12 @@ fn fail(err: impl Into<redb::Error>) -> StoreError {
     StoreError::File(err.into().to_string())
 }
 
-fn now_ms() -> u64 {
-    clock::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+fn millis(at: std::time::SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn expiry(ttl: Option<Duration>) -> u64 {
-    ttl.map_or(0, |ttl| now_ms().saturating_add(ttl.as_millis() as u64).max(1))
+fn expiry(now: u64, ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |ttl| now.saturating_add(ttl.as_millis() as u64).max(1))
 }
 
 /// The value, if it has not expired.
@@ -161,7 +161,7 @@ fn encode(expires: u64, value: &[u8]) -> Vec<u8> {
 }
 
 impl Embedded {
-    pub fn open(path: &Path) -> Result<Embedded, StoreError> {
+    pub fn open(path: &Path, clock: Clock) -> Result<Embedded, StoreError> {
         let db = open_database(path)?;
         let file = File {
             path: path.to_owned(),
@@ -171,7 +171,13 @@ impl Embedded {
         Ok(Embedded {
             file: Arc::new(file),
             events: broadcast::channel(1024).0,
+            clock,
         })
+    }
+
+    /// The gateway's time, in milliseconds: what expiry is judged by.
+    fn now_ms(&self) -> u64 {
+        millis(self.clock.now())
     }
 
     /// Run a write transaction on the blocking pool. A write that finds
@@ -203,11 +209,11 @@ impl Embedded {
         let txn = db.begin_read().map_err(fail)?;
         let table = txn.open_table(VALUES).map_err(fail)?;
         let stored = table.get(key).map_err(fail)?;
-        Ok(stored.and_then(|v| live(v.value(), now_ms())))
+        Ok(stored.and_then(|v| live(v.value(), self.now_ms())))
     }
 
     pub async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
-        let (key, stored) = (key.to_owned(), encode(expiry(ttl), value));
+        let (key, stored) = (key.to_owned(), encode(expiry(self.now_ms(), ttl), value));
         self.write(move |txn| {
             txn.open_table(VALUES)?.insert(key.as_str(), stored.as_slice())?;
             Ok(())
@@ -216,13 +222,11 @@ impl Embedded {
     }
 
     pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let (key, stored) = (key.to_owned(), encode(expiry(Some(ttl)), value));
+        let now = self.now_ms();
+        let (key, stored) = (key.to_owned(), encode(expiry(now, Some(ttl)), value));
         self.write(move |txn| {
             let mut table = txn.open_table(VALUES)?;
-            let present = table
-                .get(key.as_str())?
-                .and_then(|v| live(v.value(), now_ms()))
-                .is_some();
+            let present = table.get(key.as_str())?.and_then(|v| live(v.value(), now)).is_some();
             if !present {
                 table.insert(key.as_str(), stored.as_slice())?;
             }
@@ -232,30 +236,29 @@ impl Embedded {
     }
 
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = key.to_owned();
+        let (key, now) = (key.to_owned(), self.now_ms());
         self.write(move |txn| {
             let mut table = txn.open_table(VALUES)?;
             let removed = table.remove(key.as_str())?;
-            Ok(removed.and_then(|v| live(v.value(), now_ms())))
+            Ok(removed.and_then(|v| live(v.value(), now)))
         })
         .await
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        let key = key.to_owned();
+        let (key, now) = (key.to_owned(), self.now_ms());
         self.write(move |txn| {
             let mut table = txn.open_table(VALUES)?;
             let removed = table.remove(key.as_str())?;
-            Ok(removed.is_some_and(|v| live(v.value(), now_ms()).is_some()))
+            Ok(removed.is_some_and(|v| live(v.value(), now).is_some()))
         })
         .await
     }
 
     pub async fn count(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        let key = key.to_owned();
+        let (key, now) = (key.to_owned(), self.now_ms());
         self.write(move |txn| {
             let mut table = txn.open_table(VALUES)?;
-            let now = now_ms();
             // The window's end stays where the first hit put it.
             let (expires, hits) = match table.get(key.as_str())? {
                 Some(v) if live(v.value(), now).is_some() => {
@@ -264,7 +267,7 @@ impl Embedded {
                     let hits = stored[8..].try_into().map(u64::from_be_bytes).unwrap_or(0);
                     (expires, hits + 1)
                 }
-                _ => (expiry(Some(window)), 1),
+                _ => (expiry(now, Some(window)), 1),
             };
             table.insert(key.as_str(), encode(expires, &hits.to_be_bytes()).as_slice())?;
             Ok(hits)
@@ -310,9 +313,9 @@ impl Embedded {
 
     /// Remove expired values; returns how many. Run now and then.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
-        self.write(|txn| {
+        let now = self.now_ms();
+        self.write(move |txn| {
             let mut table = txn.open_table(VALUES)?;
-            let now = now_ms();
             let before = table.len()?;
             table.retain(|_, stored| live(stored, now).is_some())?;
             Ok((before - table.len()?) as usize)

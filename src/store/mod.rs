@@ -38,9 +38,9 @@ pub enum Store {
 }
 
 impl Store {
-    /// Open (or create) the embedded store at `path`.
-    pub fn embedded(path: &Path) -> Result<Store, StoreError> {
-        Embedded::open(path).map(Store::Embedded)
+    /// Open (or create) the embedded store at `path`; values expire by `clock`.
+    pub fn embedded(path: &Path, clock: crate::clock::Clock) -> Result<Store, StoreError> {
+        Embedded::open(path, clock).map(Store::Embedded)
     }
 
     /// Connect to one Redis at `url`; every key gets `prefix` so that

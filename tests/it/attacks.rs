@@ -286,7 +286,7 @@ async fn a_store_that_reads_but_cannot_write_refuses_sign_ins_and_keeps_signed_i
     assert!(refused.body.contains("Temporarily unavailable"), "{}", refused.body);
     // Her activity can no longer be recorded; she works on regardless, and
     // her session can only idle out sooner for it.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    office.gateway.clock.advance(Duration::from_millis(1100));
     let forwarded = office.upstream.seen().len();
     assert_eq!(alice.get("/contacts").await.status, 200);
     assert_eq!(alice.get("/contacts").await.status, 200);
@@ -342,8 +342,8 @@ async fn a_full_disk_refuses_new_sign_ins_keeps_signed_in_users_working_and_reco
     };
     assert!(refused.body.contains("Temporarily unavailable"), "{}", refused.body);
     println!("the disk full: sign-in {tries} refused");
-    // Alice, signed in before, works on.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Alice, signed in before, works on (past her next activity write).
+    gateway.clock.advance(Duration::from_millis(1100));
     let forwarded = upstream.seen().len();
     assert_eq!(alice.get("/contacts").await.status, 200);
     assert_eq!(upstream.seen().len(), forwarded + 1);

@@ -202,7 +202,7 @@ async fn an_expired_code_is_refused() {
     let sent = ask_for_code(&mut ivan, "login", "sms", "/", &page).await;
     assert!(sent.body.contains("It works for 1 minutes") || sent.body.contains("It works for 1 minute"));
     let code = code_after(&codes.sms.received()[0].body, "Body=", 6);
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    codes.office.gateway.clock.advance(Duration::from_secs(11));
     // The pending sign-in itself lasts 5 minutes; only the code expired.
     let late = submit(&mut ivan, "/.portcullis/second-factor", &sent, &code).await;
     assert_eq!(late.status, 200);
@@ -253,7 +253,7 @@ async fn scenario_16_a_step_up_offers_the_same_codes() {
     );
 
     // The export asks for a second factor no older than 3 s.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    codes.office.gateway.clock.advance(Duration::from_millis(3500));
     assert_eq!(ivan.get("/contacts/export").await.status, 303);
     let prompt = ivan.get("/.portcullis/step-up?next=%2Fcontacts%2Fexport").await;
     assert!(prompt.body.contains("Text me a code"), "{}", prompt.body);

@@ -294,13 +294,14 @@ async fn each_server_name_gets_its_own_certificate() {
         "tls: { cert: server.pem, key: server.key }",
         "tls: { cert: server.pem, key: server.key, sni: { other.test: { cert: other.pem, key: other.key } } }",
     );
-    let config = portcullis::config::Config::from_yaml(&yaml, pki.path()).unwrap();
+    let live = portcullis::live::Live::from_yaml(&yaml, pki.path()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(portcullis::proxy::serve(
-        std::sync::Arc::new(config),
+    tokio::spawn(portcullis::app::run(
+        live,
         listener,
         portcullis::telemetry::AccessLog::Tracing,
+        portcullis::clock::Clock::system(),
         std::future::pending(),
     ));
 
@@ -343,11 +344,11 @@ async fn the_plain_http_port_redirects_to_https() {
     let pki = crate::support::pki::TestPki::new();
     let yaml = "listen: { address: \"127.0.0.1:443\", tls: { cert: server.pem, key: server.key }, hosts: [crm.example.com] }\n\
                 upstream: { url: \"http://127.0.0.1:1\" }\n";
-    let config = portcullis::config::Config::from_yaml(yaml, pki.path()).unwrap();
+    let live = portcullis::live::Live::from_yaml(yaml, pki.path()).unwrap();
     tokio::spawn(portcullis::proxy::redirect::serve(
         listener,
         8443,
-        config.listen.hosts.clone(),
+        live.config.listen.hosts.clone(),
         std::future::pending(),
     ));
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();

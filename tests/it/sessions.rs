@@ -120,7 +120,7 @@ async fn all(store: &Store) {
 #[tokio::test]
 async fn sessions_on_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    all(&Store::embedded(&dir.path().join("state.redb")).unwrap()).await;
+    all(&Store::embedded(&dir.path().join("state.redb"), portcullis::clock::Clock::system()).unwrap()).await;
 }
 
 #[tokio::test]

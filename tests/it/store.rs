@@ -106,7 +106,7 @@ pub(crate) async fn conforms(store: &Store) {
 #[tokio::test]
 async fn the_embedded_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::embedded(&dir.path().join("state.redb")).unwrap();
+    let store = Store::embedded(&dir.path().join("state.redb"), portcullis::clock::Clock::system()).unwrap();
     conforms(&store).await;
 }
 
@@ -122,14 +122,14 @@ async fn the_embedded_store_keeps_its_data_across_restarts_and_sweeps_expired_en
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     {
-        let store = Store::embedded(&path).unwrap();
+        let store = Store::embedded(&path, portcullis::clock::Clock::system()).unwrap();
         store.set("credential:alice", b"argon2id hash", None).await.unwrap();
         store
             .set("session:old", b"x", Some(Duration::from_millis(1)))
             .await
             .unwrap();
     }
-    let Store::Embedded(reopened) = Store::embedded(&path).unwrap() else {
+    let Store::Embedded(reopened) = Store::embedded(&path, portcullis::clock::Clock::system()).unwrap() else {
         unreachable!()
     };
     assert_eq!(
@@ -146,7 +146,7 @@ async fn an_embedded_store_file_that_is_not_one_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     std::fs::write(&path, b"this is not a redb file").unwrap();
-    match Store::embedded(&path) {
+    match Store::embedded(&path, portcullis::clock::Clock::system()) {
         Err(StoreError::File(message)) => assert!(message.contains("state.redb"), "{message}"),
         Err(other) => panic!("unexpected error: {other}"),
         Ok(_) => panic!("a damaged file was accepted"),
@@ -156,7 +156,7 @@ async fn an_embedded_store_file_that_is_not_one_is_refused_clearly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_store_fails_closed_on_a_full_disk_and_writes_again_once_there_is_room() {
     let disk = SmallDisk::mount(4096);
-    let store = Store::embedded(&disk.path().join("state.redb")).unwrap();
+    let store = Store::embedded(&disk.path().join("state.redb"), portcullis::clock::Clock::system()).unwrap();
     store.set("credential:alice", b"argon2id hash", None).await.unwrap();
 
     disk.fill();
@@ -274,7 +274,7 @@ async fn credentials_are_kept_with_the_totp_secret_sealed() {
     let key = SecretsKey::create(&dir.path().join("secrets.key")).unwrap();
     let redis = RedisServer::start();
     let stores = [
-        Store::embedded(&dir.path().join("state.redb")).unwrap(),
+        Store::embedded(&dir.path().join("state.redb"), portcullis::clock::Clock::system()).unwrap(),
         Store::redis(&redis.url(), "creds:").await.unwrap(),
     ];
     for store in &stores {

@@ -9,7 +9,8 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use portcullis::config::Config;
+use portcullis::clock::Clock;
+use portcullis::live::Live;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -58,6 +59,8 @@ impl Settings {
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub pki: TestPki,
+    /// The gateway's clock: tests move it forward instead of sleeping.
+    pub clock: Clock,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -74,15 +77,18 @@ impl TestGateway {
         // (live reload) and the admin commands read.
         let file = pki.path().join("portcullis.yaml");
         std::fs::write(&file, settings.yaml()).unwrap();
-        let config = Config::load(&file).unwrap_or_else(|err| panic!("{err}"));
+        let live = Live::load(&file).unwrap_or_else(|err| panic!("{err}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let clock = Clock::adjustable();
+        let gateway_clock = clock.clone();
         let task = tokio::spawn(async move {
-            portcullis::proxy::serve(
-                Arc::new(config),
+            portcullis::app::run(
+                live,
                 listener,
                 portcullis::telemetry::AccessLog::Tracing,
+                gateway_clock,
                 async {
                     let _ = rx.await;
                 },
@@ -93,6 +99,7 @@ impl TestGateway {
         TestGateway {
             addr,
             pki,
+            clock,
             shutdown: Some(tx),
             task: Some(task),
         }
