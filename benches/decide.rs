@@ -138,7 +138,7 @@ fn bench(c: &mut Criterion) {
         };
         let decision = policy::decide(&policy, &facts, &principal, now);
         assert_eq!(
-            decision.verdict(),
+            policy::verdict(&decision),
             expect,
             "{name}: {}",
             policy.explain(&decision, &facts, user)

@@ -88,10 +88,8 @@ pub async fn review(
             name: user.display_name.clone(),
             groups: user.groups.iter().map(|g| policy.group_name(*g).to_owned()).collect(),
             access: policy
-                .client_types
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.name.clone(), policy.access_in_words(user, i, now)))
+                .client_type_ids()
+                .map(|(id, c)| (c.name.clone(), policy.access_in_words(user, id, now)))
                 .collect(),
             second_factors,
             last_login,

@@ -102,7 +102,7 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
     };
     let (decision, facts) = policy::decide_reading(policy, args.ip.to_canonical(), client, &reading, &principal, now);
     Ok((
-        decision.verdict(),
+        policy::verdict(&decision),
         policy.explain_reading(&decision, &facts, &reading, args.user.as_deref()),
     ))
 }

@@ -9,7 +9,8 @@ use ipnet::IpNet;
 use regex::{Regex, RegexSet};
 
 use super::{
-    glob, Access, ClientType, ClientTypeId, Exemption, Group, GroupId, IpSet, Matcher, Policy, Route, Source, User,
+    glob, Access, ClientType, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, Matcher, Policy, Route,
+    Source, User,
 };
 use crate::config::raw::{Factor, LoginMode, RawAccess, RawConfig, RawNetList};
 use crate::config::{parse_net, suggest, Problem};
@@ -33,7 +34,9 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
             read_only: g.read_only,
         })
         .collect();
-    let group_ids: HashMap<&str, GroupId> = groups.iter().enumerate().map(|(i, g)| (g.name.as_str(), i)).collect();
+    let group_ids: HashMap<&str, GroupId> = (groups.iter().enumerate())
+        .map(|(i, g)| (g.name.as_str(), GroupId(i)))
+        .collect();
 
     let mut users = indexmap::IndexMap::new();
     for (name, u) in &raw.users {
@@ -43,7 +46,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
             .collect();
         let own = c.access(u.access.as_ref(), &format!("{path}.access"));
         let effective = (0..c.client_names.len())
-            .map(|ct| effective_access(ct, &own, &ids, &groups, &default_access))
+            .map(|ct| effective_access(ClientTypeId(ct), &own, &ids, &groups, &default_access))
             .collect();
         let read_only = if u.read_only {
             Some(Source::User)
@@ -107,7 +110,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 .and_then(|g| group_ids.get(g))
                 .is_some_and(|g| user.groups.contains(g));
             if e.user.as_deref() == Some(user.name.as_str()) || by_group {
-                user.exemptions.push(i);
+                user.exemptions.push(ExemptionId(i));
             }
         }
         exemptions.push(Exemption {
@@ -242,7 +245,7 @@ fn second_factors(own: Option<&Vec<Factor>>, groups: &[GroupId], raw: &RawConfig
         None => {
             let from_groups: Vec<Factor> = groups
                 .iter()
-                .filter_map(|g| raw.groups.get_index(*g)?.1.second_factors.as_ref())
+                .filter_map(|g| raw.groups.get_index(g.index())?.1.second_factors.as_ref())
                 .flatten()
                 .copied()
                 .collect();
@@ -265,22 +268,22 @@ fn effective_access(
     groups: &[Group],
     default_access: &[Option<Access>],
 ) -> (Option<Access>, Source) {
-    if let Some(Some(access)) = own.get(ct) {
+    if let Some(Some(access)) = own.get(ct.index()) {
         return (Some(access.clone()), Source::User);
     }
     let granting: Vec<GroupId> = groups_of_user
         .iter()
         .copied()
-        .filter(|g| groups[*g].access[ct].is_some())
+        .filter(|g| groups[g.index()].access[ct].is_some())
         .collect();
     if !granting.is_empty() {
         let union = granting
             .iter()
-            .filter_map(|g| groups[*g].access[ct].clone())
+            .filter_map(|g| groups[g.index()].access[ct].clone())
             .reduce(|a, b| a.union(&b));
         return (union, Source::Groups(granting));
     }
-    match &default_access[ct] {
+    match &default_access[ct.index()] {
         Some(access) => (Some(access.clone()), Source::Default),
         None => (None, Source::Nothing),
     }
@@ -426,7 +429,7 @@ impl Compiler {
     }
 
     fn client_id(&mut self, name: &str, path: &str) -> Option<ClientTypeId> {
-        let found = self.client_names.iter().position(|n| n == name);
+        let found = self.client_names.iter().position(|n| n == name).map(ClientTypeId);
         if found.is_none() {
             let hint = hint(suggest(name, self.client_names.iter().map(String::as_str)));
             let known = self.client_names.join(", ");

@@ -1,6 +1,11 @@
 //! `decide`: the authorization decision for one request, as a value that
 //! carries its reason. Pure: the same policy, facts, principal and `now`
 //! always give the same decision.
+//!
+//! A [`Decision`] is `Ok(Permit)` or `Err(Refusal)`. Only this module can
+//! make a [`Permit`] (its field is private), and forwarding to the CRM
+//! takes one, so nothing reaches the CRM without a decision that allowed
+//! it. The permit carries its [`Grant`], which audit and metrics read.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -8,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 
 use super::reading::Reading;
-use super::{Access, ClientTypeId, Policy, Source};
+use super::{Access, ClientTypeId, ExemptionId, GroupId, Policy, RouteId, Source};
 use crate::config::raw::LoginMode;
 
 /// What is known about the request, after identification.
@@ -33,17 +38,19 @@ pub enum Principal<'a> {
     },
 }
 
+/// The policy's answer for one request.
+pub type Decision = Result<Permit, Refusal>;
+
+/// Proof that the policy allowed a request, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Allow(Grant),
-    /// Not signed in: send the user to the login interstitial.
-    Login,
-    /// Allowed only after a second factor within `within`.
-    StepUp {
-        within: Duration,
-        route: usize,
-    },
-    Deny(Deny),
+pub struct Permit {
+    grant: Grant,
+}
+
+impl Permit {
+    pub fn grant(&self) -> &Grant {
+        &self.grant
+    }
 }
 
 /// Why a request was allowed.
@@ -52,7 +59,30 @@ pub struct Grant {
     /// The setting whose networks include the client's address.
     pub access: Source,
     /// The route rule that matched, if any.
-    pub route: Option<usize>,
+    pub route: Option<RouteId>,
+}
+
+/// Every answer but yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not signed in: send the user to the login interstitial.
+    Login,
+    /// Allowed only after a second factor within `within`.
+    StepUp {
+        within: Duration,
+        route: RouteId,
+    },
+    Deny(Deny),
+}
+
+fn allow(access: Source, route: Option<RouteId>) -> Decision {
+    Ok(Permit {
+        grant: Grant { access, route },
+    })
+}
+
+fn deny(why: Deny) -> Decision {
+    Err(Refusal::Deny(why))
 }
 
 /// Why a request was denied; each names the setting that made it.
@@ -76,20 +106,20 @@ pub enum Deny {
     },
     /// `routes[i]` has `deny: all`.
     RouteDenied {
-        route: usize,
+        route: RouteId,
     },
     /// `routes[i]` lets only some groups pass.
     RouteGroups {
-        route: usize,
+        route: RouteId,
     },
     /// `routes[i]` requires other networks.
     RouteNetwork {
-        route: usize,
+        route: RouteId,
     },
     /// `routes[i]` requires a signed-in user (step-up) but the client type
     /// has no login.
     RouteNeedsLogin {
-        route: usize,
+        route: RouteId,
     },
 }
 
@@ -103,43 +133,42 @@ pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now
     };
     match *principal {
         Principal::Anonymous if client.login == LoginMode::Required => {
-            if policy.reachable[facts.client].contains(facts.ip)
-                || active_exemption(policy, 0..policy.exemptions.len(), facts, now).is_some()
-            {
-                Decision::Login
+            let exempted = active_exemption(policy, (0..policy.exemptions.len()).map(ExemptionId), facts, now);
+            if policy.reachable[facts.client].contains(facts.ip) || exempted.is_some() {
+                Err(Refusal::Login)
             } else {
-                Decision::Deny(Deny::NoAccountFromNetwork)
+                deny(Deny::NoAccountFromNetwork)
             }
         }
         Principal::Anonymous => {
             let access = match &policy.default_access[facts.client] {
                 Some(access) if access.contains(facts.ip) => Source::Default,
                 Some(_) => {
-                    return Decision::Deny(Deny::Network {
+                    return deny(Deny::Network {
                         source: Source::Default,
                     })
                 }
                 None => {
-                    return Decision::Deny(Deny::Network {
+                    return deny(Deny::Network {
                         source: Source::Nothing,
                     })
                 }
             };
             match route(policy, facts, None) {
-                Ok(RouteOutcome::Pass(route)) => Decision::Allow(Grant { access, route }),
-                Ok(RouteOutcome::StepUp { route, .. }) => Decision::Deny(Deny::RouteNeedsLogin { route }),
-                Err(deny) => Decision::Deny(deny),
+                Ok(RouteOutcome::Pass(route)) => allow(access, route),
+                Ok(RouteOutcome::StepUp { route, .. }) => deny(Deny::RouteNeedsLogin { route }),
+                Err(why) => deny(why),
             }
         }
         Principal::User { name, second_factor_at } => {
             let Some(user) = policy.users.get(name) else {
-                return Decision::Deny(Deny::UnknownUser);
+                return deny(Deny::UnknownUser);
             };
             if user.disabled {
-                return Decision::Deny(Deny::Disabled);
+                return deny(Deny::Disabled);
             }
             if let Some(at) = user.expires.filter(|at| *at <= now) {
-                return Decision::Deny(Deny::Expired { at });
+                return deny(Deny::Expired { at });
             }
             let (effective, source) = &user.effective[facts.client];
             let access = if effective.as_ref().is_some_and(|a| a.contains(facts.ip)) {
@@ -147,29 +176,25 @@ pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now
             } else if let Some(i) = active_exemption(policy, user.exemptions.iter().copied(), facts, now) {
                 Source::Exemption(i)
             } else {
-                return Decision::Deny(Deny::Network { source: source.clone() });
+                return deny(Deny::Network { source: source.clone() });
             };
             if let Some(source) = &user.read_only {
                 if facts.method != Method::GET && facts.method != Method::HEAD {
-                    return Decision::Deny(Deny::ReadOnly { source: source.clone() });
+                    return deny(Deny::ReadOnly { source: source.clone() });
                 }
             }
             match route(policy, facts, Some(&user.groups)) {
-                Ok(RouteOutcome::Pass(route)) => Decision::Allow(Grant { access, route }),
+                Ok(RouteOutcome::Pass(route)) => allow(access, route),
                 Ok(RouteOutcome::StepUp { route, within }) => {
                     let fresh = second_factor_at
                         .and_then(|at| now.duration_since(at).ok())
                         .is_some_and(|age| age <= within);
-                    if fresh {
-                        Decision::Allow(Grant {
-                            access,
-                            route: Some(route),
-                        })
-                    } else {
-                        Decision::StepUp { within, route }
+                    match fresh {
+                        true => allow(access, Some(route)),
+                        false => Err(Refusal::StepUp { within, route }),
                     }
                 }
-                Err(deny) => Decision::Deny(deny),
+                Err(why) => deny(why),
             }
         }
     }
@@ -211,16 +236,16 @@ pub fn decide_reading<'r>(
             method: &NONE,
             path: "/",
         };
-        (Decision::Deny(Deny::NoAccountFromNetwork), facts)
+        (deny(Deny::NoAccountFromNetwork), facts)
     })
 }
 
 fn severity(decision: &Decision) -> u8 {
     match decision {
-        Decision::Allow(_) => 0,
-        Decision::StepUp { .. } => 1,
-        Decision::Login => 2,
-        Decision::Deny(_) => 3,
+        Ok(_) => 0,
+        Err(Refusal::StepUp { .. }) => 1,
+        Err(Refusal::Login) => 2,
+        Err(Refusal::Deny(_)) => 3,
     }
 }
 
@@ -243,7 +268,7 @@ pub fn depends_on_method(
                 method,
                 path,
             };
-            !matches!(decide(policy, &facts, principal, now), Decision::Allow(_))
+            decide(policy, &facts, principal, now).is_err()
         })
     })
 }
@@ -252,10 +277,10 @@ pub fn depends_on_method(
 /// this client type includes the address.
 fn active_exemption(
     policy: &Policy,
-    candidates: impl IntoIterator<Item = usize>,
+    candidates: impl IntoIterator<Item = ExemptionId>,
     facts: &Facts<'_>,
     now: SystemTime,
-) -> Option<usize> {
+) -> Option<ExemptionId> {
     candidates.into_iter().find(|i| {
         let e = &policy.exemptions[*i];
         now < e.until && e.access[facts.client].as_ref().is_some_and(|a| a.contains(facts.ip))
@@ -263,12 +288,12 @@ fn active_exemption(
 }
 
 enum RouteOutcome {
-    Pass(Option<usize>),
-    StepUp { route: usize, within: Duration },
+    Pass(Option<RouteId>),
+    StepUp { route: RouteId, within: Duration },
 }
 
 /// The first route rule matching path, method and client type applies.
-fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[usize]>) -> Result<RouteOutcome, Deny> {
+fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[GroupId]>) -> Result<RouteOutcome, Deny> {
     if policy.routes.is_empty() {
         return Ok(RouteOutcome::Pass(None));
     }
@@ -278,7 +303,7 @@ fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[usize]>) -> Result
         r.methods.as_ref().is_none_or(|ms| ms.contains(facts.method))
             && r.client_types.as_ref().is_none_or(|cs| cs.contains(&facts.client))
     });
-    let Some(i) = first else {
+    let Some(i) = first.map(RouteId) else {
         return Ok(RouteOutcome::Pass(None));
     };
     let r = &policy.routes[i];
@@ -302,31 +327,13 @@ fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[usize]>) -> Result
     }
 }
 
-/// Proof that the policy allowed a request. Only [`Decision::permit`] makes
-/// one, and forwarding to the CRM takes one, so nothing reaches the CRM
-/// without a decision that allowed it.
-#[derive(Debug)]
-pub struct Permitted {
-    _private: (),
-}
-
-impl Decision {
-    /// `Ok` only for [`Decision::Allow`]; every other decision comes back as is.
-    pub fn permit(self) -> Result<Permitted, Decision> {
-        match self {
-            Decision::Allow(_) => Ok(Permitted { _private: () }),
-            other => Err(other),
-        }
-    }
-
-    /// The verdict in one word, for logs, metrics and scripts.
-    pub fn verdict(&self) -> &'static str {
-        match self {
-            Decision::Allow(_) => "allow",
-            Decision::Login => "login",
-            Decision::StepUp { .. } => "step-up",
-            Decision::Deny(_) => "deny",
-        }
+/// The verdict in one word, for logs, metrics and scripts.
+pub fn verdict(decision: &Decision) -> &'static str {
+    match decision {
+        Ok(_) => "allow",
+        Err(Refusal::Login) => "login",
+        Err(Refusal::StepUp { .. }) => "step-up",
+        Err(Refusal::Deny(_)) => "deny",
     }
 }
 
@@ -379,17 +386,18 @@ impl Policy {
                 None => setting,
             }
         };
-        let route_text = |i: usize| -> String {
+        let route_text = |i: RouteId| -> String {
             let r = &self.routes[i];
             let paths = if r.paths.is_empty() {
                 "every path".to_string()
             } else {
                 r.paths.join(", ")
             };
-            format!("routes[{i}] ({paths})")
+            format!("routes[{}] ({paths})", i.index())
         };
         match decision {
-            Decision::Allow(grant) => {
+            Ok(permit) => {
+                let grant = permit.grant();
                 let mut text = format!("allow: {} includes {ip}", access_text(&grant.access));
                 if let Source::Exemption(i) = &grant.access {
                     let e = &self.exemptions[*i];
@@ -404,13 +412,13 @@ impl Policy {
                 }
                 text
             }
-            Decision::Login => format!("login: client type {client} requires signing in at the gateway first"),
-            Decision::StepUp { within, route } => format!(
+            Err(Refusal::Login) => format!("login: client type {client} requires signing in at the gateway first"),
+            Err(Refusal::StepUp { within, route }) => format!(
                 "step-up: {} requires a second factor within {}",
                 route_text(*route),
                 humantime::format_duration(*within)
             ),
-            Decision::Deny(deny) => {
+            Err(Refusal::Deny(deny)) => {
                 let why = match deny {
                     Deny::NoAccountFromNetwork => {
                         format!("no users, groups, access or exemptions setting for client type {client} includes {ip}")

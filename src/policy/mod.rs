@@ -36,14 +36,52 @@ use http::Method;
 use regex::{Regex, RegexSet};
 
 pub use compile::compile;
-pub use decide::{decide, decide_reading, depends_on_method, Decision, Deny, Facts, Grant, Permitted, Principal};
+pub use decide::{
+    decide, decide_reading, depends_on_method, verdict, Decision, Deny, Facts, Grant, Permit, Principal, Refusal,
+};
 pub use ipset::IpSet;
 
 pub use crate::config::raw::Factor;
 use crate::config::raw::LoginMode;
 
-pub type ClientTypeId = usize;
-pub type GroupId = usize;
+/// Ids of what the compiled policy holds: each names one kind of thing,
+/// so that a group's id cannot be passed where a route's is meant. Only
+/// the policy makes them; they index its lists.
+macro_rules! ids {
+    ($($name:ident: $what:literal),* $(,)?) => {$(
+        #[doc = concat!("The position of a ", $what, " in the compiled policy.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(usize);
+
+        impl $name {
+            /// Its position in the YAML (routes[3] is `RouteId` 3).
+            pub fn index(self) -> usize {
+                self.0
+            }
+        }
+
+        impl<T> std::ops::Index<$name> for Vec<T> {
+            type Output = T;
+            fn index(&self, id: $name) -> &T {
+                &self[id.0]
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl<T> std::ops::IndexMut<$name> for Vec<T> {
+            fn index_mut(&mut self, id: $name) -> &mut T {
+                &mut self[id.0]
+            }
+        }
+    )*};
+}
+
+ids!(ClientTypeId: "client type", GroupId: "group", RouteId: "route rule", ExemptionId: "exemption");
 
 /// The compiled, immutable policy.
 #[derive(Debug)]
@@ -142,8 +180,8 @@ pub struct User {
     read_only: Option<Source>,
     /// By client type: the access that applies and which setting gave it.
     effective: Vec<(Option<Access>, Source)>,
-    /// Indexes of exemptions naming this user or one of their groups.
-    exemptions: Vec<usize>,
+    /// The exemptions naming this user or one of their groups.
+    exemptions: Vec<ExemptionId>,
 }
 
 /// Which setting an access or restriction came from, for explanations.
@@ -152,7 +190,7 @@ pub enum Source {
     User,
     Groups(Vec<GroupId>),
     Default,
-    Exemption(usize),
+    Exemption(ExemptionId),
     /// No setting grants this client type at all.
     Nothing,
 }
@@ -179,7 +217,12 @@ pub struct Route {
 impl Policy {
     /// The id of a client type by name.
     pub fn client_type(&self, name: &str) -> Option<ClientTypeId> {
-        self.client_types.iter().position(|c| c.name == name)
+        self.client_types.iter().position(|c| c.name == name).map(ClientTypeId)
+    }
+
+    /// Every client type, with its id, in the order they are tried.
+    pub fn client_type_ids(&self) -> impl Iterator<Item = (ClientTypeId, &ClientType)> {
+        self.client_types.iter().enumerate().map(|(i, c)| (ClientTypeId(i), c))
     }
 
     /// Phase 1b: which kind of client sent this request. The first type
@@ -205,10 +248,11 @@ impl Policy {
                         .is_some_and(|v| value.as_ref().is_none_or(|re| v.to_str().is_ok_and(|v| re.is_match(v))))
                 })
         };
-        self.client_types
+        let first = self
+            .client_types
             .iter()
-            .position(|c| c.matcher.as_ref().is_some_and(fits))
-            .unwrap_or(self.client_types.len() - 1)
+            .position(|c| c.matcher.as_ref().is_some_and(fits));
+        ClientTypeId(first.unwrap_or(self.client_types.len() - 1))
     }
 
     /// The client type of a request under every reading of its path; a

@@ -36,7 +36,7 @@ use crate::auth::delivery::Delivery;
 use crate::auth::password::{Hasher, Password};
 use crate::config::codes::CodeSettings;
 use crate::config::Config;
-use crate::policy::{self, Decision, Deny, Facts, Policy, Principal};
+use crate::policy::{self, Deny, Facts, Policy, Principal, Refusal};
 use crate::proxy::GatewayError;
 use crate::session::{Ended, LastLogin, Limits, Session, SessionHandle, SessionId, SessionService, Sessions};
 use crate::store::{Store, StoreError};
@@ -166,7 +166,7 @@ pub(super) async fn pending_login(
 /// The request facts a login step needs.
 pub struct Attempt<'a> {
     pub ip: IpAddr,
-    pub client: usize,
+    pub client: crate::policy::ClientTypeId,
     pub policy: &'a Policy,
     pub now: SystemTime,
     pub request_id: crate::proxy::request_id::RequestId,
@@ -186,7 +186,7 @@ pub async fn login(
         method: &Method::GET,
         path: "/",
     };
-    if let Decision::Deny(deny @ Deny::NoAccountFromNetwork) =
+    if let Err(Refusal::Deny(deny @ Deny::NoAccountFromNetwork)) =
         policy::decide(at.policy, &anyone, &Principal::Anonymous, at.now)
     {
         return Err(GatewayError::Denied {
@@ -547,7 +547,9 @@ pub(super) fn account_allowed(at: &Attempt<'_>, user: &str) -> bool {
     };
     !matches!(
         policy::decide(at.policy, &facts, &principal, at.now),
-        Decision::Deny(Deny::UnknownUser | Deny::Disabled | Deny::Expired { .. } | Deny::Network { .. })
+        Err(Refusal::Deny(
+            Deny::UnknownUser | Deny::Disabled | Deny::Expired { .. } | Deny::Network { .. }
+        ))
     )
 }
 

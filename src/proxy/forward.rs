@@ -135,15 +135,15 @@ impl Upstream {
         })
     }
 
-    /// Forward a request the policy allowed: `_permitted` can only come from
-    /// [`crate::policy::Decision::permit`]. `upgrade` is set for a checked
+    /// Forward a request the policy allowed: a [`crate::policy::Permit`]
+    /// only comes from [`crate::policy::decide`]. `upgrade` is set for a checked
     /// WebSocket handshake; it is raised if the CRM switches protocols.
     pub async fn forward(
         &self,
         mut req: Request<Body>,
         host: &HeaderValue,
         upgrade: Option<&UpgradeSignal>,
-        _permitted: crate::policy::Permitted,
+        _permit: crate::policy::Permit,
     ) -> Result<Response<Body>, GatewayError> {
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();

@@ -41,7 +41,7 @@ use crate::config::{hosts, Config};
 use crate::live::Live;
 use crate::metrics::{Metrics, Outcome, RequestMetrics};
 use crate::policy::reading::{self, FormBody, Reading};
-use crate::policy::{self, Decision, Facts, Policy, Principal};
+use crate::policy::{self, Facts, Policy, Principal, Refusal};
 use crate::portal;
 use crate::session::SessionId;
 use crate::telemetry::AccessLog;
@@ -65,7 +65,7 @@ pub struct RequestContext {
     pub peer: SocketAddr,
     pub client: ClientAddr,
     /// The client type, once identified (for metrics).
-    pub client_type: Option<usize>,
+    pub client_type: Option<policy::ClientTypeId>,
     /// What the gateway did with the request (for metrics).
     pub outcome: Outcome,
     /// The request asked to upgrade: unless it became a tunnel, the
@@ -165,12 +165,9 @@ impl Gateway {
                 self.error_response(&err, &ctx)
             }
         };
-        let client_type = ctx.client_type.and_then(|i| live.policy.client_types.get(i));
-        self.metrics.record(
-            ctx.outcome,
-            client_type.map_or("-", |c| c.name.as_str()),
-            record.started.elapsed(),
-        );
+        let client_type = ctx.client_type.map(|id| live.policy.client_types[id].name.as_str());
+        self.metrics
+            .record(ctx.outcome, client_type.unwrap_or("-"), record.started.elapsed());
         if let Some(hsts) = &self.hsts {
             response.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
@@ -269,19 +266,17 @@ impl Gateway {
             req = Request::from_parts(parts, Either::Right(Full::new(body)));
         }
         let (decision, facts) = policy::decide_reading(policy, ctx.client.ip, client, &reading, &principal, now);
-        let permitted = match decision.permit() {
-            Ok(permitted) => permitted,
-            Err(Decision::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
+        let permit = match decision {
+            Ok(permit) => permit,
+            Err(Refusal::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
                 ctx.outcome = Outcome::Login;
                 return Ok(back_after(req.uri(), "/.portcullis/login").map(Either::Right));
             }
-            Err(Decision::StepUp { .. })
-                if session.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) =>
-            {
+            Err(Refusal::StepUp { .. }) if session.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
                 ctx.outcome = Outcome::StepUp;
                 return Ok(back_after(req.uri(), "/.portcullis/step-up").map(Either::Right));
             }
-            Err(decision) => return Err(self.refusal(policy, decision, &facts, &reading, &principal, ctx)),
+            Err(refusal) => return Err(self.refusal(policy, refusal, &facts, &reading, &principal, ctx)),
         };
 
         // 5. forward: what the CRM could misread removed, ours added
@@ -309,7 +304,7 @@ impl Gateway {
         ctx.outcome = Outcome::Allowed;
         let started = Instant::now();
         let upgrade = websocket.then_some(conn.upgrade.as_ref());
-        let forwarded = self.upstream.forward(req, &host_value, upgrade, permitted).await;
+        let forwarded = self.upstream.forward(req, &host_value, upgrade, permit).await;
         self.metrics.upstream(started.elapsed(), forwarded.is_err());
         forwarded
     }
@@ -321,7 +316,7 @@ impl Gateway {
         req: Request<Incoming>,
         ctx: &RequestContext,
         live: &Live,
-        client: usize,
+        client: policy::ClientTypeId,
         now: std::time::SystemTime,
     ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
         let config = &live.config;
@@ -359,7 +354,7 @@ impl Gateway {
         &self,
         req: &Request<Incoming>,
         policy: &Policy,
-        client: usize,
+        client: policy::ClientTypeId,
         now: std::time::SystemTime,
     ) -> Result<Option<crate::session::Session>, GatewayError> {
         let Some(login) = &self.login else { return Ok(None) };
@@ -388,7 +383,7 @@ impl Gateway {
     fn refusal(
         &self,
         policy: &Policy,
-        decision: Decision,
+        refusal: Refusal,
         facts: &Facts<'_>,
         reading: &Reading<'_>,
         principal: &Principal<'_>,
@@ -398,9 +393,9 @@ impl Gateway {
             Principal::User { name, .. } => Some(*name),
             Principal::Anonymous => None,
         };
-        let why = policy.explain_reading(&decision, facts, reading, user);
-        match decision {
-            Decision::Deny(deny) => {
+        let why = policy.explain_reading(&Err(refusal.clone()), facts, reading, user);
+        match refusal {
+            Refusal::Deny(deny) => {
                 tracing::info!(
                     target: "audit",
                     event = "request.denied",
@@ -417,12 +412,8 @@ impl Gateway {
                     why,
                 }
             }
-            Decision::Login => GatewayError::LoginRequired,
-            Decision::StepUp { .. } => GatewayError::StepUpRequired,
-            Decision::Allow(_) => GatewayError::Denied {
-                message: "The request could not be authorized.".into(),
-                why: format!("refusal() called with an allow: {why}"),
-            },
+            Refusal::Login => GatewayError::LoginRequired,
+            Refusal::StepUp { .. } => GatewayError::StepUpRequired,
         }
     }
 
@@ -450,7 +441,7 @@ fn test_identity(
     config: &Config,
     policy: &Policy,
     req: &Request<Incoming>,
-    client: usize,
+    client: policy::ClientTypeId,
     now: std::time::SystemTime,
 ) -> Option<(String, Option<std::time::SystemTime>)> {
     if !config.trust_test_identity || policy.client_types[client].login == LoginMode::Passthrough {
@@ -576,10 +567,9 @@ fn form_that_matters<B: http_body::Body>(
         return None;
     }
     let form = FormBody::of(req.headers())?;
-    let allowed = matches!(
-        policy::decide_reading(policy, ip, client, reading, principal, now).0,
-        Decision::Allow(_)
-    );
+    let allowed = policy::decide_reading(policy, ip, client, reading, principal, now)
+        .0
+        .is_ok();
     (allowed && policy::depends_on_method(policy, ip, client, reading, principal, now)).then_some(form)
 }
 
