@@ -4,7 +4,7 @@
 //! ([`crate::proxy::serve`]) is handed the ready parts.
 //!
 //! ```text
-//!  Live (config + policy) ──▶ store ──▶ SessionService ──▶ Login (sign-in)
+//!  Live (config + policy) ──▶ store ──▶ SessionService ──▶ SignIn
 //!        │                                   │
 //!        ├──▶ Reloader (file changes, SIGHUP, expiry sweep)
 //!        ├──▶ admin socket (embedded store) · admin listener (metrics, health)
@@ -22,9 +22,9 @@ use crate::config::raw::LoginMode;
 use crate::config::StoreSettings;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::portal::login::{Login, LoginSetupError};
 use crate::proxy::Parts;
 use crate::session::SessionService;
+use crate::signin::{SignIn, SignInSetupError};
 use crate::store::{Store, StoreError};
 use crate::telemetry::AccessLog;
 
@@ -33,7 +33,7 @@ pub enum AppError {
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot set up sign-in: {0}")]
-    Login(#[from] LoginSetupError),
+    SignIn(#[from] SignInSetupError),
     #[error("cannot open the admin socket {path}: {err}")]
     AdminSocket { path: String, err: std::io::Error },
     #[error("cannot listen on {address} (admin.listen): {err}")]
@@ -60,7 +60,7 @@ pub async fn run(
     let config = &start.config;
     let metrics = Arc::new(Metrics::default());
 
-    let (sessions, login) = match needs_login {
+    let (sessions, signin) = match needs_login {
         true => {
             let store = Arc::new(match &config.store {
                 StoreSettings::Embedded(path) => Store::embedded(path, clock.clone())?,
@@ -68,8 +68,8 @@ pub async fn run(
             });
             warn_if_redis_forgets(&store).await;
             let sessions = Arc::new(SessionService::new(store, config.sessions));
-            let login = Arc::new(Login::open(config, sessions.clone())?);
-            (Some(sessions), Some(login))
+            let signin = Arc::new(SignIn::open(config, sessions.clone(), metrics.clone())?);
+            (Some(sessions), Some(signin))
         }
         false => (None, None),
     };
@@ -77,13 +77,13 @@ pub async fn run(
     let mut side_jobs = Vec::new();
     // The admin commands reach an embedded store through this gateway.
     let mut admin_socket = None;
-    if let (Some(login), StoreSettings::Embedded(file)) = (&login, &config.store) {
+    if let (Some(sessions), StoreSettings::Embedded(file)) = (&sessions, &config.store) {
         let path = crate::admin::socket::path_for(file);
         let socket = crate::admin::socket::listen(&path).map_err(|err| AppError::AdminSocket {
             path: path.display().to_string(),
             err,
         })?;
-        let serve = crate::admin::socket::serve(socket, login.clone(), live.clone(), clock.clone());
+        let serve = crate::admin::socket::serve(socket, sessions.clone(), live.clone(), clock.clone());
         side_jobs.push(tokio::spawn(serve));
         admin_socket = Some(path);
     }
@@ -113,7 +113,7 @@ pub async fn run(
 
     let parts = Parts {
         live,
-        login,
+        signin,
         access_log,
         metrics,
         clock,

@@ -5,7 +5,8 @@
 //! directly (Redis, or an embedded file no gateway has open), and through a
 //! running gateway's admin socket ([`socket`]) when that gateway holds the
 //! embedded file (redb allows one process). Either way the change goes
-//! through [`Login`], so the gateways' session caches hear of it at once.
+//! through the [`SessionService`], so the gateways' session caches hear of
+//! it at once.
 //!
 //! Disabling or resetting a user revokes their credentials: the stored
 //! password, TOTP secret and recovery codes are dropped, every session
@@ -23,8 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::credentials::Credentials;
 use crate::policy::Policy;
-use crate::portal::login::Login;
-use crate::session::SessionHandle;
+use crate::session::{SessionHandle, SessionService};
 use crate::store::StoreError;
 
 /// An admin request, as the CLI sends it (also over the socket, as JSON).
@@ -96,7 +96,7 @@ pub enum AdminError {
 /// Carry out `command` under the current `policy` (whose users a listing
 /// or a search by id looks at).
 pub async fn execute(
-    login: &Login,
+    service: &SessionService,
     policy: &Policy,
     command: &Command,
     now: SystemTime,
@@ -105,24 +105,24 @@ pub async fn execute(
     let outcome = match command {
         Command::ListSessions { user } => {
             let sessions = match user {
-                Some(user) => rows(login, [user.as_str()], now).await?,
-                None => rows(login, users, now).await?,
+                Some(user) => rows(service, [user.as_str()], now).await?,
+                None => rows(service, users, now).await?,
             };
             Outcome::Sessions { sessions }
         }
         Command::EndSessions { user } => {
-            let ended = login.revoke_all(user).await?;
+            let ended = service.revoke_all(user).await?;
             audit("admin.sessions_ended", user, ended.len());
             done(ended, false)
         }
         Command::EndSession { id } => {
             let id = id.trim().to_ascii_lowercase();
-            let all = rows(login, users, now).await?;
+            let all = rows(service, users, now).await?;
             let matching: Vec<&SessionRow> = all.iter().filter(|r| r.handle.starts_with(&id)).collect();
             match matching.as_slice() {
                 [row] if id.len() >= 8 => {
                     let handle = SessionHandle(row.handle.clone());
-                    login.revoke(&row.user, &handle).await?;
+                    service.revoke(&row.user, &handle).await?;
                     audit("admin.session_ended", &row.user, 1);
                     done(vec![handle], false)
                 }
@@ -135,10 +135,10 @@ pub async fn execute(
             }
         }
         Command::Disable { user } | Command::Reset { user } => {
-            Credentials::revoke(&login.store, user, now)
+            Credentials::revoke(&service.store, user, now)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let ended = login.revoke_all(user).await?;
+            let ended = service.revoke_all(user).await?;
             let event = match command {
                 Command::Disable { .. } => "admin.user_disabled",
                 _ => "admin.user_reset",
@@ -147,9 +147,9 @@ pub async fn execute(
             done(ended, true)
         }
         Command::Export => Outcome::Records {
-            records: backup::export(&login.store, policy).await?,
+            records: backup::export(&service.store, policy).await?,
         },
-        Command::Import { records } => match backup::import(&login.store, records).await {
+        Command::Import { records } => match backup::import(&service.store, records).await {
             Ok(records) => {
                 tracing::info!(target: "audit", event = "admin.store_imported", records, by = "admin command");
                 Outcome::Imported { records }
@@ -159,7 +159,7 @@ pub async fn execute(
         Command::Review { inactive_days } => {
             let inactive = std::time::Duration::from_secs(inactive_days.saturating_mul(86_400));
             Outcome::Review {
-                rows: review::review(login, policy, now, inactive).await?,
+                rows: review::review(service, policy, now, inactive).await?,
             }
         }
     };
@@ -167,13 +167,13 @@ pub async fn execute(
 }
 
 async fn rows<'u>(
-    login: &Login,
+    service: &SessionService,
     users: impl IntoIterator<Item = &'u str>,
     now: SystemTime,
 ) -> Result<Vec<SessionRow>, StoreError> {
     let mut rows = Vec::new();
     for user in users {
-        for (handle, session) in login.sessions().list(user, now).await? {
+        for (handle, session) in service.sessions().list(user, now).await? {
             rows.push(SessionRow {
                 user: session.user,
                 handle: handle.0,

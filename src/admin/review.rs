@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::credentials::Credentials;
 use crate::policy::lint::is_generic_name;
 use crate::policy::Policy;
-use crate::portal::login::{same_network, Login};
 use crate::session::LastLogin;
+use crate::session::{same_network, SessionService};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +35,7 @@ pub struct Row {
 /// The review as of `now`; `inactive` is how long without a sign-in counts
 /// as inactive.
 pub async fn review(
-    login: &Login,
+    service: &SessionService,
     policy: &Policy,
     now: SystemTime,
     inactive: Duration,
@@ -43,10 +43,12 @@ pub async fn review(
     let unavailable = |e: crate::auth::credentials::CredentialError| StoreError::Unavailable(e.to_string());
     let mut rows = Vec::new();
     for (name, user) in &policy.users {
-        let credentials = Credentials::load(&login.store, name).await.map_err(unavailable)?;
-        let revoked = Credentials::revoked_at(&login.store, name).await.map_err(unavailable)?;
-        let last_login = LastLogin::load(&login.store, name).await?;
-        let sessions = login.sessions().list(name, now).await?;
+        let credentials = Credentials::load(&service.store, name).await.map_err(unavailable)?;
+        let revoked = Credentials::revoked_at(&service.store, name)
+            .await
+            .map_err(unavailable)?;
+        let last_login = LastLogin::load(&service.store, name).await?;
+        let sessions = service.sessions().list(name, now).await?;
 
         let mut second_factors = Vec::new();
         if let Some(c) = credentials.as_ref().filter(|c| c.totp.is_some()) {

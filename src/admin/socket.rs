@@ -17,7 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 use super::{execute, Command, Outcome};
 use crate::clock::Clock;
 use crate::live::Live;
-use crate::portal::login::Login;
+use crate::session::SessionService;
 
 /// Larger requests are not admin commands.
 const MAX_LINE: u64 = 64 * 1024;
@@ -40,30 +40,35 @@ pub fn listen(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub async fn serve(listener: UnixListener, login: Arc<Login>, live: Arc<ArcSwap<Live>>, clock: Clock) {
+pub async fn serve(listener: UnixListener, sessions: Arc<SessionService>, live: Arc<ArcSwap<Live>>, clock: Clock) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let login = login.clone();
+        let sessions = sessions.clone();
         let live = live.clone();
         let clock = clock.clone();
         tokio::spawn(async move {
-            if let Err(err) = answer(stream, &login, &live, &clock).await {
+            if let Err(err) = answer(stream, &sessions, &live, &clock).await {
                 tracing::warn!(error = %err, "admin socket: a command failed");
             }
         });
     }
 }
 
-async fn answer(stream: UnixStream, login: &Login, live: &ArcSwap<Live>, clock: &Clock) -> std::io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    sessions: &SessionService,
+    live: &ArcSwap<Live>,
+    clock: &Clock,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).take(MAX_LINE).read_line(&mut line).await?;
     let outcome = match serde_json::from_str::<Command>(&line) {
         Ok(command) => {
             let live = live.load();
-            match execute(login, &live.policy, &command, clock.now()).await {
+            match execute(sessions, &live.policy, &command, clock.now()).await {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Refused {
                     message: err.to_string(),

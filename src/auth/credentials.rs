@@ -46,18 +46,16 @@ impl SecretsKey {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let bytes = super::hex::decode(text.trim())
-            .filter(|b| b.len() == 32)
-            .ok_or_else(|| {
-                fail("it must hold 64 hex digits; make one with `head -c 32 /dev/urandom | xxd -p -c 64`".into())
-            })?;
+        let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32).ok_or_else(|| {
+            fail("it must hold 64 hex digits; make one with `head -c 32 /dev/urandom | xxd -p -c 64`".into())
+        })?;
         SecretsKey::from_bytes(&bytes).ok_or_else(|| fail("not a usable AES-256 key".into()))
     }
 
     /// Make a new key file (mode 0600), as the demo does.
     pub fn create(path: &Path) -> anyhow::Result<SecretsKey> {
         let bytes: [u8; 32] = super::random_bytes();
-        crate::demo::cert::write_private(path, &format!("{}\n", super::hex::encode(&bytes)))?;
+        crate::demo::cert::write_private(path, &format!("{}\n", hex::encode(bytes)))?;
         SecretsKey::from_bytes(&bytes).ok_or_else(|| anyhow::anyhow!("cannot use the new key"))
     }
 
@@ -125,6 +123,18 @@ impl SecretsKey {
 pub struct Sealed {
     nonce: Vec<u8>,
     data: Vec<u8>,
+}
+
+impl Sealed {
+    /// A sealed value that opens with no key: for tests of code that only
+    /// carries one along.
+    #[cfg(test)]
+    pub fn dummy() -> Sealed {
+        Sealed {
+            nonce: vec![0; 12],
+            data: vec![0; 16],
+        }
+    }
 }
 
 impl fmt::Debug for Sealed {

@@ -14,8 +14,11 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use askama::Template;
+
 use crate::config::codes::{CodeSettings, EmailSettings, SmsSettings, Webhook, WebhookBody};
 use crate::config::raw::SmtpSecurity;
+use crate::i18n::{fill, Texts};
 
 /// How long the SMTP server or the SMS provider may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,8 +35,10 @@ pub enum SendError {
     Sms(String),
 }
 
-/// Where and why a code was asked for: told to the user in the message.
+/// Where and why a code was asked for: told to the user in the message,
+/// in the language of the page they asked from.
 pub struct Context<'a> {
+    pub t: &'a Texts,
     pub company: &'a str,
     pub ip: IpAddr,
     pub client_type: &'a str,
@@ -203,46 +208,60 @@ fn json_escape(text: &str) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
-fn minutes(d: Duration) -> u64 {
-    d.as_secs().div_ceil(60)
+fn minutes(d: Duration) -> String {
+    d.as_secs().div_ceil(60).to_string()
 }
 
 pub fn sms_text(code: &str, ctx: &Context<'_>) -> String {
-    format!(
-        "{code} is your {} sign-in code. It works for {} minutes. Not you? Tell your administrator.",
-        ctx.company,
-        minutes(ctx.valid_for)
+    let minutes = minutes(ctx.valid_for);
+    fill(
+        &ctx.t.sms,
+        &[("code", code), ("company", ctx.company), ("minutes", &minutes)],
     )
+}
+
+/// What the email says, in the asker's language.
+struct Words<'a> {
+    lang: &'a str,
+    intro: String,
+    code: &'a str,
+    once: String,
+    where_from: String,
+    not_you: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/code.txt")]
+struct EmailText<'a> {
+    w: &'a Words<'a>,
+}
+
+/// Escaped by default, as every HTML template is.
+#[derive(Template)]
+#[template(path = "email/code.html")]
+struct EmailHtml<'a> {
+    w: &'a Words<'a>,
 }
 
 /// The plain-text and HTML bodies of the email.
 pub fn email_body(code: &str, ctx: &Context<'_>) -> (String, String) {
-    let when = humantime::format_rfc3339_seconds(ctx.at);
-    let text = format!(
-        "Your {company} sign-in code is:\n\n    {code}\n\n\
-         It works for {mins} minutes, once.\n\n\
-         Asked for from {ip} ({client}) at {when} UTC.\n\
-         If this was not you, do not share the code: tell your administrator and change your password.\n",
-        company = ctx.company,
-        mins = minutes(ctx.valid_for),
-        ip = ctx.ip,
-        client = ctx.client_type,
-    );
-    let esc = crate::portal::page::escape;
-    let html = format!(
-        "<!doctype html><html><body style=\"font-family: sans-serif\">\
-         <p>Your {company} sign-in code is:</p>\
-         <p style=\"font-size: 1.6em; letter-spacing: 0.15em\"><strong>{code}</strong></p>\
-         <p>It works for {mins} minutes, once.</p>\
-         <p style=\"color: #555\">Asked for from {ip} ({client}) at {when} UTC.<br>\
-         If this was not you, do not share the code: tell your administrator and change your password.</p>\
-         </body></html>",
-        company = esc(ctx.company),
-        code = esc(code),
-        mins = minutes(ctx.valid_for),
-        ip = ctx.ip,
-        client = esc(ctx.client_type),
-    );
+    let t = ctx.t;
+    let when = humantime::format_rfc3339_seconds(ctx.at).to_string();
+    let ip = ctx.ip.to_string();
+    let words = Words {
+        lang: &t.lang,
+        intro: fill(&t.email_intro, &[("company", ctx.company)]),
+        code,
+        once: fill(&t.email_once, &[("minutes", &minutes(ctx.valid_for))]),
+        where_from: fill(
+            &t.email_where,
+            &[("ip", &ip), ("client", ctx.client_type), ("time", &when)],
+        ),
+        not_you: &t.email_not_you,
+    };
+    // Rendering into a String cannot fail: the templates only interpolate.
+    let text = EmailText { w: &words }.render().unwrap_or_default();
+    let html = EmailHtml { w: &words }.render().unwrap_or_default();
     (text, html)
 }
 
@@ -251,7 +270,10 @@ mod tests {
     use super::*;
 
     fn ctx() -> Context<'static> {
+        static CATALOG: std::sync::LazyLock<crate::i18n::Catalog> =
+            std::sync::LazyLock::new(crate::i18n::Catalog::built_in);
         Context {
+            t: CATALOG.for_accept_language(None),
             company: "Acme <CRM>",
             ip: "193.167.1.70".parse().unwrap(),
             client_type: "web",
@@ -269,8 +291,28 @@ mod tests {
             assert!(body.contains("2027-01-15T08:00:00Z"));
             assert!(body.contains("If this was not you"));
         }
-        assert!(html.contains("Acme &lt;CRM&gt;"), "escaped in HTML");
+        assert!(
+            html.contains("Acme &#60;CRM&#62;") || html.contains("Acme &lt;CRM&gt;"),
+            "escaped in HTML: {html}"
+        );
+        assert!(text.contains("Acme <CRM>"), "plain text is not escaped: {text}");
         assert!(sms_text("482913", &ctx()).starts_with("482913 is your Acme <CRM> sign-in code"));
+    }
+
+    #[test]
+    fn the_email_is_in_the_language_of_the_page_that_asked() {
+        let catalog = crate::i18n::Catalog::built_in();
+        let ctx = Context {
+            t: catalog.language("de").unwrap(),
+            ..ctx()
+        };
+        let (text, html) = email_body("482913", &ctx);
+        assert!(
+            text.contains(&fill(&ctx.t.email_intro, &[("company", "Acme <CRM>")])),
+            "{text}"
+        );
+        assert!(html.starts_with("<!doctype html>\n<html lang=\"de\">"), "{html}");
+        assert_ne!(sms_text("482913", &ctx), sms_text("482913", &self::ctx()));
     }
 
     #[test]

@@ -9,9 +9,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::credentials::SecretsKey;
-use super::hex::{decode as unhex, encode as hex};
+use hex::encode as hex;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text).ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invite {
     pub user: String,
     /// Milliseconds since the epoch: links older than a revocation are void.
@@ -37,9 +41,9 @@ pub fn issue(key: &SecretsKey, user: &str, now: SystemTime, valid: Duration) -> 
     let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let issued_ms = since_epoch.as_millis() as u64;
     let expires = since_epoch.as_secs() + valid.as_secs();
-    let nonce = hex(&super::random_bytes::<16>());
+    let nonce = hex(super::random_bytes::<16>());
     let payload = format!("{issued_ms}:{expires}:{nonce}:{user}");
-    format!("{}.{}", hex(payload.as_bytes()), hex(&key.sign(payload.as_bytes())))
+    format!("{}.{}", hex(payload.as_bytes()), hex(key.sign(payload.as_bytes())))
 }
 
 pub fn verify(key: &SecretsKey, token: &str, now: SystemTime) -> Result<Invite, InviteError> {

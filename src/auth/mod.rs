@@ -7,8 +7,8 @@
 
 pub mod credentials;
 pub mod delivery;
-pub mod hex;
 pub mod invite;
+pub mod lockout;
 pub mod otp;
 pub mod password;
 pub mod recovery;

@@ -49,7 +49,7 @@ pub fn generate(digits: u32) -> String {
 }
 
 fn tag(key: &SecretsKey, scope: &str, code: &str) -> String {
-    super::hex::encode(&key.sign(format!("otp\0{scope}\0{code}").as_bytes()))
+    hex::encode(key.sign(format!("otp\0{scope}\0{code}").as_bytes()))
 }
 
 impl SentCode {

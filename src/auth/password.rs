@@ -7,6 +7,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// A password as typed. Never printed.
+#[derive(Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Password(String);
 
 impl Password {

@@ -37,7 +37,7 @@ pub fn hash(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    super::hex::encode(digest(&SHA256, normal.as_bytes()).as_ref())
+    hex::encode(digest(&SHA256, normal.as_bytes()).as_ref())
 }
 
 /// The index of the stored hash that `code` matches, if any. The caller

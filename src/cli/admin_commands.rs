@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use portcullis::admin;
 use portcullis::live::Live;
+use portcullis::session::SessionService;
 
 use super::args::{LinkArgs, OutputFormat, ReviewFormat};
 
@@ -16,43 +17,35 @@ async fn admin_command(live: &Live, command: &admin::Command) -> anyhow::Result<
         match admin::socket::call(&admin::socket::path_for(file), command).await {
             Err(admin::socket::CallError::NotRunning(socket)) => {
                 // No gateway: open the file ourselves (fails if one holds it).
-                let login = open_store(live).await.with_context(|| {
+                let sessions = open_store(live).await.with_context(|| {
                     format!(
                         "no gateway answers on {} and the store cannot be opened directly",
                         socket.display()
                     )
                 })?;
-                return run_admin(&login, live, command).await;
+                return run_admin(&sessions, live, command).await;
             }
             answered => return Ok(answered?),
         }
     }
-    let login = open_store(live).await?;
-    run_admin(&login, live, command).await
+    let sessions = open_store(live).await?;
+    run_admin(&sessions, live, command).await
 }
 
 /// The store itself, as a gateway would open it (the command line has no
 /// gateway clock to follow: it answers in the present).
-async fn open_store(live: &Live) -> anyhow::Result<portcullis::portal::login::Login> {
+async fn open_store(live: &Live) -> anyhow::Result<SessionService> {
     use portcullis::config::StoreSettings;
     let clock = portcullis::clock::Clock::system();
     let store = match &live.config.store {
         StoreSettings::Embedded(path) => portcullis::store::Store::embedded(path, clock)?,
         StoreSettings::Redis(settings) => portcullis::store::Store::redis_with(settings).await?,
     };
-    let sessions = std::sync::Arc::new(portcullis::session::SessionService::new(
-        std::sync::Arc::new(store),
-        live.config.sessions,
-    ));
-    Ok(portcullis::portal::login::Login::open(&live.config, sessions)?)
+    Ok(SessionService::new(std::sync::Arc::new(store), live.config.sessions))
 }
 
-async fn run_admin(
-    login: &portcullis::portal::login::Login,
-    live: &Live,
-    command: &admin::Command,
-) -> anyhow::Result<admin::Outcome> {
-    Ok(admin::execute(login, &live.policy, command, portcullis::clock::now()).await?)
+async fn run_admin(sessions: &SessionService, live: &Live, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
+    Ok(admin::execute(sessions, &live.policy, command, portcullis::clock::now()).await?)
 }
 
 /// What an admin command changed, or why it could not.

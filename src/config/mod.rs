@@ -35,9 +35,6 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` we believe; everyone else's is ignored.
     pub trusted_proxies: Vec<IpNet>,
     pub limits: Limits,
-    /// Test-only: believe `X-Test-User` as the signed-in user. Never set in
-    /// release builds (the YAML key does not exist there).
-    pub trust_test_identity: bool,
     pub store: StoreSettings,
     pub sessions: SessionLimits,
     pub auth: AuthSettings,
@@ -99,6 +96,8 @@ pub struct AuthSettings {
     /// The pages' accent colour (`#rrggbb` or `#rgb`), checked.
     pub colour: Option<String>,
     pub logo: Option<Logo>,
+    /// The words of the pages and emails, in every language the gateway has.
+    pub texts: crate::i18n::Catalog,
 }
 
 /// A logo file, read and checked when the config is loaded.
@@ -455,6 +454,10 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         .logo
         .as_deref()
         .and_then(|file| found.check("auth.logo", load_logo(&base.join(file))));
+    let texts = match &raw.auth.texts {
+        Some(folder) => found.check("auth.texts", crate::i18n::Catalog::with_folder(&base.join(folder))),
+        None => Some(crate::i18n::Catalog::built_in()),
+    };
     let store = match &raw.store {
         raw::RawStore::Embedded { path } => StoreSettings::Embedded(base.join(path)),
         raw::RawStore::Redis {
@@ -533,11 +536,6 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
         }
     };
 
-    #[cfg(debug_assertions)]
-    let trust_test_identity = raw.testing.as_ref().is_some_and(|t| t.trust_identity_headers);
-    #[cfg(not(debug_assertions))]
-    let trust_test_identity = false;
-
     match (
         address,
         redirect_http,
@@ -586,7 +584,6 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     max_headers: limits.max_headers,
                     shutdown_grace: limits.shutdown_grace.0,
                 },
-                trust_test_identity,
                 store,
                 sessions: SessionLimits {
                     idle_timeout: sessions.idle_timeout.0,
@@ -602,6 +599,8 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
                     company: raw.auth.company.clone(),
                     colour,
                     logo,
+                    // Some: a problem with it would have been found above.
+                    texts: texts.unwrap_or_default(),
                 },
                 identity_headers: IdentityHeaders {
                     user: user_header.unwrap_or(http::HeaderName::from_static("x-portcullis-user")),
@@ -626,7 +625,18 @@ fn named_files(raw: &RawConfig, base: &Path) -> Vec<PathBuf> {
         .chain(&raw.upstream.ca_file)
         .chain(&raw.auth.logo)
         .map(|file| base.join(file))
+        .chain(raw.auth.texts.iter().flat_map(|folder| text_files(&base.join(folder))))
         .collect()
+}
+
+/// The language files in an `auth.texts` folder.
+fn text_files(folder: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(folder).into_iter().flatten().filter_map(Result::ok);
+    let mut files: Vec<PathBuf> = (entries.map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Problems found so far while compiling.

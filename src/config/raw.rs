@@ -64,11 +64,6 @@ pub struct RawConfig {
     /// Coarse permission areas; the first rule that matches a request decides.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
-    /// Test-only hooks. The field does not exist in release builds, so a
-    /// release binary rejects a file that sets it.
-    #[cfg(debug_assertions)]
-    #[serde(default)]
-    pub testing: Option<RawTesting>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,15 +201,6 @@ pub struct RawRoute {
 }
 
 #[cfg(debug_assertions)]
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTesting {
-    /// Believe `X-Test-User` (and `X-Test-Second-Factor-Age`, in seconds) as
-    /// the signed-in user. For tests that predate the login interstitial.
-    #[serde(default)]
-    pub trust_identity_headers: bool,
-}
-
 /// A second factor a user may sign in with (recovery codes always work).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -588,6 +574,10 @@ pub struct RawAuth {
     /// The company's logo on the pages: a PNG, JPEG, SVG or WebP file.
     #[serde(default)]
     pub logo: Option<String>,
+    /// A folder of `<language>.yaml` files that add a language or change
+    /// texts of the pages and emails (see [`crate::i18n`]).
+    #[serde(default)]
+    pub texts: Option<String>,
 }
 
 impl Default for RawAuth {
@@ -599,6 +589,7 @@ impl Default for RawAuth {
             company: default_issuer(),
             colour: None,
             logo: None,
+            texts: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::portal::page::escape;
+use askama::Template;
 
 pub async fn serve(listener: TcpListener) {
     loop {
@@ -27,6 +27,26 @@ pub async fn serve(listener: TcpListener) {
                 .await;
         });
     }
+}
+
+/// What the demo shows it received: who the gateway says is signed in,
+/// and where the request came from.
+const RECEIVED: [&str; 6] = [
+    "x-portcullis-user",
+    "x-portcullis-groups",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "host",
+];
+
+/// A page of the demo CRM; `content` is fixed markup, the headers are escaped.
+#[derive(Template)]
+#[template(path = "demo/page.html")]
+struct Page<'a> {
+    title: &'a str,
+    content: &'a str,
+    received: Vec<(&'static str, String)>,
 }
 
 fn page(req: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -63,20 +83,18 @@ fn page(req: &Request<Incoming>) -> Response<Full<Bytes>> {
             "<p>No such page in the demo CRM.</p>",
         ),
     };
-    let seen: String = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host"]
+    let received = RECEIVED
         .iter()
-        .filter_map(|name| {
-            let value = req.headers().get(*name)?.to_str().ok()?;
-            Some(format!("<tr><td>{name}</td><td>{}</td></tr>", escape(value)))
-        })
+        .filter_map(|name| Some((*name, req.headers().get(*name)?.to_str().ok()?.to_owned())))
         .collect();
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · Acme CRM</title></head>\
-         <body style=\"font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem\">\
-         <nav><a href=\"/\">Dashboard</a> · <a href=\"/contacts\">Contacts</a> · <a href=\"/contacts/export\">Export</a> · \
-         <a href=\"/billing\">Billing</a> · <a href=\"/projects\">Projects</a></nav>\
-         <h1>{title}</h1>{content}<h2>What the CRM received from the gateway</h2><table>{seen}</table></body></html>"
-    );
+    // Rendering into a String cannot fail: the template only interpolates.
+    let html = Page {
+        title,
+        content,
+        received,
+    }
+    .render()
+    .unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(html)));
     *response.status_mut() = status;
     response

@@ -337,42 +337,6 @@ pub fn verdict(decision: &Decision) -> &'static str {
     }
 }
 
-impl Deny {
-    /// What the user is told: plain words that match the reason, no policy
-    /// details. `signed_in` is whether a user asked (or an app with no
-    /// sign-in, which has no account to speak of).
-    pub fn user_message(&self, ip: IpAddr, signed_in: bool) -> String {
-        match self {
-            Deny::NoAccountFromNetwork => {
-                format!("The CRM cannot be used from this network ({ip}). Ask your administrator.")
-            }
-            Deny::Network { .. } if signed_in => {
-                format!("Your account may not use the CRM from this network ({ip}). Ask your administrator.")
-            }
-            Deny::Network { .. } => {
-                format!("The CRM cannot be used with this app from this network ({ip}). Ask your administrator.")
-            }
-            Deny::RouteNetwork { .. } => format!(
-                "This part of the CRM can only be used from certain networks, and this one ({ip}) is not among them. \
-                 The rest of the CRM works as usual."
-            ),
-            Deny::UnknownUser | Deny::Disabled | Deny::Expired { .. } => {
-                "Your account may not use the CRM. Ask your administrator.".into()
-            }
-            Deny::ReadOnly { .. } => "Your account may view the CRM but not change anything in it.".into(),
-            Deny::RouteGroups { .. } => {
-                "You do not have access to this part of the CRM. Ask your administrator if you need it.".into()
-            }
-            Deny::RouteDenied { .. } => {
-                "Nobody may do this in the CRM through the company's gateway. Ask your administrator if you think this is wrong.".into()
-            }
-            Deny::RouteNeedsLogin { .. } => {
-                "This part of the CRM needs a signed-in user who has just confirmed it is them, which this app cannot do. Use the CRM in a browser.".into()
-            }
-        }
-    }
-}
-
 impl Policy {
     /// The decision in words, naming the setting that made it — what
     /// `portcullis explain` prints and what the audit log records.

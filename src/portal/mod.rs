@@ -1,23 +1,34 @@
 //! Phase 2 target: the gateway's own pages under `/.portcullis/`. Nothing
 //! else is taken from the CRM's URL space.
 //!
-//! Health, static assets, and the login interstitial ([`login`]).
+//! [`serve`] is the router: it serves the assets, reads a posted form
+//! (16 KiB at most) and checks its CSRF token once for every page, then
+//! hands the page to its handler. Handlers are thin: they decode a typed
+//! form ([`forms`]), ask the sign-in engine ([`crate::signin`]) or the
+//! session service, and render a template ([`views`]) in the user's language.
 
 pub mod account;
-pub mod codes;
-pub mod enrol;
-pub mod login;
-pub mod page;
+pub mod cookies;
+pub mod forms;
+pub mod sessions;
+pub mod signin;
+pub mod views;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Response};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderValue, Method, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 
 use crate::config::AuthSettings;
-use crate::proxy::GatewayError;
+use crate::i18n::Texts;
+use crate::session::{Session, SessionId};
+use crate::signin::{Attempt, SignIn, SignInError};
 
 pub const PREFIX: &str = "/.portcullis/";
+
+/// The largest form the portal reads.
+const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// A portal page, by what it is rather than by its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,35 +79,190 @@ pub fn route(path: &str) -> Option<Page> {
     })
 }
 
-/// Pages that need neither the store nor the request: health and assets.
-/// `brand` is the company's colour and logo from the config.
-pub fn handle(page: Page, brand: &AuthSettings) -> Result<Response<Full<Bytes>>, GatewayError> {
-    match page {
-        Page::Health => Ok(asset(
-            Bytes::from_static(b"ok\n"),
-            "text/plain; charset=utf-8",
-            "no-store",
-        )),
-        Page::Stylesheet => Ok(asset(
-            Bytes::from_static(page::STYLESHEET.as_bytes()),
-            "text/css; charset=utf-8",
-            "public, max-age=3600",
-        )),
-        Page::BrandStylesheet => Ok(asset(brand_css(brand).into(), "text/css; charset=utf-8", "no-cache")),
-        Page::Logo => {
-            let logo = brand.logo.as_ref().ok_or(GatewayError::NotFound)?;
-            let mut response = asset(logo.bytes.clone(), logo.content_type, "no-cache");
-            // An SVG opened on its own must not run scripts on our origin.
-            response.headers_mut().insert(
-                http::header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-            );
-            Ok(response)
-        }
-        // Account pages need the request and the store: the pipeline serves
-        // them when logins are configured; otherwise they do not exist.
-        _ => Err(GatewayError::NotFound),
+/// Why a portal page could not be served; the gateway renders the page
+/// that says so (see [`crate::proxy::GatewayError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error("no such portal page")]
+    NotFound,
+    #[error("form without a valid CSRF token")]
+    Csrf,
+    #[error("form larger than allowed")]
+    FormTooLarge,
+    /// The sign-in page from a network no rule lets anyone in from.
+    #[error("login page asked for from {0}, which no rule lets in")]
+    NobodyFromHere(std::net::IpAddr),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<SignInError> for PortalError {
+    fn from(err: SignInError) -> PortalError {
+        PortalError::Unavailable(err.to_string())
     }
+}
+
+impl From<crate::store::StoreError> for PortalError {
+    fn from(err: crate::store::StoreError) -> PortalError {
+        PortalError::Unavailable(err.to_string())
+    }
+}
+
+/// One request to a portal page, as its handler sees it.
+pub struct Ctx<'a> {
+    pub signin: &'a SignIn,
+    pub at: Attempt<'a>,
+    pub t: &'a Texts,
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    /// The posted form (urlencoded), its CSRF token checked; `None` for a GET.
+    pub form: Option<Bytes>,
+    /// The CSRF token for the forms the page shows (the browser's own, or new).
+    pub csrf: String,
+}
+
+impl Ctx<'_> {
+    pub fn frame<'a>(&'a self, title: &'a str, links: views::Links) -> views::Frame<'a> {
+        views::Frame {
+            t: self.t,
+            company: self.at.company,
+            title,
+            links,
+        }
+    }
+
+    pub fn query_value(&self, key: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The posted form as `T` (see [`forms`]: one that does not decode is empty).
+    pub fn decode<T: serde::de::DeserializeOwned + Default>(&self) -> T {
+        let form = self.form.as_deref().unwrap_or_default();
+        serde_urlencoded::from_bytes(form).unwrap_or_default()
+    }
+
+    /// The live session named by the session cookie, if its user may still
+    /// use the CRM from here (not disabled, expired or elsewhere).
+    pub async fn signed_in(&self) -> Result<Option<(SessionId, Session)>, PortalError> {
+        let Some(id) = self.session_id() else {
+            return Ok(None);
+        };
+        match self.signin.sessions.resume(&id, self.at.now).await? {
+            Ok(session) if self.at.allowed(&session.user) => Ok(Some((id, session))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The browser's session cookie, live or not.
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.cookie(cookies::SESSION)
+    }
+
+    /// The browser's sign-in flow cookie.
+    pub fn flow_id(&self) -> Option<SessionId> {
+        self.cookie(cookies::FLOW)
+    }
+
+    fn cookie(&self, name: &str) -> Option<SessionId> {
+        cookies::get(&self.headers, name)
+            .as_deref()
+            .and_then(SessionId::from_cookie)
+    }
+
+    pub fn posted(&self) -> bool {
+        self.form.is_some()
+    }
+}
+
+/// Serve a portal page. `signin` is `None` when no client type signs in:
+/// then only the health check and the assets exist.
+pub async fn serve(
+    page: Page,
+    req: http::Request<Incoming>,
+    signin: Option<&SignIn>,
+    at: Attempt<'_>,
+    brand: &AuthSettings,
+    t: &Texts,
+) -> Result<Response<Full<Bytes>>, PortalError> {
+    match page {
+        Page::Health => {
+            return Ok(asset(
+                Bytes::from_static(b"ok\n"),
+                "text/plain; charset=utf-8",
+                "no-store",
+            ))
+        }
+        Page::Stylesheet => {
+            let css = Bytes::from_static(views::STYLESHEET.as_bytes());
+            return Ok(asset(css, "text/css; charset=utf-8", "public, max-age=3600"));
+        }
+        Page::BrandStylesheet => return Ok(asset(brand_css(brand).into(), "text/css; charset=utf-8", "no-cache")),
+        Page::Logo => return logo(brand),
+        Page::Unknown => return Err(PortalError::NotFound),
+        _ => {}
+    }
+    let Some(signin) = signin else {
+        return Err(PortalError::NotFound);
+    };
+    let (parts, body) = req.into_parts();
+    let csrf = cookies::csrf_token(&parts.headers);
+    let form = match parts.method == Method::POST {
+        true => {
+            let bytes = Limited::new(body, MAX_FORM_BYTES)
+                .collect()
+                .await
+                .map_err(|_| PortalError::FormTooLarge)?
+                .to_bytes();
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+            // Checked once, here, for every form of every page.
+            if !cookies::csrf_ok(&parts.headers, &pairs) {
+                return Err(PortalError::Csrf);
+            }
+            Some(bytes)
+        }
+        false => None,
+    };
+    let ctx = Ctx {
+        signin,
+        at,
+        t,
+        headers: parts.headers,
+        query: parts.uri.query().map(str::to_owned),
+        form,
+        csrf,
+    };
+    let mut response = match page {
+        Page::Login => signin::login(&ctx).await?,
+        Page::SecondFactor => signin::second_factor(&ctx).await?,
+        Page::SendCode => signin::send_code(&ctx).await?,
+        Page::StepUp => signin::step_up(&ctx).await?,
+        Page::Enrol => signin::enrol(&ctx).await?,
+        Page::EnrolConfirm => signin::enrol_confirm(&ctx).await?,
+        Page::Sessions => sessions::sessions(&ctx).await?,
+        Page::Logout => sessions::logout(&ctx).await?,
+        Page::Account => account::overview(&ctx).await?,
+        Page::AccountPassword => account::password(&ctx).await?,
+        Page::AccountAuthenticator => account::authenticator(&ctx).await?,
+        Page::AccountAuthenticatorConfirm => account::authenticator_confirm(&ctx).await?,
+        _ => return Err(PortalError::NotFound),
+    };
+    // Every form the page shows carries this token; the browser keeps it.
+    cookies::set(&mut response, cookies::CSRF, &ctx.csrf, cookie::SameSite::Strict, None);
+    Ok(response)
+}
+
+fn logo(brand: &AuthSettings) -> Result<Response<Full<Bytes>>, PortalError> {
+    let logo = brand.logo.as_ref().ok_or(PortalError::NotFound)?;
+    let mut response = asset(logo.bytes.clone(), logo.content_type, "no-cache");
+    // An SVG opened on its own must not run scripts on our origin.
+    response.headers_mut().insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    Ok(response)
 }
 
 fn asset(body: Bytes, content_type: &'static str, cache: &'static str) -> Response<Full<Bytes>> {
@@ -128,25 +294,46 @@ fn brand_css(brand: &AuthSettings) -> String {
     css
 }
 
-impl Page {
-    /// Pages served by [`login`]: they need the store and the request.
-    pub fn needs_login(self) -> bool {
-        matches!(
-            self,
-            Page::Login
-                | Page::SecondFactor
-                | Page::SendCode
-                | Page::StepUp
-                | Page::Logout
-                | Page::Enrol
-                | Page::EnrolConfirm
-                | Page::Sessions
-                | Page::Account
-                | Page::AccountPassword
-                | Page::AccountAuthenticator
-                | Page::AccountAuthenticatorConfirm
-        )
+/// A redirect that no cache keeps.
+pub fn redirect(to: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = http::StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(http::header::LOCATION, value);
     }
+    (response.headers_mut()).insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Only a same-origin path may be a `next`. It is read as a browser reads
+/// it (the WHATWG URL parser: tabs and newlines dropped, `\\` read as `/`,
+/// control characters and spaces trimmed), and what comes back is the path
+/// and query as the browser would then ask for them, never `//host` or a
+/// URL, and never a gateway page.
+pub fn safe_next(next: Option<&str>) -> String {
+    static BASE: std::sync::LazyLock<Option<url::Url>> =
+        std::sync::LazyLock::new(|| url::Url::parse("https://gateway.invalid/").ok());
+    let (Some(next), Some(base)) = (next, BASE.as_ref()) else {
+        return "/".to_owned();
+    };
+    let same_origin = next
+        .starts_with('/')
+        .then(|| base.join(next).ok())
+        .flatten()
+        .filter(|url| url.origin() == base.origin() && url.username().is_empty() && url.password().is_none());
+    let Some(url) = same_origin else {
+        return "/".to_owned();
+    };
+    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    if target.starts_with(PREFIX) {
+        return "/".to_owned();
+    }
+    target.to_owned()
+}
+
+/// Seconds since the epoch, back to a time.
+pub fn from_secs(secs: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }
 
 #[cfg(test)]
@@ -171,9 +358,10 @@ mod tests {
             company: "Acme".into(),
             colour: None,
             logo: None,
+            texts: crate::i18n::Catalog::built_in(),
         };
         assert_eq!(brand_css(&brand), "");
-        assert!(matches!(handle(Page::Logo, &brand), Err(GatewayError::NotFound)));
+        assert!(matches!(logo(&brand), Err(PortalError::NotFound)));
         brand.colour = Some("#0a7d4f".into());
         brand.logo = Some(crate::config::Logo {
             content_type: "image/svg+xml",
@@ -182,11 +370,35 @@ mod tests {
         let css = brand_css(&brand);
         assert!(css.contains("--accent: #0a7d4f"), "{css}");
         assert!(css.contains("url(\"/.portcullis/assets/logo\")"), "{css}");
-        let logo = handle(Page::Logo, &brand).unwrap();
+        let logo = logo(&brand).unwrap();
         assert_eq!(logo.headers()[CONTENT_TYPE], "image/svg+xml");
         assert!(logo.headers()[http::header::CONTENT_SECURITY_POLICY]
             .to_str()
             .unwrap()
             .starts_with("default-src 'none'"));
+    }
+
+    #[test]
+    fn next_is_only_ever_a_same_origin_path() {
+        assert_eq!(safe_next(Some("/contacts?x=1")), "/contacts?x=1");
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\\\tevil.example",
+            "/.portcullis/logout",
+            "/%2e%2e/.portcullis/logout",
+            "/./.portcullis/sessions",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+        }
+        // Characters a browser would drop or escape come back as it would send them.
+        assert_eq!(safe_next(Some("/x\r\nSet-Cookie: a=b")), "/xSet-Cookie:%20a=b");
+        assert_eq!(safe_next(Some("/contacts/../billing?q=a b")), "/billing?q=a%20b");
+        assert_eq!(safe_next(None), "/");
     }
 }

@@ -20,7 +20,7 @@ use crate::clock;
 use crate::telemetry::{AccessLog, LogFormat};
 
 pub struct Record {
-    pub request_id: super::request_id::RequestId,
+    pub request_id: crate::request_id::RequestId,
     pub method: Method,
     pub path: String,
     pub client_ip: IpAddr,
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn json_lines_parse_and_carry_every_field() {
-        let id = super::super::request_id::RequestIds::for_workers(1).remove(0).next();
+        let id = crate::request_id::RequestIds::for_workers(1).remove(0).next();
         let record = Record {
             request_id: id,
             method: Method::POST,
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn human_lines_read_like_tracing_ones() {
-        let id = super::super::request_id::RequestIds::for_workers(1).remove(0).next();
+        let id = crate::request_id::RequestIds::for_workers(1).remove(0).next();
         let record = Record {
             request_id: id,
             method: Method::GET,

@@ -1,12 +1,17 @@
 //! Everything that can stop a request, and the one mapping from error to
-//! status and page. User-facing texts are constants; the detail goes to the log.
+//! status and page. What the user reads comes from the texts of their
+//! language ([`crate::i18n`]); the detail goes to the log.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http::StatusCode;
 
 use super::framing::Malformed;
+use crate::i18n::Texts;
 use crate::policy::reading::Unreadable;
+use crate::policy::Deny;
+use crate::portal::PortalError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -28,9 +33,10 @@ pub enum GatewayError {
     /// A form that must be read for a method override, larger than allowed.
     #[error("a form larger than {0} bytes where the method matters")]
     InspectedBodyTooLarge(usize),
-    /// The policy said no; `message` is for the user, `why` for the log.
+    /// The policy said no: `deny` is why (the user reads it in plain
+    /// words), `why` the setting that made it, for the log.
     #[error("denied: {why}")]
-    Denied { message: String, why: String },
+    Denied { deny: Deny, signed_in: bool, why: String },
     #[error("not signed in")]
     LoginRequired,
     #[error("needs a fresh second factor")]
@@ -99,56 +105,45 @@ impl GatewayError {
         }
     }
 
-    /// Title and message for the page the user sees.
-    pub fn page_text(&self) -> (&'static str, &str) {
+    /// Title and message for the page the user sees, in their language;
+    /// `ip` is the client's address, which some denials name.
+    pub fn page_text<'t>(&self, t: &'t Texts, ip: IpAddr) -> (&'t str, String) {
+        let text = |title: &'t String, message: &String| (title.as_str(), message.clone());
         match self {
-            GatewayError::Denied { message, .. } => ("Access denied", message),
-            GatewayError::Csrf => (
-                "This form has expired",
-                "Go back, reload the page and try again.",
-            ),
-            GatewayError::FormTooLarge => ("Too much data", "The form sent more than the gateway accepts."),
-            GatewayError::BodyTooLarge(_) => (
-                "Too much data",
-                "The upload is larger than this gateway passes on. Ask your administrator if you need to send larger files.",
-            ),
-            GatewayError::StoreUnavailable(_) => (
-                "Temporarily unavailable",
-                "The gateway cannot check sign-ins right now, so it lets nobody through. Try again in a minute.",
-            ),
-            GatewayError::LoginRequired => (
-                "Sign-in required",
-                "This CRM is protected by the company's gateway. Open the CRM's address in your browser to sign in, then try again.",
-            ),
-            GatewayError::StepUpRequired => (
-                "Confirm it is you",
-                "This part of the CRM needs a fresh second factor. Open the page in your browser to confirm it, then try again.",
-            ),
-            GatewayError::Unreadable(Unreadable::Method(_)) => (
-                "Not allowed",
-                "The gateway does not pass this kind of request to the CRM.",
-            ),
-            GatewayError::NotServed(_) => (
-                "Wrong address",
-                "This gateway does not serve the address your browser asked for. Check the address, or ask your administrator for the right one.",
-            ),
-            GatewayError::InspectedBodyTooLarge(_) => (
-                "Too much data to check",
-                "The CRM could read this form as another kind of request, and it is larger than the gateway can check. Send less at once, or ask your administrator.",
-            ),
-            GatewayError::Malformed(_) | GatewayError::Unreadable(_) | GatewayError::BadBody(_) => (
-                "Bad request",
-                "Your browser sent a request the gateway could not safely understand. Reload the page; if this keeps happening, contact your administrator.",
-            ),
-            GatewayError::UpstreamUnreachable(_) => (
-                "The CRM is unreachable",
-                "The gateway could not reach the CRM. It may be restarting; try again in a minute. If this keeps happening, contact your administrator.",
-            ),
-            GatewayError::UpstreamTimeout(_) => (
-                "The CRM is not answering",
-                "The CRM took too long to answer. Try again in a minute. If this keeps happening, contact your administrator.",
-            ),
-            GatewayError::NotFound => ("Page not found", "There is no such page on the gateway."),
+            GatewayError::Denied { deny, signed_in, .. } => {
+                (&t.denied_title, crate::portal::views::denial(t, deny, ip, *signed_in))
+            }
+            GatewayError::Csrf => text(&t.form_expired_title, &t.form_expired),
+            GatewayError::FormTooLarge => text(&t.too_much_title, &t.form_too_large),
+            GatewayError::BodyTooLarge(_) => text(&t.too_much_title, &t.upload_too_large),
+            GatewayError::StoreUnavailable(_) => text(&t.unavailable_title, &t.unavailable),
+            GatewayError::LoginRequired => text(&t.sign_in_required_title, &t.sign_in_required),
+            GatewayError::StepUpRequired => text(&t.confirm_title, &t.step_up_required),
+            GatewayError::Unreadable(Unreadable::Method(_)) => text(&t.not_allowed_title, &t.not_allowed),
+            GatewayError::NotServed(_) => text(&t.wrong_address_title, &t.wrong_address),
+            GatewayError::InspectedBodyTooLarge(_) => text(&t.inspect_too_large_title, &t.inspect_too_large),
+            GatewayError::Malformed(_) | GatewayError::Unreadable(_) | GatewayError::BadBody(_) => {
+                text(&t.bad_request_title, &t.bad_request)
+            }
+            GatewayError::UpstreamUnreachable(_) => text(&t.unreachable_title, &t.unreachable),
+            GatewayError::UpstreamTimeout(_) => text(&t.slow_title, &t.slow),
+            GatewayError::NotFound => text(&t.not_found_title, &t.not_found),
+        }
+    }
+}
+
+impl From<PortalError> for GatewayError {
+    fn from(err: PortalError) -> GatewayError {
+        match err {
+            PortalError::NotFound => GatewayError::NotFound,
+            PortalError::Csrf => GatewayError::Csrf,
+            PortalError::FormTooLarge => GatewayError::FormTooLarge,
+            PortalError::NobodyFromHere(ip) => GatewayError::Denied {
+                deny: Deny::NoAccountFromNetwork,
+                signed_in: false,
+                why: format!("login page asked for from {ip}, which no rule lets in"),
+            },
+            PortalError::Unavailable(err) => GatewayError::StoreUnavailable(err),
         }
     }
 }
@@ -182,7 +177,11 @@ mod tests {
     #[test]
     fn pages_do_not_leak_internals() {
         let err = GatewayError::UpstreamUnreachable("tcp connect error: 10.0.0.5:8080 refused".into());
-        let (title, message) = err.page_text();
-        assert!(!title.contains("10.0.0.5") && !message.contains("10.0.0.5"));
+        let catalog = crate::i18n::Catalog::built_in();
+        for lang in catalog.languages() {
+            let t = catalog.language(lang).unwrap();
+            let (title, message) = err.page_text(t, "193.167.1.70".parse().unwrap());
+            assert!(!title.contains("10.0.0.5") && !message.contains("10.0.0.5"), "{lang}");
+        }
     }
 }

@@ -287,7 +287,7 @@ fn ip_text(ip: std::net::IpAddr) -> String {
 
 /// Remove the gateway's cookies from what the CRM receives.
 fn strip_our_cookies(headers: &mut HeaderMap) {
-    let ours = |pair: &str| pair.starts_with(crate::portal::login::COOKIE_PREFIX);
+    let ours = |pair: &str| pair.starts_with(crate::portal::cookies::PREFIX);
     let any = headers
         .get_all(header::COOKIE)
         .iter()

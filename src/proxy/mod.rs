@@ -13,7 +13,6 @@ pub mod framing;
 pub mod headers;
 pub mod pipeline;
 pub mod redirect;
-pub mod request_id;
 pub mod server;
 pub mod tls;
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, CONNECTION, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE};
+use http::header::{HeaderValue, ACCEPT_LANGUAGE, CONNECTION, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
@@ -34,16 +34,18 @@ use super::client_ip::{self, ClientAddr};
 use super::forward::Upstream;
 use super::framing::{Malformed, UpgradeSignal};
 use super::headers;
-use super::request_id::{RequestId, RequestIds};
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
 use crate::config::{hosts, Config};
+use crate::i18n::fill;
 use crate::live::Live;
 use crate::metrics::{Metrics, Outcome, RequestMetrics};
 use crate::policy::reading::{self, FormBody, Reading};
 use crate::policy::{self, Facts, Policy, Principal, Refusal};
 use crate::portal;
+use crate::request_id::{RequestId, RequestIds};
 use crate::session::SessionId;
+use crate::signin::{Attempt, SignIn};
 use crate::telemetry::AccessLog;
 
 /// What the transport knows about the connection a request came on.
@@ -73,18 +75,14 @@ pub struct RequestContext {
     pub upgrade_requested: bool,
 }
 
-/// Test-identity headers (see [`Gateway::authenticate`]).
-const TEST_USER: &str = "x-test-user";
-const TEST_SECOND_FACTOR_AGE: &str = "x-test-second-factor-age";
-
 /// The gateway's request handler: configuration plus the upstream client.
 pub struct Gateway {
     /// Shared by every worker; a reload swaps it whole, and each request
     /// runs under the config (and policy) it started with.
     config: Arc<ArcSwap<Live>>,
-    /// The store, credentials and sessions; `None` when no client type
-    /// needs a login.
-    login: Option<Arc<portal::login::Login>>,
+    /// Signing in: the store, credentials and sessions; `None` when no
+    /// client type signs in.
+    signin: Option<Arc<SignIn>>,
     upstream: Upstream,
     hsts: Option<HeaderValue>,
     /// Ids for logs, audit events and error pages; unique across workers.
@@ -92,8 +90,6 @@ pub struct Gateway {
     access_log: AccessLog,
     /// This worker's request counters (see [`crate::metrics`]).
     metrics: Arc<RequestMetrics>,
-    /// Counters shared by every worker (logins, lockouts).
-    shared_metrics: Arc<Metrics>,
     /// Where `now` comes from.
     clock: crate::clock::Clock,
 }
@@ -103,7 +99,7 @@ impl Gateway {
     /// not change them (see [`crate::reload`]).
     pub fn new(
         config: Arc<ArcSwap<Live>>,
-        login: Option<Arc<portal::login::Login>>,
+        signin: Option<Arc<SignIn>>,
         access_log: AccessLog,
         shared_metrics: Arc<Metrics>,
         request_ids: RequestIds,
@@ -119,13 +115,12 @@ impl Gateway {
         drop(start);
         Ok(Gateway {
             config,
-            login,
+            signin,
             upstream,
             hsts,
             request_ids,
             access_log,
             metrics: shared_metrics.worker(),
-            shared_metrics,
             clock,
         })
     }
@@ -143,6 +138,8 @@ impl Gateway {
             upgrade_requested: req.headers().contains_key(UPGRADE),
         };
         let head = req.method() == Method::HEAD;
+        // For an error page in the user's language (a reference-counted copy).
+        let language = req.headers().get(ACCEPT_LANGUAGE).cloned();
         let record = access_log::Record {
             request_id: ctx.id,
             method: req.method().clone(),
@@ -162,7 +159,7 @@ impl Gateway {
                     GatewayError::StepUpRequired => Outcome::StepUp,
                     _ => Outcome::Error,
                 };
-                self.error_response(&err, &ctx)
+                self.error_response(&err, &ctx, &live, language.as_ref())
             }
         };
         let client_type = ctx.client_type.map(|id| live.policy.client_types[id].name.as_str());
@@ -244,17 +241,12 @@ impl Gateway {
 
         // 3. authenticate
         let session = self.session(&req, policy, client, now).await?;
-        let tested = test_identity(config, policy, &req, client, now);
-        let principal = match (&session, &tested) {
-            (Some(s), _) => Principal::User {
+        let principal = match &session {
+            Some(s) => Principal::User {
                 name: &s.user,
-                second_factor_at: Some(portal::login::from_secs(s.second_factor_at)),
+                second_factor_at: Some(portal::from_secs(s.second_factor_at)),
             },
-            (None, Some((name, second_factor_at))) => Principal::User {
-                name,
-                second_factor_at: *second_factor_at,
-            },
-            (None, None) => Principal::Anonymous,
+            None => Principal::Anonymous,
         };
 
         // 4. authorize, under every reading of the request
@@ -268,7 +260,7 @@ impl Gateway {
         let (decision, facts) = policy::decide_reading(policy, ctx.client.ip, client, &reading, &principal, now);
         let permit = match decision {
             Ok(permit) => permit,
-            Err(Refusal::Login) if self.login.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
+            Err(Refusal::Login) if self.signin.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
                 ctx.outcome = Outcome::Login;
                 return Ok(back_after(req.uri(), "/.portcullis/login").map(Either::Right));
             }
@@ -284,10 +276,6 @@ impl Gateway {
             Principal::User { name, .. } => Some(identity_of(policy, name)),
             Principal::Anonymous => None,
         };
-        if config.trust_test_identity {
-            req.headers_mut().remove(TEST_USER);
-            req.headers_mut().remove(TEST_SECOND_FACTOR_AGE);
-        }
         let ours = headers::Ours {
             identity,
             names: &config.identity_headers,
@@ -309,7 +297,7 @@ impl Gateway {
         forwarded
     }
 
-    /// The gateway's own pages.
+    /// The gateway's own pages, in the user's language.
     async fn portal(
         &self,
         page: portal::Page,
@@ -318,34 +306,19 @@ impl Gateway {
         live: &Live,
         client: policy::ClientTypeId,
         now: std::time::SystemTime,
-    ) -> Result<Response<http_body_util::Full<bytes::Bytes>>, GatewayError> {
-        let config = &live.config;
-        use portal::Page;
-        let (true, Some(login)) = (page.needs_login(), &self.login) else {
-            return portal::handle(page, &config.auth);
-        };
-        let at = portal::login::Attempt {
+    ) -> Result<Response<Full<bytes::Bytes>>, GatewayError> {
+        let auth = &live.config.auth;
+        let language = req.headers().get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        let t = auth.texts.for_accept_language(language);
+        let at = Attempt {
             ip: ctx.client.ip,
             client,
             policy: &live.policy,
             now,
             request_id: ctx.id,
-            metrics: &self.shared_metrics,
+            company: &auth.company,
         };
-        match page {
-            Page::Login => portal::login::login(login, req, &at).await,
-            Page::SecondFactor => portal::login::second_factor(login, req, &at).await,
-            Page::SendCode => portal::codes::send_code(login, req, &at).await,
-            Page::StepUp => portal::login::step_up(login, req, &at).await,
-            Page::Enrol => portal::enrol::enrol(login, req, &at).await,
-            Page::EnrolConfirm => portal::enrol::confirm(login, req, &at).await,
-            Page::Sessions => portal::login::sessions(login, req, &at).await,
-            Page::Account => portal::account::overview(login, req, &at).await,
-            Page::AccountPassword => portal::account::password(login, req, &at).await,
-            Page::AccountAuthenticator => portal::account::authenticator(login, req, &at).await,
-            Page::AccountAuthenticatorConfirm => portal::account::authenticator_confirm(login, req, &at).await,
-            _ => portal::login::logout(login, req, &at).await,
-        }
+        Ok(portal::serve(page, req, self.signin.as_deref(), at, auth, t).await?)
     }
 
     /// The live session named by the request's cookie, if any. A store that
@@ -357,16 +330,15 @@ impl Gateway {
         client: policy::ClientTypeId,
         now: std::time::SystemTime,
     ) -> Result<Option<crate::session::Session>, GatewayError> {
-        let Some(login) = &self.login else { return Ok(None) };
+        let Some(signin) = &self.signin else { return Ok(None) };
         if policy.client_types[client].login == LoginMode::Passthrough {
             return Ok(None);
         }
-        let Some(id) =
-            portal::login::cookie(req.headers(), portal::login::SESSION_COOKIE).and_then(SessionId::from_cookie)
-        else {
+        let cookie = portal::cookies::get(req.headers(), portal::cookies::SESSION);
+        let Some(id) = cookie.as_deref().and_then(SessionId::from_cookie) else {
             return Ok(None);
         };
-        match login.resume(&id, now).await {
+        match signin.sessions.resume(&id, now).await {
             Ok(Ok(session)) => Ok(Some(session)),
             Ok(Err(ended)) => {
                 if let Some(why) = ended {
@@ -408,7 +380,8 @@ impl Gateway {
                     reason = %why,
                 );
                 GatewayError::Denied {
-                    message: deny.user_message(facts.ip, user.is_some()),
+                    deny,
+                    signed_in: user.is_some(),
                     why,
                 }
             }
@@ -417,8 +390,15 @@ impl Gateway {
         }
     }
 
-    /// The one place an error becomes a response.
-    fn error_response(&self, err: &GatewayError, ctx: &RequestContext) -> Response<Body> {
+    /// The one place an error becomes a response: a page in the user's
+    /// language, with a reference they can quote to their administrator.
+    fn error_response(
+        &self,
+        err: &GatewayError,
+        ctx: &RequestContext,
+        live: &Live,
+        language: Option<&HeaderValue>,
+    ) -> Response<Body> {
         match err.fault() {
             Fault::Client if matches!(err, GatewayError::Denied { .. }) => {} // audited already
             Fault::Client => {
@@ -429,31 +409,24 @@ impl Gateway {
                 tracing::error!(request_id = %ctx.id, error = %err, "refusing requests: the store is unavailable")
             }
         }
-        let (title, message) = err.page_text();
-        portal::page::error(err.status(), title, message, ctx.id).map(Either::Right)
+        let auth = &live.config.auth;
+        let t = auth.texts.for_accept_language(language.and_then(|v| v.to_str().ok()));
+        let (title, message) = err.page_text(t, ctx.client.ip);
+        let links = match err {
+            GatewayError::Denied { .. } => portal::views::Links::Refusal,
+            _ => portal::views::Links::None,
+        };
+        let frame = portal::views::Frame {
+            t,
+            company: &auth.company,
+            title,
+            links,
+        };
+        let status = err.status();
+        let id = ctx.id.to_string();
+        let reference = format!("{} · {}", fill(&t.reference, &[("id", &id)]), status.as_u16());
+        portal::views::message(frame, status, vec![message], Some(reference)).map(Either::Right)
     }
-}
-
-/// The test-identity hook (debug builds, `testing.trust_identity_headers`)
-/// for tests that predate the login pages; passthrough client types are
-/// always anonymous.
-fn test_identity(
-    config: &Config,
-    policy: &Policy,
-    req: &Request<Incoming>,
-    client: policy::ClientTypeId,
-    now: std::time::SystemTime,
-) -> Option<(String, Option<std::time::SystemTime>)> {
-    if !config.trust_test_identity || policy.client_types[client].login == LoginMode::Passthrough {
-        return None;
-    }
-    let name = req.headers().get(TEST_USER).and_then(|v| v.to_str().ok())?;
-    let second_factor_at = req
-        .headers()
-        .get(TEST_SECOND_FACTOR_AGE)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .and_then(|secs| now.checked_sub(std::time::Duration::from_secs(secs)));
-    Some((name.to_owned(), second_factor_at))
 }
 
 /// `uri` with its path replaced and its query kept.

@@ -17,11 +17,11 @@ use arc_swap::ArcSwap;
 
 use super::framing::{Guard, UpgradeSignal};
 use super::pipeline::{ConnInfo, Gateway};
-use super::request_id::RequestIds;
 use crate::clock::Clock;
 use crate::config::Limits;
 use crate::live::Live;
-use crate::portal::login::Login;
+use crate::request_id::RequestIds;
+use crate::signin::SignIn;
 use crate::telemetry::AccessLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub struct Parts {
     /// What every request and handshake reads; a reload swaps it whole.
     pub live: Arc<ArcSwap<Live>>,
     /// Sign-in and sessions; `None` when no client type signs in.
-    pub login: Option<Arc<Login>>,
+    pub signin: Option<Arc<SignIn>>,
     pub access_log: AccessLog,
     /// Every worker registers its request counters here.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -68,7 +68,7 @@ pub async fn serve(parts: Parts, listener: TcpListener, shutdown: impl Future<Ou
     for (index, request_ids) in RequestIds::for_workers(workers).into_iter().enumerate() {
         let gateway = Arc::new(Gateway::new(
             parts.live.clone(),
-            parts.login.clone(),
+            parts.signin.clone(),
             parts.access_log.clone(),
             parts.metrics.clone(),
             request_ids,

@@ -17,7 +17,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::hex;
 use crate::store::{Store, StoreError};
 
 mod service;
@@ -44,11 +43,11 @@ impl SessionId {
         if value.len() != 64 {
             return None;
         }
-        hex::decode(value)?.try_into().ok().map(SessionId)
+        hex::decode(value).ok()?.try_into().ok().map(SessionId)
     }
 
     pub fn to_cookie(&self) -> String {
-        hex::encode(&self.0)
+        hex::encode(self.0)
     }
 
     /// What the store knows the session by: the SHA-256 of the id.
@@ -332,6 +331,16 @@ impl Sessions<'_> {
     }
 }
 
+/// Two addresses count as one network when they share a /24 (IPv4) or a
+/// /48 (IPv6): an office or a home, not the whole internet provider.
+pub fn same_network(a: IpAddr, b: IpAddr) -> bool {
+    match (a.to_canonical(), b.to_canonical()) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.segments()[..3] == b.segments()[..3],
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +389,16 @@ mod tests {
         assert_eq!(SessionId::from_cookie("zz"), None);
         assert_eq!(SessionId::from_cookie(&"g".repeat(64)), None);
         assert_eq!(format!("{id:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn neighbours_share_a_network_strangers_do_not() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(same_network(ip("193.167.1.70"), ip("193.167.1.9")));
+        assert!(same_network(ip("::ffff:193.167.1.70"), ip("193.167.1.9")));
+        assert!(!same_network(ip("193.167.1.70"), ip("193.167.2.70")));
+        assert!(same_network(ip("2001:db8:1::1"), ip("2001:db8:1:ff::2")));
+        assert!(!same_network(ip("2001:db8:1::1"), ip("2001:db8:2::1")));
+        assert!(!same_network(ip("193.167.1.70"), ip("2001:db8:1::1")));
     }
 }

@@ -1,17 +1,22 @@
 //! SCENARIOS.md 1–8 and 15–17: who may reach which part of the CRM, from
-//! where, with which client. Through the real gateway (a load balancer on
-//! 127.0.0.1 names the client's address; the test-identity hook names the
-//! user until the login page exists) and through `portcullis explain`.
+//! where, with which client. Through the real gateway, signed in for real
+//! (a load balancer on 127.0.0.1 names the client's address), and through
+//! `portcullis explain`.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use http::Request;
+use tokio::sync::Mutex;
 
-use crate::support::gateway::{Answer, TestGateway};
+use crate::login::{enter_code, enter_password, Office, PASSWORD};
+use crate::support::browser::Browser;
+use crate::support::gateway::Answer;
 use crate::support::process;
-use crate::support::{RecordingUpstream, Settings};
+use crate::support::Settings;
 
 const POLICY: &str = r#"
 trusted_proxies: [127.0.0.1]
-testing: { trust_identity_headers: true }
 networks:
   office: [193.167.1.70/32, "2001:db8:1::/48"]
   bob-home: [198.51.100.7]
@@ -44,50 +49,83 @@ routes:
   - { paths: ["/projects/**"], methods: [DELETE], deny: all }
 "#;
 
+/// Everyone in the policy has set up a password and an authenticator.
+const ENROLLED: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "gus", "hana"];
+
 const OFFICE: &str = "193.167.1.70";
 const BOB_HOME: &str = "198.51.100.7";
 const CAFE: &str = "192.0.2.99";
 
+/// The CRM behind the gateway, and a browser for each user who signed in.
 struct Crm {
-    gateway: TestGateway,
-    upstream: RecordingUpstream,
+    office: Office,
+    browsers: Mutex<HashMap<String, Browser>>,
 }
 
 impl Crm {
     async fn start() -> Crm {
-        let upstream = RecordingUpstream::start().await;
-        let mut settings = Settings::new(upstream.url());
-        settings.policy = POLICY.into();
         Crm {
-            gateway: TestGateway::start(settings).await,
-            upstream,
+            office: Office::enrolling(None, "", POLICY, &ENROLLED).await,
+            browsers: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `user` (or nobody) asks from `ip` with a browser.
+    /// `user` (or nobody) asks from `ip` with a browser. A user signs in
+    /// first, once, at the office; their laptop then goes where `ip` says.
     async fn browse(&self, user: Option<&str>, ip: &str, method: &str, path: &str) -> Answer {
         self.ask(user, ip, method, path, &[]).await
     }
 
     async fn ask(&self, user: Option<&str>, ip: &str, method: &str, path: &str, extra: &[(&str, &str)]) -> Answer {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(self.gateway.url(path))
-            .header("x-forwarded-for", ip)
-            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)");
-        if let Some(user) = user {
-            request = request.header("x-test-user", user);
+        let mut browsers = self.browsers.lock().await;
+        let mut anonymous = Browser::new(&self.office.gateway);
+        let browser = match user {
+            Some(user) => match browsers.entry(user.to_owned()) {
+                std::collections::hash_map::Entry::Occupied(signed_in) => signed_in.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => entry.insert(self.sign_in(user).await),
+            },
+            None => &mut anonymous,
+        };
+        browser.forwarded_for = Some(ip.into());
+        browser.extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !extra.iter().any(|(name, _)| *name == "user-agent") {
+            browser
+                .extra
+                .push(("user-agent".into(), "Mozilla/5.0 (X11; Linux x86_64)".into()));
         }
-        let mut request = request.body(()).unwrap();
-        for (name, value) in extra {
-            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
-            request.headers_mut().insert(name, value.parse().unwrap());
-        }
-        self.gateway.client().send(request).await
+        browser.send(method, path, None).await
+    }
+
+    /// Sign `user` in at the office, with their password and a recovery code.
+    async fn sign_in(&self, user: &str) -> Browser {
+        let mut browser = Browser::new(&self.office.gateway);
+        browser.forwarded_for = Some(OFFICE.into());
+        enter_password(&mut browser, user, PASSWORD, "/").await;
+        let answer = enter_code(&mut browser, &self.office.recovery_codes[0]).await;
+        assert_eq!(answer.status, 303, "{user} could not sign in: {}", answer.body);
+        browser
+    }
+
+    /// Signing in as `user` from the office fails, the way every failure does.
+    async fn sign_in_refused(&self, user: &str) {
+        let mut browser = Browser::new(&self.office.gateway);
+        browser.forwarded_for = Some(OFFICE.into());
+        let answer = enter_password(&mut browser, user, PASSWORD, "/").await;
+        assert_eq!(answer.status, 200, "{user} is not let past the password");
+        assert!(
+            answer.body.contains("The username, password or code is not right."),
+            "{}",
+            answer.body
+        );
+        assert_eq!(
+            browser.get("/contacts").await.status,
+            303,
+            "and is sent to sign in again"
+        );
     }
 
     fn crm_saw(&self, path: &str) -> bool {
-        self.upstream.seen().iter().any(|s| s.uri.path() == path)
+        self.office.upstream.seen().iter().any(|s| s.uri.path() == path)
     }
 }
 
@@ -164,10 +202,9 @@ async fn scenario_5_temporary_access_applies_until_its_date_and_then_stops_by_it
 #[tokio::test]
 async fn scenario_7_the_fired_employee_is_refused_even_from_the_office() {
     let crm = Crm::start().await;
-    let dave = crm.browse(Some("dave"), OFFICE, "GET", "/billing").await;
-    assert_eq!(dave.status, 403);
-    assert!(dave.body.contains("Your account may not use the CRM."));
-    assert!(!crm.crm_saw("/billing"));
+    // Dave still has his password and authenticator; his account is disabled.
+    crm.sign_in_refused("dave").await;
+    assert!(crm.office.upstream.seen().is_empty(), "nothing of his reached the CRM");
 }
 
 #[tokio::test]
@@ -205,33 +242,23 @@ async fn scenario_15_path_tricks_do_not_get_round_the_billing_rule() {
             .status,
         200
     );
-    assert_eq!(crm.upstream.last().uri.path_and_query().unwrap(), "/billing?y=1");
-    assert!(!crm.upstream.seen().iter().any(|s| s.uri.path().contains("..")));
+    assert_eq!(crm.office.upstream.last().uri.path_and_query().unwrap(), "/billing?y=1");
+    assert!(!crm.office.upstream.seen().iter().any(|s| s.uri.path().contains("..")));
 }
 
 #[tokio::test]
 async fn scenario_16_export_needs_a_manager_in_the_office_with_a_fresh_second_factor() {
     let crm = Crm::start().await;
-    let fresh = [("x-test-second-factor-age", "60")];
+    // Carol has just signed in: her second factor is fresh.
     assert_eq!(
-        crm.ask(Some("carol"), OFFICE, "GET", "/contacts/export", &fresh)
+        crm.browse(Some("carol"), OFFICE, "GET", "/contacts/export")
             .await
             .status,
         200
     );
-    let stale = crm
-        .ask(
-            Some("carol"),
-            OFFICE,
-            "GET",
-            "/contacts/export.csv",
-            &[("x-test-second-factor-age", "900")],
-        )
-        .await;
-    assert_eq!(stale.status, 401, "asks for a fresh second factor");
     // Carol uses the CRM from anywhere; only the export is office-only, and
     // the page says that, not that her account may not use this network.
-    let from_cafe = crm.ask(Some("carol"), CAFE, "GET", "/contacts/export", &fresh).await;
+    let from_cafe = crm.browse(Some("carol"), CAFE, "GET", "/contacts/export").await;
     assert_eq!(from_cafe.status, 403);
     assert!(
         from_cafe.body.contains(
@@ -243,16 +270,34 @@ async fn scenario_16_export_needs_a_manager_in_the_office_with_a_fresh_second_fa
     assert!(!from_cafe
         .body
         .contains("Your account may not use the CRM from this network"));
-    let not_a_manager = crm.ask(Some("erin"), OFFICE, "GET", "/contacts/export", &fresh).await;
+    let not_a_manager = crm.browse(Some("erin"), OFFICE, "GET", "/contacts/export").await;
     assert_eq!(not_a_manager.status, 403);
     assert!(not_a_manager
         .body
         .contains("You do not have access to this part of the CRM."));
-    let forwarded: Vec<_> = crm.upstream.seen().iter().map(|s| s.uri.path().to_owned()).collect();
+    // Fifteen minutes later her second factor is stale: the export asks again.
+    crm.office.gateway.clock.advance(Duration::from_secs(15 * 60));
+    let stale = crm.browse(Some("carol"), OFFICE, "GET", "/contacts/export.csv").await;
+    assert_eq!(stale.status, 303, "asks for a fresh second factor");
+    assert_eq!(
+        stale.header("location"),
+        Some("/.portcullis/step-up?next=%2Fcontacts%2Fexport.csv")
+    );
+    let forwarded: Vec<_> = crm
+        .office
+        .upstream
+        .seen()
+        .iter()
+        .map(|s| s.uri.path().to_owned())
+        .collect();
     assert_eq!(forwarded, ["/contacts/export"]);
     assert!(
-        crm.upstream.last().header("x-test-user").is_none(),
-        "the test identity stays at the gateway"
+        crm.office
+            .upstream
+            .last()
+            .header("cookie")
+            .is_none_or(|c| !c.contains("__Host-portcullis")),
+        "the gateway's cookies stay at the gateway"
     );
 }
 
@@ -290,11 +335,8 @@ async fn nobody_signed_in_is_sent_to_sign_in_and_unknown_users_are_refused() {
         anonymous.header("location"),
         Some("/.portcullis/login?next=%2Fcontacts")
     );
-    assert_eq!(
-        crm.browse(Some("mallory"), OFFICE, "GET", "/contacts").await.status,
-        403
-    );
-    assert!(crm.upstream.seen().is_empty());
+    crm.sign_in_refused("mallory").await;
+    assert!(crm.office.upstream.seen().is_empty());
 }
 
 /// The policy file on disk, as ops would have it, for `check` and `explain`.

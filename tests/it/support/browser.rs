@@ -47,7 +47,8 @@ impl Browser {
         self.send("POST", path, Some(body)).await
     }
 
-    async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Answer {
+    /// Any request; `form` is sent urlencoded.
+    pub async fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Answer {
         let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();

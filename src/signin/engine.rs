@@ -1,0 +1,411 @@
+//! [`SignIn`]: runs the sign-in state machine ([`super::machine`]) against
+//! the world. Each public method is one thing a browser can do: it finds
+//! out what the step needs to know (locks, credentials, whether a password
+//! or code is right), calls [`step`], carries out the effects in order, and
+//! returns an [`Outcome`] for the portal to show.
+//!
+//! Flows live in the store under the SHA-256 of a random id that the
+//! browser holds in its flow cookie, for as long as the flow waits.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::auth::credentials::{CredentialError, Credentials, SecretsKey};
+use crate::auth::delivery::Delivery;
+use crate::auth::lockout;
+use crate::auth::password::{Hasher, Password};
+use crate::auth::recovery;
+use crate::config::codes::CodeSettings;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::session::{same_network, LastLogin, Session, SessionId, SessionService};
+use crate::store::{Store, StoreError};
+
+use super::attempt::Attempt;
+use super::machine::{self, step, CodeCheck, Effect, Flow, Input, PasswordCheck, Show};
+
+/// What signing in needs: the store and the sessions on it, the key that
+/// seals TOTP secrets and signs invites, the password hasher, how codes
+/// are sent, and the counters it moves.
+pub struct SignIn {
+    pub store: Arc<Store>,
+    pub sessions: Arc<SessionService>,
+    key: SecretsKey,
+    pub(super) hasher: Hasher,
+    pub(super) delivery: Delivery,
+    pub(super) codes: CodeSettings,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInSetupError {
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Hash(#[from] crate::auth::password::HashError),
+    #[error(transparent)]
+    Delivery(#[from] crate::auth::delivery::SendError),
+}
+
+/// A step that could not be carried out: the store, or the secrets key,
+/// failed. Nobody is let in for it (the portal answers 503).
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("credentials: {0}")]
+    Credentials(#[from] CredentialError),
+    #[error("hashing a password: {0}")]
+    Hash(#[from] crate::auth::password::HashError),
+}
+
+/// What the browser sees after a step, and what its cookies become.
+#[derive(Debug)]
+pub struct Outcome {
+    pub show: Show,
+    pub flow: FlowCookie,
+    /// A session started: its id, for the session cookie.
+    pub session: Option<SessionId>,
+    /// Shown once, after enrolment.
+    pub recovery_codes: Vec<String>,
+    /// Sessions a step ended elsewhere (a password change).
+    pub ended: usize,
+}
+
+/// What to do with the browser's flow cookie.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FlowCookie {
+    Keep,
+    /// A new flow: its id, and how long it waits.
+    Set(SessionId, std::time::Duration),
+    Clear,
+}
+
+/// Inputs that begin a flow of their own, whatever flow the browser had.
+fn starts_flow(input: &Input) -> bool {
+    matches!(
+        input,
+        Input::Password { .. } | Input::InvitePassword { .. } | Input::CurrentPassword { .. }
+    )
+}
+
+impl Outcome {
+    pub(super) fn show(show: Show) -> Outcome {
+        Outcome {
+            show,
+            flow: FlowCookie::Keep,
+            session: None,
+            recovery_codes: Vec::new(),
+            ended: 0,
+        }
+    }
+}
+
+fn flow_key(id: &SessionId) -> String {
+    format!("flow:{}", id.handle().0)
+}
+
+impl SignIn {
+    pub fn open(
+        config: &Config,
+        sessions: Arc<SessionService>,
+        metrics: Arc<Metrics>,
+    ) -> Result<SignIn, SignInSetupError> {
+        Ok(SignIn {
+            store: sessions.store.clone(),
+            key: SecretsKey::load(&config.auth.secrets_key)?,
+            hasher: Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?,
+            delivery: Delivery::new(&config.codes)?,
+            codes: config.codes.clone(),
+            sessions,
+            metrics,
+        })
+    }
+
+    pub fn key(&self) -> &SecretsKey {
+        &self.key
+    }
+
+    /// The flow a browser's flow cookie names, if it still waits at `now`.
+    pub async fn flow(&self, id: Option<&SessionId>, now: SystemTime) -> Result<Option<Flow>, SignInError> {
+        let Some(id) = id else { return Ok(None) };
+        let bytes = self.store.get(&flow_key(id)).await?;
+        let flow: Option<Flow> = bytes.and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(flow.filter(|f| !f.expired(now)))
+    }
+
+    /// The sign-in form: a username and password.
+    pub async fn password(
+        &self,
+        at: &Attempt<'_>,
+        flow_id: Option<&SessionId>,
+        user: &str,
+        password: &Password,
+        next: String,
+    ) -> Result<Outcome, SignInError> {
+        let user = user.trim();
+        let locked = lockout::is_locked(&self.store, user, at.ip).await?;
+        let allowed = at.allowed(user);
+        let credentials = match allowed && !locked {
+            true => Credentials::load(&self.store, user).await?,
+            false => None,
+        };
+        // The same cost whether or not the user exists (a dummy hash).
+        let right = match credentials.as_ref().and_then(|c| c.password.as_deref()) {
+            Some(hash) => self.hasher.verify(password, hash),
+            None => self.hasher.verify_nobody(password),
+        };
+        let second_factor = self.offers(at, user, credentials.as_ref()).any()
+            || credentials.as_ref().is_some_and(|c| !c.recovery.is_empty());
+        let check = PasswordCheck {
+            locked,
+            allowed,
+            right,
+            second_factor,
+        };
+        let input = Input::Password {
+            user: user.to_owned(),
+            client_type: at.client_type().to_owned(),
+            next,
+            check,
+        };
+        self.run(at, flow_id, None, input).await
+    }
+
+    /// A code on the second-factor page.
+    pub async fn second_factor(
+        &self,
+        at: &Attempt<'_>,
+        flow_id: Option<&SessionId>,
+        code: &str,
+    ) -> Result<Outcome, SignInError> {
+        let flow = self.flow(flow_id, at.now).await?;
+        let Some(Flow::SecondFactorDue { user, .. }) = &flow else {
+            return self.run(at, flow_id, flow, Input::Code(CodeCheck::nothing())).await;
+        };
+        let user = user.clone();
+        let locked = lockout::is_locked(&self.store, &user, at.ip).await?;
+        let scope = super::codes::scope("login", flow_id);
+        let right = !locked && self.check_code(at, &user, &scope, code).await?;
+        let live_elsewhere = match right {
+            true => (self.sessions.sessions().list(&user, at.now).await?.into_iter())
+                .find(|(_, s)| !same_network(s.ip, at.ip))
+                .map(|(_, s)| s.ip),
+            false => None,
+        };
+        let check = CodeCheck {
+            locked,
+            right,
+            allowed: at.allowed(&user),
+            live_elsewhere,
+            refuse_sharing: self.sessions.limits.refuse_sharing,
+        };
+        self.run(at, flow_id, flow, Input::Code(check)).await
+    }
+
+    /// A code on the step-up page, from a signed-in user.
+    pub async fn step_up(
+        &self,
+        at: &Attempt<'_>,
+        session: (&SessionId, &Session),
+        next: String,
+        code: &str,
+    ) -> Result<Outcome, SignInError> {
+        let (id, session) = session;
+        let locked = lockout::is_locked(&self.store, &session.user, at.ip).await?;
+        let scope = super::codes::scope("step-up", Some(id));
+        let right = !locked && self.check_code(at, &session.user, &scope, code).await?;
+        let check = CodeCheck {
+            locked,
+            right,
+            allowed: true,
+            live_elsewhere: None,
+            refuse_sharing: false,
+        };
+        let input = Input::StepUpCode {
+            user: session.user.clone(),
+            next,
+            check,
+        };
+        let outcome = self.run(at, None, None, input).await?;
+        if matches!(outcome.show, Show::Redirect(_)) {
+            self.sessions.stepped_up(id, at.now).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Take one step: run the machine, carry out its effects, keep the flow.
+    pub(super) async fn run(
+        &self,
+        at: &Attempt<'_>,
+        flow_id: Option<&SessionId>,
+        flow: Option<Flow>,
+        input: Input,
+    ) -> Result<Outcome, SignInError> {
+        let carried_on = flow.as_ref().is_some_and(|f| !f.expired(at.now)) && !starts_flow(&input);
+        let step = step(flow, input, at.now);
+        let mut outcome = Outcome::show(step.show);
+        for effect in step.effects {
+            if let Some(show) = self.apply(at, flow_id, effect, &mut outcome).await? {
+                outcome.show = show;
+                outcome.flow = FlowCookie::Clear;
+                return Ok(outcome);
+            }
+        }
+        // A flow that goes on keeps its id; a new one gets a new id (the
+        // browser's old one is forgotten), so no id outlives its flow.
+        let continues = flow_id.filter(|_| carried_on);
+        outcome.flow = match (step.flow, continues) {
+            (Some(flow), id) => {
+                let bytes = serde_json::to_vec(&flow).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let wait = match flow {
+                    Flow::SecondFactorDue { .. } => machine::SECOND_FACTOR_WITHIN,
+                    _ => machine::CONFIRM_WITHIN,
+                };
+                let id = id.cloned().unwrap_or_else(SessionId::generate);
+                self.store.set(&flow_key(&id), &bytes, Some(wait)).await?;
+                match continues {
+                    Some(_) => FlowCookie::Keep,
+                    None => FlowCookie::Set(id, wait),
+                }
+            }
+            (None, _) if flow_id.is_some() => FlowCookie::Clear,
+            (None, _) => FlowCookie::Keep,
+        };
+        if let (Some(old), None) = (flow_id, continues) {
+            let _ = self.store.delete(&flow_key(old)).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Carry out one effect. `Some(show)` when it could not (a racer used
+    /// the flow or the invite first): the step ends there, showing that.
+    async fn apply(
+        &self,
+        at: &Attempt<'_>,
+        flow_id: Option<&SessionId>,
+        effect: Effect,
+        outcome: &mut Outcome,
+    ) -> Result<Option<Show>, SignInError> {
+        match effect {
+            Effect::Failure { user, reason, count } => {
+                self.metrics.login_failures.inc();
+                tracing::info!(target: "audit", event = "login.failure", request_id = %at.request_id, user, client_ip = %at.ip, reason);
+                if count {
+                    for lock in lockout::count_failure(&self.store, &user, at.ip).await? {
+                        tracing::info!(target: "audit", event = "login.locked", who = %lock.who, failures = lock.failures, period_s = lock.period.as_secs());
+                        self.metrics.lockouts.inc();
+                    }
+                }
+            }
+            Effect::SharingSuspected { user, other, refused } => {
+                self.metrics.sharing_signals.inc();
+                tracing::warn!(
+                    target: "audit",
+                    event = "account.sharing_suspected",
+                    user = %user,
+                    client_ip = %at.ip,
+                    other_session_ip = %other,
+                    action = if refused { "sign-in refused" } else { "allowed" },
+                );
+            }
+            Effect::StartSession { user, client_type } => {
+                // The flow is used up: taking it fails for a second racer.
+                let taken = match flow_id {
+                    Some(id) => self.store.take(&flow_key(id)).await?.is_some(),
+                    None => false,
+                };
+                if !taken {
+                    return Ok(Some(Show::Redirect("/.portcullis/login".into())));
+                }
+                let (session, ended) = self.sessions.create(&user, &client_type, at.ip, at.now).await?;
+                tracing::info!(
+                    target: "audit",
+                    event = "login.success",
+                    request_id = %at.request_id,
+                    user = %user,
+                    client_ip = %at.ip,
+                    client_type = %client_type,
+                    session = %session.handle().0,
+                    ended_sessions = ended.len(),
+                );
+                self.metrics.logins.inc();
+                // For access reviews only: the sign-in stands if this cannot be written.
+                if let Err(err) = LastLogin::record(&self.store, &user, at.ip, &client_type, at.now).await {
+                    tracing::warn!(user = %user, error = %err, "cannot record the last sign-in");
+                }
+                outcome.session = Some(session);
+            }
+            Effect::SteppedUp { user } => {
+                tracing::info!(target: "audit", event = "step_up.success", user = %user, client_ip = %at.ip);
+            }
+            Effect::Enrol {
+                user,
+                invite,
+                password,
+                totp,
+            } => {
+                // Checked again: the user may have been revoked or offboarded
+                // while the code was typed, or a racer used the link.
+                if let Err(problem) = self.invite_usable(at, &invite).await? {
+                    return Ok(Some(Show::Link(problem)));
+                }
+                if !self.spend_invite(&invite, at).await? {
+                    return Ok(Some(Show::Link(super::enrol::LinkProblem::Used)));
+                }
+                let codes = recovery::generate();
+                Credentials {
+                    password: Some(password),
+                    totp,
+                    recovery: codes.iter().map(|c| recovery::hash(c)).collect(),
+                    enrolled_at: Some(machine::secs(at.now)),
+                    ..Default::default()
+                }
+                .save(&self.store, &user)
+                .await?;
+                let ended = self.sessions.revoke_all(&user).await?;
+                tracing::info!(target: "audit", event = "enrolment.complete", user = %user, client_ip = %at.ip, ended_sessions = ended.len());
+                outcome.recovery_codes = codes;
+            }
+            Effect::ReplaceAuthenticator { user, totp } => {
+                let Some(mut credentials) = Credentials::load(&self.store, &user).await? else {
+                    return Ok(Some(Show::Redirect("/.portcullis/login".into())));
+                };
+                credentials.totp = Some(totp);
+                credentials.save(&self.store, &user).await?;
+                tracing::info!(target: "audit", event = "authenticator.changed", user = %user, client_ip = %at.ip);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A failure outside the machine's steps (the account pages).
+    pub(super) async fn failure(
+        &self,
+        at: &Attempt<'_>,
+        user: &str,
+        reason: &'static str,
+        count: bool,
+    ) -> Result<(), SignInError> {
+        let mut outcome = Outcome::show(Show::Redirect(String::new()));
+        let effect = Effect::Failure {
+            user: user.to_owned(),
+            reason,
+            count,
+        };
+        self.apply(at, None, effect, &mut outcome).await.map(|_| ())
+    }
+}
+
+impl CodeCheck {
+    /// For a code with no flow to check it against (refused by the step).
+    fn nothing() -> CodeCheck {
+        CodeCheck {
+            locked: false,
+            right: false,
+            allowed: false,
+            live_elsewhere: None,
+            refuse_sharing: false,
+        }
+    }
+}
