@@ -91,7 +91,7 @@ pub async fn run(
         let reloader = crate::reload::Reloader {
             path: path.clone(),
             live: live.clone(),
-            sessions: sessions.clone(),
+            signin: signin.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
         };

@@ -152,10 +152,23 @@ fn or_none(text: &str) -> &str {
     }
 }
 
-/// CSV with a header line, for spreadsheets.
+/// CSV with a header line, for spreadsheets (the `csv` crate quotes).
 pub fn csv(rows: &[Row]) -> String {
-    let mut out =
-        String::from("user,name,status,exempted,groups,access,second_factors,last_login,open_sessions,flags\n");
+    let header = [
+        "user",
+        "name",
+        "status",
+        "exempted",
+        "groups",
+        "access",
+        "second_factors",
+        "last_login",
+        "open_sessions",
+        "flags",
+    ];
+    let mut out = csv::Writer::from_writer(Vec::new());
+    // Writing into a Vec cannot fail.
+    let _ = out.write_record(header);
     for row in rows {
         let access: Vec<String> = row.access.iter().map(|(c, a)| format!("{c}: {a}")).collect();
         let fields = [
@@ -170,25 +183,17 @@ pub fn csv(rows: &[Row]) -> String {
             row.open_sessions.to_string(),
             row.flags.join("; "),
         ];
-        let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&quoted.join(","));
-        out.push('\n');
+        let _ = out.write_record(fields.iter().map(|f| not_a_formula(f)));
     }
-    out
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// Quote a field when it needs it; neutralise a leading `=`, `+`, `-`, `@`
-/// so a spreadsheet does not run it as a formula.
-fn csv_field(field: &str) -> String {
-    let field = if field.starts_with(['=', '+', '-', '@']) {
-        format!("'{field}")
-    } else {
-        field.to_owned()
-    };
-    if field.contains([',', '"', '\n']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field
+/// A field a spreadsheet would run as a formula (a leading `=`, `+`, `-`,
+/// `@`, or a tab or carriage return before one) gets a leading `'`.
+fn not_a_formula(field: &str) -> String {
+    match field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        true => format!("'{field}"),
+        false => field.to_owned(),
     }
 }
 
@@ -196,11 +201,37 @@ fn csv_field(field: &str) -> String {
 mod tests {
     use super::*;
 
+    fn row(name: &str) -> Row {
+        Row {
+            user: "alice".into(),
+            name: Some(name.into()),
+            status: "active".into(),
+            exempted: false,
+            groups: vec!["sales".into(), "finance".into()],
+            access: Vec::new(),
+            second_factors: Vec::new(),
+            last_login: None,
+            open_sessions: 0,
+            flags: Vec::new(),
+        }
+    }
+
+    /// The second line's second field, as a spreadsheet would read it.
+    fn name_cell(name: &str) -> String {
+        let text = csv(&[row(name)]);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        reader.records().next().unwrap().unwrap()[1].to_owned()
+    }
+
     #[test]
     fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("alice"), "alice");
-        assert_eq!(csv_field("a, b"), "\"a, b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(name_cell("Alice Ng"), "Alice Ng");
+        assert_eq!(name_cell("Ng, Alice"), "Ng, Alice");
+        assert_eq!(name_cell("say \"hi\"\nbye"), "say \"hi\"\nbye");
+        for formula in ["=HYPERLINK(\"x\")", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(name_cell(formula), format!("'{formula}"), "{formula:?}");
+        }
+        assert!(csv(&[row("x")]).starts_with("user,name,status,"));
+        assert!(csv(&[row("x")]).contains(",sales; finance,"));
     }
 }

@@ -13,7 +13,7 @@ use rustls::pki_types::CertificateDer;
 use super::raw::{Factor, RawCodes, RawConfig, RawEmail, RawSms, SmtpSecurity};
 use super::Found;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeSettings {
     pub digits: u32,
     pub valid_for: Duration,
@@ -21,14 +21,14 @@ pub struct CodeSettings {
     pub sms: Option<SmsSettings>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmailSettings {
     /// Printed to standard output (the demo).
     Console,
     Smtp(Smtp),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Smtp {
     pub host: String,
     pub port: u16,
@@ -39,13 +39,13 @@ pub struct Smtp {
     pub subject: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsSettings {
     Console,
     Webhook(Webhook),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub url: Uri,
     pub method: Method,
@@ -54,7 +54,7 @@ pub struct Webhook {
     pub body: WebhookBody,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookBody {
     /// Form fields; `{phone}`, `{code}` and `{message}` are filled in.
     Form(Vec<(String, String)>),

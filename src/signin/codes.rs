@@ -103,10 +103,11 @@ impl SignIn {
             return Offers::default();
         };
         let allows = |f: Factor| account.second_factors.contains(&f);
+        let delivery = &self.sending.load().delivery;
         Offers {
             totp: allows(Factor::Totp) && credentials.is_some_and(|c| c.totp.is_some()),
-            email: (account.email.clone()).filter(|_| allows(Factor::Email) && self.delivery.can_email()),
-            sms: (account.phone.clone()).filter(|_| allows(Factor::Sms) && self.delivery.can_text()),
+            email: (account.email.clone()).filter(|_| allows(Factor::Email) && delivery.can_email()),
+            sms: (account.phone.clone()).filter(|_| allows(Factor::Sms) && delivery.can_text()),
         }
     }
 
@@ -156,23 +157,25 @@ impl SignIn {
             tracing::warn!(target: "audit", event = "code.throttled", user = %user, client_ip = %at.ip, sends_by_user = by_user, sends_by_address = by_address);
             return Ok(Sent::TooMany);
         }
-        let code = otp::generate(self.codes.digits);
+        let sending = self.sending.load_full();
+        let (settings, delivery) = (&sending.settings, &sending.delivery);
+        let code = otp::generate(settings.digits);
         let now = super::machine::secs(at.now);
-        let sent = SentCode::new(self.key(), factor, scope, &code, now + self.codes.valid_for.as_secs());
+        let sent = SentCode::new(self.key(), factor, scope, &code, now + settings.valid_for.as_secs());
         let bytes = serde_json::to_vec(&sent).map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
         let key = format!("code:{scope}");
-        self.store.set(&key, &bytes, Some(self.codes.valid_for)).await?;
+        self.store.set(&key, &bytes, Some(settings.valid_for)).await?;
         let ctx = Context {
             t,
             company: at.company,
             ip: at.ip,
             client_type: at.client_type(),
             at: at.now,
-            valid_for: self.codes.valid_for,
+            valid_for: settings.valid_for,
         };
         let result = match factor {
-            Factor::Email => self.delivery.email(&destination, &code, &ctx).await,
-            _ => self.delivery.sms(&destination, &code, &ctx).await,
+            Factor::Email => delivery.email(&destination, &code, &ctx).await,
+            _ => delivery.sms(&destination, &code, &ctx).await,
         };
         let via = if factor == Factor::Email { "email" } else { "sms" };
         if let Err(err) = result {
@@ -184,7 +187,7 @@ impl SignIn {
         tracing::info!(target: "audit", event = "code.sent", user = %user, via, client_ip = %at.ip, purpose);
         Ok(Sent::To {
             to: masked(&destination),
-            minutes: self.codes.valid_for.as_secs().div_ceil(60),
+            minutes: settings.valid_for.as_secs().div_ceil(60),
         })
     }
 

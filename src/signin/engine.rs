@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
+
 use crate::auth::credentials::{CredentialError, Credentials, SecretsKey};
 use crate::auth::delivery::Delivery;
 use crate::auth::lockout;
@@ -32,9 +34,15 @@ pub struct SignIn {
     pub sessions: Arc<SessionService>,
     key: SecretsKey,
     pub(super) hasher: Hasher,
-    pub(super) delivery: Delivery,
-    pub(super) codes: CodeSettings,
+    /// How codes are sent; a reload replaces it whole.
+    pub(super) sending: ArcSwap<Sending>,
     pub(super) metrics: Arc<Metrics>,
+}
+
+/// The `codes` settings and the senders made from them.
+pub(super) struct Sending {
+    pub settings: CodeSettings,
+    pub delivery: Delivery,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +123,10 @@ impl SignIn {
             store: sessions.store.clone(),
             key: SecretsKey::load(&config.auth.secrets_key)?,
             hasher: Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?,
-            delivery: Delivery::new(&config.codes)?,
-            codes: config.codes.clone(),
+            sending: ArcSwap::from_pointee(Sending {
+                settings: config.codes.clone(),
+                delivery: Delivery::new(&config.codes)?,
+            }),
             sessions,
             metrics,
         })
@@ -124,6 +134,16 @@ impl SignIn {
 
     pub fn key(&self) -> &SecretsKey {
         &self.key
+    }
+
+    /// Send codes as `settings` say from now on (a reload changed them).
+    pub fn send_with(&self, settings: &CodeSettings) -> Result<(), crate::auth::delivery::SendError> {
+        let delivery = Delivery::new(settings)?;
+        self.sending.store(Arc::new(Sending {
+            settings: settings.clone(),
+            delivery,
+        }));
+        Ok(())
     }
 
     /// The flow a browser's flow cookie names, if it still waits at `now`.

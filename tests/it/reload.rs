@@ -5,8 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::login::{signed_in, Office};
+use portcullis::auth::credentials::Credentials;
+use portcullis::auth::password::{Hasher, Password};
+
+use crate::login::{enter_password, signed_in, Office, PASSWORD};
 use crate::support::browser::Browser;
+use crate::support::mail::SmtpServer;
 use crate::support::redis::free_port;
 use crate::support::{metric, RecordingUpstream, Settings, TestGateway};
 
@@ -213,4 +217,80 @@ async fn a_renewed_certificate_is_served_from_the_next_handshake() {
         200,
         "and the new one is trusted and works"
     );
+}
+
+#[tokio::test]
+async fn new_ways_of_sending_codes_and_a_new_company_name_apply_without_a_restart() {
+    let files = crate::support::pki::TestPki::new();
+    files.issue("smtp", &["localhost"]);
+    let smtp = SmtpServer::start(Some((files.path().join("smtp.pem"), files.path().join("smtp.key"))));
+    let codes = |port: u16| {
+        format!(
+            "codes:\n  email:\n    from: \"Acme <crm@example.com>\"\n    \
+             smtp: {{ host: localhost, port: {port}, security: starttls, ca_file: {}/ca.pem }}\n",
+            files.path().display()
+        )
+    };
+    // At first the mail server named is not there.
+    let nobody = free_port();
+    let hana_user = "  hana: { email: hana@example.com, second_factors: [email] }\n";
+    let office = Office::start_with(&codes(nobody), hana_user).await;
+    Credentials {
+        password: Some(Hasher::new(8192, 1, 1).unwrap().hash(&Password::new(PASSWORD)).unwrap()),
+        ..Default::default()
+    }
+    .save(&office.store, "hana")
+    .await
+    .unwrap();
+    let mut hana = Browser::new(&office.gateway);
+    let send = |page: &crate::support::gateway::Answer| {
+        let csrf = Browser::csrf(page);
+        [
+            ("csrf", csrf),
+            ("for", "login".into()),
+            ("via", "email".into()),
+            ("next", "/".into()),
+        ]
+    };
+    assert_eq!(enter_password(&mut hana, "hana", PASSWORD, "/").await.status, 303);
+    let page = hana.get("/.portcullis/second-factor").await;
+    let form = send(&page);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let failed = hana.post("/.portcullis/send-code", &form).await;
+    assert!(
+        failed.body.contains("We could not send a code just now."),
+        "{}",
+        failed.body
+    );
+
+    // Ops fix the mail server's port and rename the company; no restart.
+    let from = format!("port: {nobody},");
+    edit(&office.gateway, &from, &format!("port: {},", smtp.port));
+    edit(
+        &office.gateway,
+        "auth: { company: Acme CRM,",
+        "auth: { company: Acme Ltd,",
+    );
+    let started = Instant::now();
+    while !hana
+        .get("/.portcullis/login")
+        .await
+        .body
+        .contains("<title>Sign in · Acme Ltd</title>")
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "the new name never showed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(enter_password(&mut hana, "hana", PASSWORD, "/").await.status, 303);
+    let page = hana.get("/.portcullis/second-factor").await;
+    let form = send(&page);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sent = hana.post("/.portcullis/send-code", &form).await;
+    assert!(
+        sent.body.contains("We sent a code to h•••@example.com."),
+        "{}",
+        sent.body
+    );
+    let mail = smtp.message(1).await;
+    assert!(mail.contains("Your Acme Ltd sign-in code is:"), "{mail}");
 }

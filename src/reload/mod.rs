@@ -30,63 +30,20 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
+mod restart;
+
+pub use restart::needs_restart;
+
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::live::Live;
 use crate::policy::Policy;
-use crate::session::SessionService;
+use crate::signin::SignIn;
 
 /// How often accounts whose `expires` has passed are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Editors write a file in several steps; wait for them to settle.
 const DEBOUNCE: Duration = Duration::from_millis(200);
-
-/// Sections a running gateway cannot take over from a reload.
-pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    if old.listen.address != new.listen.address
-        || old.listen.redirect_http != new.listen.redirect_http
-        || old.listen.hsts_max_age != new.listen.hsts_max_age
-    {
-        changed.push("listen (address, redirect_http, hsts_max_age)");
-    }
-    let upstream = |c: &Config| {
-        (
-            c.upstream.scheme.clone(),
-            c.upstream.authority.clone(),
-            c.upstream.host.clone(),
-            c.upstream.connect_timeout,
-            c.upstream.response_timeout,
-        )
-    };
-    if upstream(old) != upstream(new) || old.upstream.ca_certs != new.upstream.ca_certs {
-        changed.push("upstream");
-    }
-    if old.store != new.store {
-        changed.push("store");
-    }
-    if old.admin_listen != new.admin_listen {
-        changed.push("admin");
-    }
-    if old.limits != new.limits {
-        changed.push("limits");
-    }
-    if old.sessions != new.sessions {
-        changed.push("sessions");
-    }
-    let auth = |c: &Config| {
-        (
-            c.auth.secrets_key.clone(),
-            c.auth.argon2_memory_kib,
-            c.auth.argon2_iterations,
-            c.auth.company.clone(),
-        )
-    };
-    if auth(old) != auth(new) {
-        changed.push("auth (secrets_key, argon2, company)");
-    }
-    changed
-}
 
 /// Users whose sessions must end under `new`: those it disables or has
 /// expired, and those `old` had that it no longer has.
@@ -117,8 +74,9 @@ pub struct Reloader {
     pub path: PathBuf,
     /// What every request reads; a reload swaps it whole.
     pub live: Arc<ArcSwap<Live>>,
-    /// To end sessions; `None` when no client type signs in.
-    pub sessions: Option<Arc<SessionService>>,
+    /// To end sessions and send codes the new way; `None` when no client
+    /// type signs in.
+    pub signin: Option<Arc<SignIn>>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub clock: Clock,
 }
@@ -147,6 +105,20 @@ impl Reloader {
                 return Err(err);
             }
         };
+        // New ways of sending codes are set up first: if they cannot be,
+        // the reload fails and everything stays as it was.
+        let old = self.live.load_full();
+        if let Some(signin) = self.signin.as_ref().filter(|_| old.config.codes != new.config.codes) {
+            if let Err(err) = signin.send_with(&new.config.codes) {
+                let err = ConfigError::Invalid(vec![crate::config::Problem {
+                    path: "codes".into(),
+                    message: err.to_string(),
+                }]);
+                tracing::error!(target: "audit", event = "config.reload_failed", file = %self.path.display(), trigger, errors = ?err.lines());
+                self.metrics.reload_failures.inc();
+                return Err(err);
+            }
+        }
         let old = self.live.swap(new.clone());
         let restart = needs_restart(&old.config, &new.config);
         tracing::info!(
@@ -174,9 +146,9 @@ impl Reloader {
     }
 
     async fn end_sessions(&self, users: Vec<(String, &'static str)>) {
-        let Some(sessions) = &self.sessions else { return };
+        let Some(signin) = &self.signin else { return };
         for (user, why) in users {
-            match sessions.revoke_all(&user).await {
+            match signin.sessions.revoke_all(&user).await {
                 Ok(ended) if ended.is_empty() => {}
                 Ok(ended) => {
                     for handle in &ended {
