@@ -366,12 +366,8 @@ async fn code_page(ctx: &Ctx<'_>, purpose: Purpose, user: &str, notes: Notes) ->
         Purpose::SignIn => (SECOND_FACTOR, "login", "/", None, Links::SwitchAccount),
         Purpose::StepUp { next, session } => {
             let proven = super::from_secs(session.second_factor_at);
-            let why = (ctx.at.step_up_within(&session.user, proven, next)).map(|within| {
-                fill(
-                    &t.step_up_why,
-                    &[("minutes", &within.as_secs().div_ceil(60).to_string())],
-                )
-            });
+            let why = (ctx.at.step_up_within(&session.user, proven, next))
+                .map(|within| fill(&t.step_up_why, &[("within", &views::short_duration(within))]));
             (STEP_UP, "step-up", next.as_str(), why, Links::Account)
         }
     };

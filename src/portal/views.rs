@@ -274,6 +274,15 @@ pub fn scan_parts(secret: &TotpSecret, company: &str, user: &str) -> (String, St
     (qr, key.join(" "))
 }
 
+/// `5 min`, `30 s`, `2 h`: read the same in every language the pages speak.
+pub fn short_duration(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// Recovery codes as a text file in a `data:` URL, for a download link.
 pub fn codes_file(company: &str, codes: &[String]) -> String {
     let text = format!("{company} recovery codes\n\n{}\n", codes.join("\n"));
@@ -323,6 +332,15 @@ mod tests {
             body.contains("<title>Sign in · Acme"),
             "the company is the brand: {body}"
         );
+    }
+
+    #[test]
+    fn durations_are_short_and_exact() {
+        let d = std::time::Duration::from_secs;
+        assert_eq!(short_duration(d(300)), "5 min");
+        assert_eq!(short_duration(d(3)), "3 s");
+        assert_eq!(short_duration(d(90)), "90 s");
+        assert_eq!(short_duration(d(7200)), "2 h");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use fantoccini::{ClientBuilder, Locator};
 use crate::login::{Office, PASSWORD};
 use crate::support::redis::free_port;
 
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     port: u16,
 }
@@ -47,7 +47,7 @@ impl Drop for ChromeDriver {
     }
 }
 
-async fn wait_for_url(client: &fantoccini::Client, part: &str) {
+pub(crate) async fn wait_for_url(client: &fantoccini::Client, part: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let url = client.current_url().await.unwrap();
@@ -64,6 +64,11 @@ async fn wait_for_url(client: &fantoccini::Client, part: &str) {
 
 /// A headless Chromium session through chromedriver (keep the driver alive).
 async fn chromium() -> (ChromeDriver, fantoccini::Client, tempfile::TempDir) {
+    chromium_speaking("en").await
+}
+
+/// One whose user reads `lang` first (its Accept-Language).
+pub(crate) async fn chromium_speaking(lang: &str) -> (ChromeDriver, fantoccini::Client, tempfile::TempDir) {
     // fantoccini's TLS stack brings a second rustls provider; name ours.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let driver = ChromeDriver::start();
@@ -76,7 +81,9 @@ async fn chromium() -> (ChromeDriver, fantoccini::Client, tempfile::TempDir) {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=900,800",
                 format!("--user-data-dir={}", profile.path().display()),
+                format!("--lang={lang}"), format!("--accept-lang={lang}"),
             ],
+            "prefs": { "intl.accept_languages": lang },
         },
     });
     let serde_json::Value::Object(capabilities) = capabilities else {
@@ -91,7 +98,7 @@ async fn chromium() -> (ChromeDriver, fantoccini::Client, tempfile::TempDir) {
     (driver, client, profile)
 }
 
-async fn type_into(client: &fantoccini::Client, id: &str, text: &str) {
+pub(crate) async fn type_into(client: &fantoccini::Client, id: &str, text: &str) {
     client
         .find(Locator::Id(id))
         .await
@@ -101,14 +108,16 @@ async fn type_into(client: &fantoccini::Client, id: &str, text: &str) {
         .unwrap();
 }
 
-async fn click(client: &fantoccini::Client, css: &str) {
+pub(crate) async fn click(client: &fantoccini::Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
-fn artifact(name: &str, png: &[u8]) {
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(artifacts.join(name), png).unwrap();
+pub(crate) fn artifact(name: &str, png: &[u8]) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-artifacts")
+        .join(name);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, png).unwrap();
 }
 
 #[tokio::test]
