@@ -24,6 +24,7 @@
 
 mod compile;
 mod decide;
+mod explain;
 pub mod glob;
 pub mod ipset;
 pub mod lint;
@@ -36,9 +37,8 @@ use http::Method;
 use regex::{Regex, RegexSet};
 
 pub use compile::compile;
-pub use decide::{
-    decide, decide_reading, depends_on_method, verdict, Decision, Deny, Facts, Grant, Permit, Principal, Refusal,
-};
+pub use decide::{decide, decide_reading, depends_on_method, Decision, Deny, Facts, Grant, Permit, Principal, Refusal};
+pub use explain::verdict;
 pub use ipset::IpSet;
 
 pub use crate::config::raw::Factor;

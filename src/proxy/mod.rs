@@ -13,6 +13,7 @@ pub mod framing;
 pub mod headers;
 pub mod pipeline;
 pub mod redirect;
+mod request;
 pub mod server;
 pub mod tls;
 

@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use http::header::{HeaderValue, ACCEPT_LANGUAGE, CONNECTION, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE};
-use http::{Method, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Either, Full};
+use http::header::{HeaderValue, ACCEPT_LANGUAGE, CONNECTION, STRICT_TRANSPORT_SECURITY, UPGRADE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use super::access_log::{self, Logged};
@@ -34,13 +34,16 @@ use super::client_ip::{self, ClientAddr};
 use super::forward::Upstream;
 use super::framing::{Malformed, UpgradeSignal};
 use super::headers;
+use super::request::{
+    back_after, form_that_matters, identity_of, inspect, requested_host, served, websocket_handshake, with_path,
+};
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
-use crate::config::{hosts, Config};
+use crate::config::Config;
 use crate::i18n::fill;
 use crate::live::Live;
 use crate::metrics::{Metrics, Outcome, RequestMetrics};
-use crate::policy::reading::{self, FormBody, Reading};
+use crate::policy::reading::{self, Reading};
 use crate::policy::{self, Facts, Policy, Principal, Refusal};
 use crate::portal;
 use crate::request_id::{RequestId, RequestIds};
@@ -426,138 +429,5 @@ impl Gateway {
         let id = ctx.id.to_string();
         let reference = format!("{} · {}", fill(&t.reference, &[("id", &id)]), status.as_u16());
         portal::views::message(frame, status, vec![message], Some(reference)).map(Either::Right)
-    }
-}
-
-/// `uri` with its path replaced and its query kept.
-fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        path_and_query
-            .parse()
-            .map_err(|_| reading::Unreadable::Path(policy::path::PathError::BadEscape))?,
-    );
-    http::Uri::from_parts(parts).map_err(|_| reading::Unreadable::Path(policy::path::PathError::BadEscape).into())
-}
-
-/// The user's name and groups, for the identity headers.
-fn identity_of(policy: &Policy, user: &str) -> (String, String) {
-    let groups = policy
-        .users
-        .get(user)
-        .map(|u| {
-            u.groups
-                .iter()
-                .map(|g| policy.group_name(*g))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    (user.to_owned(), groups)
-}
-
-/// Send the browser to a portal page (login, step-up), to come back here after.
-fn back_after(uri: &http::Uri, page: &str) -> Response<http_body_util::Full<bytes::Bytes>> {
-    let back = uri.path_and_query().map_or("/", |p| p.as_str());
-    let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    let mut response = Response::new(http_body_util::Full::new(bytes::Bytes::new()));
-    *response.status_mut() = http::StatusCode::SEE_OTHER;
-    if let Ok(location) = HeaderValue::from_str(&format!("{page}?next={next}")) {
-        response.headers_mut().insert(http::header::LOCATION, location);
-    }
-    response
-}
-
-/// The host a request asks for: its `Host`, which must agree with the
-/// authority of an absolute-form target or HTTP/2's `:authority`.
-fn requested_host<B>(req: &Request<B>) -> Result<HeaderValue, GatewayError> {
-    let header = req.headers().get(HOST);
-    let authority = req.uri().authority().map(|a| a.as_str());
-    match (header, authority) {
-        (Some(h), Some(a)) if h.as_bytes().eq_ignore_ascii_case(a.as_bytes()) => Ok(h.clone()),
-        (Some(_), Some(_)) => Err(Malformed::Authority.into()),
-        (Some(h), None) => Ok(h.clone()),
-        (None, Some(a)) => HeaderValue::from_str(a).map_err(|_| Malformed::Authority.into()),
-        (None, None) => Err(Malformed::NoHost.into()),
-    }
-}
-
-/// The host as rules compare it, if the gateway serves it.
-fn served<'h>(config: &Config, host: &'h HeaderValue) -> Result<std::borrow::Cow<'h, str>, GatewayError> {
-    let text = host.to_str().unwrap_or("");
-    match hosts::canonical(text) {
-        Some(name) if config.listen.hosts.serves(&name) => Ok(name),
-        _ => Err(GatewayError::NotServed(
-            String::from_utf8_lossy(host.as_bytes()).into_owned(),
-        )),
-    }
-}
-
-/// Is this a WebSocket handshake that may become a tunnel? Any other
-/// upgrade, or a handshake that is not one, is refused; the framing guard
-/// refuses most on the wire already.
-fn websocket_handshake<B: http_body::Body>(req: &Request<B>, asked: bool) -> Result<bool, GatewayError> {
-    let Some(upgrade) = req.headers().get(UPGRADE).filter(|_| asked) else {
-        return Ok(false);
-    };
-    let h = req.headers();
-    let connection_upgrade = h
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    let handshake = req.version() == Version::HTTP_11
-        && req.method() == Method::GET
-        && upgrade.as_bytes().eq_ignore_ascii_case(b"websocket")
-        && connection_upgrade
-        && h.contains_key("sec-websocket-key")
-        && h.get("sec-websocket-version").is_some_and(|v| v == "13")
-        && req.body().is_end_stream();
-    match handshake {
-        true => Ok(true),
-        false => Err(Malformed::Upgrade.into()),
-    }
-}
-
-/// A form body that must be read before deciding: the request is allowed
-/// as it stands, but some framework could read a method override from the
-/// body, and another method would not be allowed.
-fn form_that_matters<B: http_body::Body>(
-    req: &Request<B>,
-    policy: &Policy,
-    ip: std::net::IpAddr,
-    client: policy::ClientTypeId,
-    reading: &Reading<'_>,
-    principal: &Principal<'_>,
-    now: std::time::SystemTime,
-) -> Option<FormBody> {
-    if req.body().is_end_stream() {
-        return None;
-    }
-    let form = FormBody::of(req.headers())?;
-    let allowed = policy::decide_reading(policy, ip, client, reading, principal, now)
-        .0
-        .is_ok();
-    (allowed && policy::depends_on_method(policy, ip, client, reading, principal, now)).then_some(form)
-}
-
-/// Read a form body whole (it is small, or refused), within the body timeout.
-async fn inspect(body: Body, limits: &crate::config::Limits) -> Result<bytes::Bytes, GatewayError> {
-    let limited = http_body_util::Limited::new(body, limits.max_inspected_body_bytes);
-    match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
-        Err(_) => Err(GatewayError::BadBody(format!(
-            "the client sent no form for {:?}",
-            limits.body_read_timeout
-        ))),
-        Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(GatewayError::InspectedBodyTooLarge(limits.max_inspected_body_bytes))
-        }
-        Ok(Err(err)) => Err(GatewayError::BadBody(err.to_string())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }

@@ -1,135 +1,20 @@
-//! Phase 0: refuse HTTP/1 requests whose framing two parsers could read two
-//! ways (the root of request smuggling), before hyper or the CRM sees them.
-//!
-//! hyper follows RFC 9112 §6.3 and quietly resolves `Content-Length` plus
-//! `Transfer-Encoding` (the latter wins) and merges duplicate equal lengths,
-//! so by the time a request reaches the pipeline the evidence is gone. The
-//! RFC says such a message "ought to be handled as an error"; we do, on the
-//! wire: [`Guard`] wraps each HTTP/1 connection, parses every request head
-//! with httparse (the parser hyper uses, so both agree where a head ends),
-//! applies [`check`] to the raw headers, and skips bodies by their framing.
-//! A refused head is replaced by an invalid request line, so hyper answers
-//! its own 400 and closes the connection; nothing is forwarded.
-//!
-//! Upgrades are the one way out of HTTP on a connection, so only a
-//! WebSocket upgrade without a body gets that far (CONNECT and any other
-//! `Upgrade`, such as `h2c`, are refused), and what follows its head is held
-//! back until the gateway has actually switched protocols for it
-//! ([`UpgradeSignal`]). If it did not (the policy refused, or the CRM
-//! answered otherwise) the connection closes after the answer: the bytes
-//! held back are never read as requests nobody inspected.
-//!
-//! HTTP/2 needs no guard: the h2 crate refuses `Transfer-Encoding` and
-//! connection-specific headers, and checks `Content-Length` against the
-//! data frames.
+//! [`Guard`]: the framing check on the wire. It parses each HTTP/1 request
+//! head as it arrives, applies [`check`], skips the body by its framing, and
+//! holds back what follows a WebSocket handshake until the upgrade happens.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Why a request was refused as malformed. Only the log sees the reason;
-/// the client gets a generic 400 page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Malformed {
-    #[error("both Content-Length and Transfer-Encoding")]
-    LengthAndChunked,
-    #[error("more than one Content-Length, or one that is not a number")]
-    ContentLength,
-    #[error("a Transfer-Encoding other than a single `chunked`")]
-    TransferEncoding,
-    #[error("more than one Host header")]
-    Host,
-    #[error("a request head that does not parse")]
-    Syntax,
-    #[error("a chunk-size or trailer line that does not parse or is too long")]
-    Chunk,
-    #[error("an X-Forwarded-For from a trusted proxy that is not a list of addresses")]
-    ForwardedFor,
-    #[error(
-        "a method with lower-case letters (methods are case-sensitive; route rules would not see `delete` as DELETE)"
-    )]
-    MethodCase,
-    #[error("CONNECT (the gateway is no tunnel)")]
-    Connect,
-    #[error("an Upgrade other than a WebSocket handshake without a body")]
-    Upgrade,
-    #[error("a Host that differs from the request's authority (absolute-form or :authority)")]
-    Authority,
-    #[error("no Host")]
-    NoHost,
-}
-
-/// Set by the gateway once it has switched a connection's protocol (a
-/// WebSocket answered 101 by the CRM): only then do the bytes after an
-/// upgrade request pass, uninspected.
-#[derive(Debug, Default)]
-pub struct UpgradeSignal(AtomicBool);
-
-impl UpgradeSignal {
-    pub fn switched(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    fn has_switched(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// How the body of an accepted request is framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    Length(u64),
-    Chunked,
-}
-
-/// The framing rules, on raw header lines as they came off the wire.
-pub fn check<'a>(http11: bool, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Framing, Malformed> {
-    let mut length: Option<u64> = None;
-    let mut lengths = 0;
-    let mut encodings = 0;
-    let mut chunked = false;
-    let mut hosts = 0;
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("content-length") {
-            lengths += 1;
-            if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-                return Err(Malformed::ContentLength);
-            }
-            length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            encodings += 1;
-            chunked = value.eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-        }
-    }
-    if lengths > 0 && encodings > 0 {
-        return Err(Malformed::LengthAndChunked);
-    }
-    if lengths > 1 {
-        return Err(Malformed::ContentLength);
-    }
-    if encodings > 1 || (encodings == 1 && (!chunked || !http11)) {
-        return Err(Malformed::TransferEncoding);
-    }
-    if hosts > 1 {
-        return Err(Malformed::Host);
-    }
-    Ok(if chunked {
-        Framing::Chunked
-    } else {
-        Framing::Length(length.unwrap_or(0))
-    })
-}
+use super::{check, Framing, Malformed, UpgradeSignal};
 
 /// What hyper is fed in place of a refused head: not a request line, so
 /// hyper answers 400 Bad Request and closes.
-const REFUSED: &[u8] = b"\x00refused\r\n\r\n";
+pub(super) const REFUSED: &[u8] = b"\x00refused\r\n\r\n";
 
 #[derive(Debug)]
 enum State {
@@ -159,9 +44,9 @@ pub struct Guard<IO> {
     io: IO,
     state: State,
     /// Bytes of a head, chunk-size or trailer line not yet complete.
-    held: Vec<u8>,
+    pub(super) held: Vec<u8>,
     /// Bytes cleared for hyper, not yet read by it.
-    ready: Vec<u8>,
+    pub(super) ready: Vec<u8>,
     ready_from: usize,
     max_head: usize,
     max_headers: usize,
@@ -195,7 +80,7 @@ impl<IO> Guard<IO> {
 
     /// Run newly read bytes through the state machine, moving what is
     /// cleared into `ready`.
-    fn feed(&mut self, mut input: &[u8]) {
+    pub(super) fn feed(&mut self, mut input: &[u8]) {
         while !input.is_empty() {
             match self.state {
                 State::Refused => return,
@@ -395,7 +280,7 @@ enum HeadOutcome {
 /// The size in a chunk-size line (`1a;ext=1`), or `None` if it is not one.
 /// As hyper reads it: hex digits, then optional spaces or tabs before any
 /// extension. Sizes of 2^60 bytes and more are refused.
-fn chunk_size(line: &[u8]) -> Option<u64> {
+pub(super) fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = line.split(|&b| b == b';').next()?;
     let digits = std::str::from_utf8(digits).ok()?.trim_end_matches([' ', '\t']);
     let significant = digits.trim_start_matches('0');
@@ -540,167 +425,4 @@ const LINGER_BYTES: usize = 1024 * 1024;
 struct Linger {
     deadline: Pin<Box<tokio::time::Sleep>>,
     drained: usize,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = (&'a str, &'a [u8])> {
-        pairs.iter().map(|(n, v)| (*n, v.as_bytes()))
-    }
-
-    #[test]
-    fn plain_framing_is_accepted() {
-        assert_eq!(
-            check(true, headers(&[("Content-Length", "12")])),
-            Ok(Framing::Length(12))
-        );
-        assert_eq!(
-            check(true, headers(&[("transfer-encoding", "Chunked")])),
-            Ok(Framing::Chunked)
-        );
-        assert_eq!(check(true, headers(&[("host", "x")])), Ok(Framing::Length(0)));
-    }
-
-    #[test]
-    fn ambiguous_framing_is_refused() {
-        let cases: &[(&[(&str, &str)], Malformed)] = &[
-            (
-                &[("content-length", "5"), ("transfer-encoding", "chunked")],
-                Malformed::LengthAndChunked,
-            ),
-            (
-                &[("transfer-encoding", "chunked"), ("content-length", "5")],
-                Malformed::LengthAndChunked,
-            ),
-            (
-                &[("content-length", "5"), ("content-length", "5")],
-                Malformed::ContentLength,
-            ),
-            (&[("content-length", "+5")], Malformed::ContentLength),
-            (&[("content-length", "5, 5")], Malformed::ContentLength),
-            (&[("transfer-encoding", "gzip, chunked")], Malformed::TransferEncoding),
-            (
-                &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
-                Malformed::TransferEncoding,
-            ),
-            (&[("host", "a"), ("host", "b")], Malformed::Host),
-        ];
-        for (pairs, expected) in cases {
-            assert_eq!(check(true, headers(pairs)), Err(*expected), "{pairs:?}");
-        }
-        assert_eq!(
-            check(false, headers(&[("transfer-encoding", "chunked")])),
-            Err(Malformed::TransferEncoding)
-        );
-    }
-
-    fn guard() -> Guard<()> {
-        Guard::new((), 8192, 100, ([127, 0, 0, 1], 1).into(), Arc::default())
-    }
-
-    fn fed(parts: &[&[u8]]) -> Vec<u8> {
-        let mut g = guard();
-        for part in parts {
-            g.feed(part);
-        }
-        g.ready
-    }
-
-    #[test]
-    fn pipelined_requests_with_bodies_pass_unchanged_however_they_are_split() {
-        let stream: &[u8] = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
-            POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nworld\r\n0\r\nT: 1\r\n\r\n\
-            GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
-        for split in 1..stream.len() {
-            let (a, b) = stream.split_at(split);
-            assert_eq!(fed(&[a, b]), stream, "split at {split}");
-        }
-        let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
-        assert_eq!(fed(&bytewise), stream);
-    }
-
-    #[test]
-    fn a_smuggling_attempt_in_a_later_pipelined_request_is_refused() {
-        let out = fed(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"]);
-        assert_eq!(out, [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], REFUSED].concat());
-    }
-
-    #[test]
-    fn a_body_that_looks_like_a_request_is_not_inspected() {
-        let body = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
-        let out = fed(&[head.as_bytes(), body]);
-        assert_eq!(out, [head.as_bytes(), body].concat());
-    }
-
-    #[test]
-    fn after_a_websocket_handshake_bytes_wait_for_the_switch_and_then_pass_uninspected() {
-        let head: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
-        let mut g = guard();
-        g.feed(&[head, b"\x81\x05hello"].concat());
-        assert_eq!(g.ready, head, "nothing after the head before the switch");
-        assert_eq!(g.held, b"\x81\x05hello");
-    }
-
-    #[test]
-    fn connect_and_upgrades_other_than_websocket_are_refused() {
-        for head in [
-            &b"CONNECT crm:443 HTTP/1.1\r\nHost: crm:443\r\n\r\n"[..],
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket, h2c\r\n\r\n",
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
-            b"POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello",
-        ] {
-            assert_eq!(fed(&[head]), REFUSED, "{}", String::from_utf8_lossy(head));
-        }
-    }
-
-    #[test]
-    fn chunk_sizes_parse_like_hyper() {
-        assert_eq!(chunk_size(b"1a"), Some(26));
-        assert_eq!(chunk_size(b"0;ext"), Some(0));
-        assert_eq!(chunk_size(b"5 \t;ext"), Some(5));
-        assert_eq!(
-            chunk_size(b"00000000000000005"),
-            Some(5),
-            "leading zeros are no overflow"
-        );
-        assert_eq!(chunk_size(b"zz"), None);
-        assert_eq!(chunk_size(b""), None);
-        assert_eq!(chunk_size(b"+5"), None, "Rust's parser would take it; hyper does not");
-        assert_eq!(chunk_size(b" 5"), None);
-        assert_eq!(chunk_size(b"1000000000000000"), None, "2^60 bytes");
-    }
-
-    #[test]
-    fn after_a_chunk_size_line_it_cannot_read_nothing_more_reaches_hyper() {
-        let head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let smuggled = b"GET /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        for bad in [&b"+5\r\n"[..], b"5 5\r\n", &[b'a'; 9000]] {
-            let out = fed(&[head, bad, b"hello\r\n0\r\n\r\n", smuggled]);
-            assert_eq!(
-                out,
-                [&head[..], REFUSED].concat(),
-                "{:?}",
-                String::from_utf8_lossy(&bad[..8])
-            );
-        }
-    }
-
-    #[test]
-    fn a_head_too_large_reaches_hyper_only_in_part_and_nothing_after_it() {
-        let large = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(9000));
-        let next = b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
-        // Whole or in pieces, hyper gets the head's first 8192 bytes (never
-        // its end, so it answers 431), and nothing after it.
-        assert_eq!(fed(&[large.as_bytes(), next]), &large.as_bytes()[..8192]);
-        let (a, b) = large.as_bytes().split_at(100);
-        assert_eq!(fed(&[a, b, next]), &large.as_bytes()[..8192]);
-        // Just over the limit, whole: the end of the head is cut off too.
-        let edge = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(8192 - 26));
-        assert!(edge.len() > 8192 && edge.len() < 8200);
-        assert!(!fed(&[edge.as_bytes()]).ends_with(b"\r\n\r\n"));
-    }
 }

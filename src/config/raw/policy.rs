@@ -1,0 +1,153 @@
+//! The policy's part of the YAML: client types, networks as users, groups
+//! and exemptions name them, users, routes, second factors.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::HumanDuration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientType {
+    #[serde(rename = "match", default)]
+    pub matcher: Option<RawMatch>,
+    #[serde(default)]
+    pub login: LoginMode,
+}
+
+/// Every condition given must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub host: Option<String>,
+    pub path_prefix: Option<String>,
+    /// A regular expression on the User-Agent header.
+    pub user_agent: Option<String>,
+    pub header: Option<RawHeaderMatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: String,
+    /// A regular expression on the value; absent means "the header is present".
+    pub value: Option<String>,
+}
+
+/// Whether a client type passes the gateway's login.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginMode {
+    /// Users sign in at the gateway's login page with a second factor.
+    #[default]
+    Required,
+    /// No gateway login (a mobile app with its own API authentication):
+    /// only network and route rules apply.
+    Passthrough,
+}
+
+/// What the CRM runs on. Each family reads requests its own way (see
+/// [`crate::policy::reading`]); `generic` assumes it could be any of them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Server {
+    /// Unknown, or several: every family's defences apply.
+    #[default]
+    Generic,
+    /// IIS / ASP.NET on Windows.
+    Iis,
+    /// A Java servlet container (Tomcat, Jetty, WebLogic, JBoss/WildFly), Spring.
+    Java,
+    /// PHP (Apache with mod_php or PHP-FPM, nginx with PHP-FPM, its built-in server).
+    Php,
+}
+
+/// `any`, or a list of network names, addresses and ranges.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawNetList {
+    Keyword(String),
+    List(Vec<String>),
+}
+
+/// Access as a user, group or exemption states it: `any` or a list for every
+/// client type, or one of those per client type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawAccess {
+    All(RawNetList),
+    PerClient(IndexMap<String, RawNetList>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub access: Option<RawAccess>,
+    pub second_factors: Option<Vec<Factor>>,
+    /// Members may only look: GET and HEAD.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub access: Option<RawAccess>,
+    pub second_factors: Option<Vec<Factor>>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// RFC 3339 time after which the account is refused.
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExemption {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub access: RawAccess,
+    /// RFC 3339 time at which the exemption stops applying by itself.
+    pub until: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Path globs (`*` within a segment, `**` across); none means every path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Methods this rule is about; none means every method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Client types this rule is about; none means every client type.
+    #[serde(default)]
+    pub client_types: Vec<String>,
+    /// Only members of these groups may pass.
+    pub allow_groups: Option<Vec<String>>,
+    /// `all`: nobody may pass.
+    pub deny: Option<String>,
+    /// Only from these networks.
+    pub networks: Option<Vec<String>>,
+    /// Only with a second factor completed within this long.
+    pub step_up: Option<HumanDuration>,
+}
+
+/// A second factor a user may sign in with (recovery codes always work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    /// An authenticator app (RFC 6238).
+    Totp,
+    /// A one-time code sent to the user's `email`.
+    Email,
+    /// A one-time code sent to the user's `phone`.
+    Sms,
+}

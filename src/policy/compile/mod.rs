@@ -1,0 +1,298 @@
+//! Stage two for the policy: check every name and value in the YAML and
+//! build the [`Policy`], or report every problem by its YAML path.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use http::Method;
+use regex::RegexSet;
+
+use crate::config::raw::{Factor, RawConfig, RawNetList};
+use crate::config::{suggest, Problem};
+use crate::policy::{
+    glob, Access, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, Policy, Route, Source, User,
+};
+
+mod resolve;
+
+use resolve::Compiler;
+
+pub const DEFAULT_CLIENT: &str = "web";
+
+pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
+    let mut c = Compiler::default();
+    c.networks(raw);
+    let client_types = c.client_types(raw);
+    let client_names: Vec<String> = client_types.iter().map(|t| t.name.clone()).collect();
+    c.client_names = client_names;
+
+    let default_access = c.access_by_client_map(&raw.access, "access");
+    let groups: Vec<Group> = raw
+        .groups
+        .iter()
+        .map(|(name, g)| Group {
+            name: name.clone(),
+            access: c.access(g.access.as_ref(), &format!("groups.{name}.access")),
+            read_only: g.read_only,
+        })
+        .collect();
+    let group_ids: HashMap<&str, GroupId> = (groups.iter().enumerate())
+        .map(|(i, g)| (g.name.as_str(), GroupId(i)))
+        .collect();
+
+    let mut users = indexmap::IndexMap::new();
+    for (name, u) in &raw.users {
+        let path = format!("users.{name}");
+        let ids: Vec<GroupId> = (u.groups.iter().enumerate())
+            .filter_map(|(i, g)| c.group_id(&group_ids, g, &format!("{path}.groups[{i}]")))
+            .collect();
+        let own = c.access(u.access.as_ref(), &format!("{path}.access"));
+        let effective = (0..c.client_names.len())
+            .map(|ct| effective_access(ClientTypeId(ct), &own, &ids, &groups, &default_access))
+            .collect();
+        let read_only = if u.read_only {
+            Some(Source::User)
+        } else {
+            ids.iter()
+                .find(|g| groups[**g].read_only)
+                .map(|g| Source::Groups(vec![*g]))
+        };
+        let expires = u.expires.as_deref().and_then(|t| c.time(t, &format!("{path}.expires")));
+        let second_factors = second_factors(u.second_factors.as_ref(), &ids, raw);
+        users.insert(
+            name.clone(),
+            User {
+                name: name.clone(),
+                display_name: u.name.clone(),
+                email: u.email.clone(),
+                phone: u.phone.clone(),
+                groups: ids,
+                second_factors,
+                disabled: u.disabled,
+                expires,
+                read_only,
+                effective,
+                exemptions: Vec::new(),
+            },
+        );
+    }
+
+    let mut exemptions = Vec::new();
+    for (i, e) in raw.exemptions.iter().enumerate() {
+        let path = format!("exemptions[{i}]");
+        let who = match (&e.user, &e.group) {
+            (Some(user), None) => {
+                if !users.contains_key(user) {
+                    let hint = hint(suggest(user, users.keys().map(String::as_str)));
+                    c.problem(&format!("{path}.user"), format!("unknown user {user:?}{hint}"));
+                }
+                user.clone()
+            }
+            (None, Some(group)) => {
+                c.group_id(&group_ids, group, &format!("{path}.group"));
+                format!("group {group}")
+            }
+            _ => {
+                c.problem(&path, "name exactly one of user or group".into());
+                String::new()
+            }
+        };
+        let access = c.access(Some(&e.access), &format!("{path}.access"));
+        let until = c.time(&e.until, &format!("{path}.until"));
+        if e.reason.trim().is_empty() {
+            c.problem(
+                &format!("{path}.reason"),
+                "say why (it shows in reviews and explanations)".into(),
+            );
+        }
+        for user in users.values_mut() {
+            let by_group = e
+                .group
+                .as_deref()
+                .and_then(|g| group_ids.get(g))
+                .is_some_and(|g| user.groups.contains(g));
+            if e.user.as_deref() == Some(user.name.as_str()) || by_group {
+                user.exemptions.push(ExemptionId(i));
+            }
+        }
+        exemptions.push(Exemption {
+            who,
+            until: until.unwrap_or(SystemTime::UNIX_EPOCH),
+            reason: e.reason.clone(),
+            access,
+        });
+    }
+
+    let mut routes = Vec::new();
+    let mut patterns = Vec::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let mut globs = Vec::new();
+        for (j, p) in r.paths.iter().enumerate() {
+            match glob::to_regex(p) {
+                Ok(re) => globs.push(format!("(?:{re})")),
+                Err(msg) => c.problem(&format!("{path}.paths[{j}]"), msg),
+            }
+        }
+        patterns.push(if globs.is_empty() {
+            "^".to_string()
+        } else {
+            globs.join("|")
+        });
+        let methods = (!r.methods.is_empty()).then(|| {
+            (r.methods.iter().enumerate())
+                .filter_map(|(j, m)| c.method(m, &format!("{path}.methods[{j}]")))
+                .collect()
+        });
+        let client_types = (!r.client_types.is_empty()).then(|| {
+            (r.client_types.iter().enumerate())
+                .filter_map(|(j, t)| c.client_id(t, &format!("{path}.client_types[{j}]")))
+                .collect()
+        });
+        let allow_groups = r.allow_groups.as_ref().map(|gs| {
+            (gs.iter().enumerate())
+                .filter_map(|(j, g)| c.group_id(&group_ids, g, &format!("{path}.allow_groups[{j}]")))
+                .collect()
+        });
+        let deny_all = match r.deny.as_deref() {
+            None => false,
+            Some("all") => true,
+            Some(other) => {
+                c.problem(&format!("{path}.deny"), format!("{other:?}: the only value is `all`"));
+                false
+            }
+        };
+        let networks = r
+            .networks
+            .as_ref()
+            .map(|list| c.net_list(&RawNetList::List(list.clone()), &format!("{path}.networks")));
+        let networks = networks.flatten();
+        if !deny_all && allow_groups.is_none() && networks.is_none() && r.step_up.is_none() {
+            c.problem(
+                &path,
+                "does nothing: give it allow_groups, deny: all, networks or step_up".into(),
+            );
+        }
+        routes.push(Route {
+            paths: r.paths.clone(),
+            methods,
+            client_types,
+            allow_groups,
+            deny_all,
+            networks,
+            step_up: r.step_up.map(|d| d.0),
+        });
+    }
+    // Case-insensitively: on IIS `/Billing` is `/billing`, and on other
+    // servers a rule that also covers `/BILLING` only refuses more.
+    let route_paths = match regex::RegexSetBuilder::new(&patterns).case_insensitive(true).build() {
+        Ok(set) => set,
+        Err(err) => {
+            c.problem("routes", format!("cannot compile the path patterns: {err}"));
+            RegexSet::empty()
+        }
+    };
+
+    let reachable = (0..c.client_names.len())
+        .map(|ct| {
+            let own = users
+                .values()
+                .filter(|u| !u.disabled)
+                .filter_map(|u| u.effective[ct].0.as_ref());
+            let sources = default_access[ct]
+                .iter()
+                .chain(groups.iter().filter_map(|g| g.access[ct].as_ref()));
+            match sources
+                .chain(own)
+                .fold(None::<Access>, |acc, a| Some(acc.map_or(a.clone(), |acc| acc.union(a))))
+            {
+                Some(Access::Any) => IpSet::everything(),
+                Some(Access::Networks { set, .. }) => set,
+                None => IpSet::default(),
+            }
+        })
+        .collect();
+
+    let mut rule_methods: Vec<Method> = Vec::new();
+    for method in routes.iter().filter_map(|r| r.methods.as_ref()).flatten() {
+        if !rule_methods.contains(method) {
+            rule_methods.push(method.clone());
+        }
+    }
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Policy {
+        client_types,
+        networks: c.networks.into_iter().map(|(name, (set, _))| (name, set)).collect(),
+        default_access,
+        groups,
+        users,
+        exemptions,
+        routes,
+        route_paths,
+        reachable,
+        rule_methods,
+    })
+}
+
+/// The precedence (see the module docs): the user's own, else their groups',
+/// else the default, else nothing.
+/// A user's second factors, by the same precedence as access: their own,
+/// else the union of their groups', else the default, else TOTP.
+fn second_factors(own: Option<&Vec<Factor>>, groups: &[GroupId], raw: &RawConfig) -> Vec<Factor> {
+    let mut factors: Vec<Factor> = match own {
+        Some(own) => own.clone(),
+        None => {
+            let from_groups: Vec<Factor> = groups
+                .iter()
+                .filter_map(|g| raw.groups.get_index(g.index())?.1.second_factors.as_ref())
+                .flatten()
+                .copied()
+                .collect();
+            if from_groups.is_empty() {
+                raw.second_factors.clone().unwrap_or_else(|| vec![Factor::Totp])
+            } else {
+                from_groups
+            }
+        }
+    };
+    factors.sort();
+    factors.dedup();
+    factors
+}
+
+fn effective_access(
+    ct: ClientTypeId,
+    own: &[Option<Access>],
+    groups_of_user: &[GroupId],
+    groups: &[Group],
+    default_access: &[Option<Access>],
+) -> (Option<Access>, Source) {
+    if let Some(Some(access)) = own.get(ct.index()) {
+        return (Some(access.clone()), Source::User);
+    }
+    let granting: Vec<GroupId> = groups_of_user
+        .iter()
+        .copied()
+        .filter(|g| groups[g.index()].access[ct].is_some())
+        .collect();
+    if !granting.is_empty() {
+        let union = granting
+            .iter()
+            .filter_map(|g| groups[g.index()].access[ct].clone())
+            .reduce(|a, b| a.union(&b));
+        return (union, Source::Groups(granting));
+    }
+    match &default_access[ct.index()] {
+        Some(access) => (Some(access.clone()), Source::Default),
+        None => (None, Source::Nothing),
+    }
+}
+
+pub(super) fn hint(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
+}

@@ -1,0 +1,404 @@
+//! The sign-in state machine: one pure function, [`step`], from where a
+//! browser's sign-in stands ([`Flow`]), what it just did ([`Input`], with
+//! what the engine found out about it), and `now`, to where it stands next,
+//! what must happen ([`Effect`]s) and what the browser sees ([`Show`]).
+//!
+//! ```text
+//!              password right, account and network allowed,
+//!              some second factor possible
+//!  (no flow) ─────────────────────────────────────▶ SecondFactorDue
+//!      ▲   wrong, locked, not allowed: a failure           │ code right, still allowed
+//!      └──────────────────────────────────────────────────┤ (refused: shared elsewhere)
+//!                                                          ▼
+//!                                                     signed in ──code──▶ stepped up
+//!                                                          │
+//!                                  current password right  ▼
+//!                                                  ConfirmNewAuthenticator ──code──▶ authenticator changed
+//!
+//!  invite ok, strong password ──(totp)──▶ ConfirmAuthenticator ──code──▶ enrolled
+//!                             └─(codes by email or SMS only)──────────▶ enrolled
+//! ```
+//!
+//! A passkey or a company identity provider adds states and inputs here
+//! (another first or second factor), not special cases in the pages.
+//! Every pair of flow and input that is not drawn above refuses: the flow
+//! ends and the browser starts again.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::credentials::Sealed;
+use crate::auth::invite::Invite;
+
+mod inputs;
+mod outcomes;
+#[cfg(test)]
+mod tests;
+
+pub use inputs::{CodeCheck, Input, PasswordCheck, Problem};
+pub use outcomes::{Effect, Notice, Show, Step};
+
+/// How long a flow waits for its next step.
+pub const SECOND_FACTOR_WITHIN: Duration = Duration::from_secs(5 * 60);
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(15 * 60);
+
+/// Where one browser's sign-in stands, kept in the store under its flow
+/// cookie between requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Flow {
+    /// The password is proven for `user`; a second factor is due.
+    SecondFactorDue {
+        user: String,
+        client_type: String,
+        next: String,
+        since: u64,
+    },
+    /// An invite's password is chosen; a code from the authenticator just
+    /// shown must confirm it.
+    ConfirmAuthenticator {
+        user: String,
+        /// The link: its use is recorded at the end.
+        invite: Invite,
+        /// The password's argon2id hash.
+        password: String,
+        totp: Sealed,
+        since: u64,
+    },
+    /// A signed-in user is moving to a new authenticator.
+    ConfirmNewAuthenticator { user: String, totp: Sealed, since: u64 },
+}
+
+impl Flow {
+    fn since(&self) -> u64 {
+        match self {
+            Flow::SecondFactorDue { since, .. }
+            | Flow::ConfirmAuthenticator { since, .. }
+            | Flow::ConfirmNewAuthenticator { since, .. } => *since,
+        }
+    }
+
+    /// Whose sign-in or enrolment it is.
+    pub fn user(&self) -> &str {
+        match self {
+            Flow::SecondFactorDue { user, .. }
+            | Flow::ConfirmAuthenticator { user, .. }
+            | Flow::ConfirmNewAuthenticator { user, .. } => user,
+        }
+    }
+
+    fn within(&self) -> Duration {
+        match self {
+            Flow::SecondFactorDue { .. } => SECOND_FACTOR_WITHIN,
+            _ => CONFIRM_WITHIN,
+        }
+    }
+
+    /// Has it waited too long for its next step at `now`?
+    pub fn expired(&self, now: SystemTime) -> bool {
+        secs(now) >= self.since().saturating_add(self.within().as_secs())
+    }
+}
+
+pub fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+const SIGN_IN: &str = "/.portcullis/login";
+const SECOND_FACTOR: &str = "/.portcullis/second-factor";
+
+fn redirect(to: &str, flow: Option<Flow>) -> Step {
+    Step {
+        flow,
+        effects: Vec::new(),
+        show: Show::Redirect(to.to_owned()),
+    }
+}
+
+pub fn step(flow: Option<Flow>, input: Input, now: SystemTime) -> Step {
+    // A flow that waited too long is as good as none.
+    let flow = flow.filter(|f| !f.expired(now));
+    match (flow, input) {
+        (
+            _,
+            Input::Password {
+                user,
+                client_type,
+                next,
+                check,
+            },
+        ) => password(user, client_type, next, check, now),
+        (
+            Some(Flow::SecondFactorDue {
+                user,
+                client_type,
+                next,
+                since,
+            }),
+            Input::Code(check),
+        ) => {
+            let due = Flow::SecondFactorDue {
+                user: user.clone(),
+                client_type: client_type.clone(),
+                next: next.clone(),
+                since,
+            };
+            second_factor(due, user, client_type, next, check)
+        }
+        (None, Input::StepUpCode { user, next, check }) => step_up(user, next, check),
+        (
+            _,
+            Input::InvitePassword {
+                user,
+                invite,
+                problem,
+                password,
+                totp,
+            },
+        ) => invite_password(user, invite, problem, password, totp, now),
+        (
+            Some(flow @ (Flow::ConfirmAuthenticator { .. } | Flow::ConfirmNewAuthenticator { .. })),
+            Input::AuthenticatorCode { right },
+        ) => authenticator_code(flow, right),
+        // A code with no flow waiting for it (it expired, or the browser
+        // skipped a step): start again.
+        (None, Input::AuthenticatorCode { .. }) => Step {
+            flow: None,
+            effects: Vec::new(),
+            show: Show::TookTooLong,
+        },
+        (
+            _,
+            Input::CurrentPassword {
+                user,
+                locked,
+                right,
+                totp,
+            },
+        ) => current_password(user, locked, right, totp, now),
+        // Every other pair refuses.
+        _ => redirect(SIGN_IN, None),
+    }
+}
+
+fn password(user: String, client_type: String, next: String, check: PasswordCheck, now: SystemTime) -> Step {
+    let failure = |reason: &'static str, count: bool, notice: Notice| Step {
+        flow: None,
+        effects: vec![Effect::Failure {
+            user: user.clone(),
+            reason,
+            count,
+        }],
+        show: Show::SignIn {
+            user: user.clone(),
+            notice,
+        },
+    };
+    // Account and network first: an offboarded user or a wrong network
+    // stops here, before any second factor is asked; every failure looks
+    // the same to the user.
+    match check {
+        PasswordCheck { locked: true, .. } => failure("locked", false, Notice::Locked),
+        PasswordCheck { allowed: false, .. } => failure("account or network not allowed", true, Notice::Failed),
+        PasswordCheck { right: false, .. } => failure("wrong password", true, Notice::Failed),
+        PasswordCheck {
+            second_factor: false, ..
+        } => failure("no second factor enrolled", true, Notice::Failed),
+        PasswordCheck { .. } => redirect(
+            SECOND_FACTOR,
+            Some(Flow::SecondFactorDue {
+                user,
+                client_type,
+                next,
+                since: secs(now),
+            }),
+        ),
+    }
+}
+
+fn second_factor(due: Flow, user: String, client_type: String, next: String, check: CodeCheck) -> Step {
+    let again = |effects, notice| Step {
+        flow: Some(due.clone()),
+        effects,
+        show: Show::SecondFactor { notice: Some(notice) },
+    };
+    let failure = |reason: &'static str, count: bool| Effect::Failure {
+        user: user.clone(),
+        reason,
+        count,
+    };
+    if check.locked {
+        return again(vec![failure("locked", false)], Notice::Locked);
+    }
+    if !check.right {
+        return again(vec![failure("wrong code", true)], Notice::Failed);
+    }
+    // The account may have been disabled, or the network changed, meanwhile.
+    if !check.allowed {
+        return again(vec![failure("account or network not allowed", true)], Notice::Failed);
+    }
+    let mut effects = Vec::new();
+    // One account live from two places at once: a sign of a shared login.
+    if let Some(other) = check.live_elsewhere {
+        effects.push(Effect::SharingSuspected {
+            user: user.clone(),
+            other,
+            refused: check.refuse_sharing,
+        });
+        if check.refuse_sharing {
+            effects.push(failure("account in use from another network", false));
+            return again(effects, Notice::InUseElsewhere);
+        }
+    }
+    effects.push(Effect::StartSession { user, client_type });
+    Step {
+        flow: None,
+        effects,
+        show: Show::Redirect(next),
+    }
+}
+
+fn step_up(user: String, next: String, check: CodeCheck) -> Step {
+    let again = |effects, notice| Step {
+        flow: None,
+        effects,
+        show: Show::StepUp {
+            next: next.clone(),
+            notice,
+        },
+    };
+    if check.locked {
+        let locked = Effect::Failure {
+            user,
+            reason: "locked",
+            count: false,
+        };
+        return again(vec![locked], Notice::Locked);
+    }
+    if !check.right {
+        let wrong = Effect::Failure {
+            user,
+            reason: "wrong step-up code",
+            count: true,
+        };
+        return again(vec![wrong], Notice::Failed);
+    }
+    Step {
+        flow: None,
+        effects: vec![Effect::SteppedUp { user }],
+        show: Show::Redirect(next),
+    }
+}
+
+fn invite_password(
+    user: String,
+    invite: Invite,
+    problem: Option<Problem>,
+    password: String,
+    totp: Option<Sealed>,
+    now: SystemTime,
+) -> Step {
+    let (flow, effects, show) = match (problem, totp) {
+        (Some(problem), _) => (
+            None,
+            Vec::new(),
+            Show::InvitePassword {
+                user,
+                notice: Notice::Weak(problem),
+            },
+        ),
+        // Codes by email or SMS only: nothing to scan.
+        (None, None) => {
+            let enrol = Effect::Enrol {
+                user,
+                invite,
+                password,
+                totp: None,
+            };
+            (None, vec![enrol], Show::RecoveryCodes)
+        }
+        (None, Some(totp)) => {
+            let confirm = Flow::ConfirmAuthenticator {
+                user: user.clone(),
+                invite,
+                password,
+                totp,
+                since: secs(now),
+            };
+            (Some(confirm), Vec::new(), Show::Scan { user, notice: None })
+        }
+    };
+    Step { flow, effects, show }
+}
+
+/// A code from the authenticator a flow is waiting to confirm.
+fn authenticator_code(flow: Flow, right: bool) -> Step {
+    match (flow, right) {
+        (flow @ (Flow::ConfirmAuthenticator { .. } | Flow::ConfirmNewAuthenticator { .. }), false) => {
+            let user = flow.user().to_owned();
+            Step {
+                flow: Some(flow),
+                effects: Vec::new(),
+                show: Show::Scan {
+                    user,
+                    notice: Some(Notice::WrongNewCode),
+                },
+            }
+        }
+        (
+            Flow::ConfirmAuthenticator {
+                user,
+                invite,
+                password,
+                totp,
+                ..
+            },
+            true,
+        ) => Step {
+            flow: None,
+            effects: vec![Effect::Enrol {
+                user,
+                invite,
+                password,
+                totp: Some(totp),
+            }],
+            show: Show::RecoveryCodes,
+        },
+        (Flow::ConfirmNewAuthenticator { user, totp, .. }, true) => Step {
+            flow: None,
+            effects: vec![Effect::ReplaceAuthenticator { user, totp }],
+            show: Show::AuthenticatorChanged,
+        },
+        (Flow::SecondFactorDue { .. }, _) => redirect(SIGN_IN, None),
+    }
+}
+
+/// The current password on the account page, to move to a new authenticator.
+fn current_password(user: String, locked: bool, right: bool, totp: Sealed, now: SystemTime) -> Step {
+    let failure = |reason, count, notice| Step {
+        flow: None,
+        effects: vec![Effect::Failure {
+            user: user.clone(),
+            reason,
+            count,
+        }],
+        show: Show::NewAuthenticator { notice },
+    };
+    match (locked, right) {
+        (true, _) => failure("locked", false, Notice::Locked),
+        (false, false) => failure(
+            "wrong current password on the account page",
+            true,
+            Notice::WrongCurrentPassword,
+        ),
+        (false, true) => Step {
+            flow: Some(Flow::ConfirmNewAuthenticator {
+                user: user.clone(),
+                totp,
+                since: secs(now),
+            }),
+            effects: Vec::new(),
+            show: Show::Scan { user, notice: None },
+        },
+    }
+}

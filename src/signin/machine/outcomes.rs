@@ -1,0 +1,100 @@
+//! What comes out of a step: the effects to carry out, in order, and
+//! what the browser sees.
+
+use std::net::IpAddr;
+
+use crate::auth::credentials::Sealed;
+use crate::auth::invite::Invite;
+
+use super::{Flow, Problem};
+
+/// What must happen, in order, for the step to take effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A failed attempt: audited with its reason; counted towards the
+    /// lockout when `count`.
+    Failure {
+        user: String,
+        reason: &'static str,
+        count: bool,
+    },
+    /// An account live from two networks at once.
+    SharingSuspected { user: String, other: IpAddr, refused: bool },
+    /// The sign-in is complete: start a session and record the sign-in.
+    StartSession { user: String, client_type: String },
+    /// The session proved a second factor again.
+    SteppedUp { user: String },
+    /// Save the new credentials (with fresh recovery codes), record the
+    /// invite as used, end the user's sessions.
+    Enrol {
+        user: String,
+        invite: Invite,
+        password: String,
+        totp: Option<Sealed>,
+    },
+    /// Replace the user's authenticator secret.
+    ReplaceAuthenticator { user: String, totp: Sealed },
+}
+
+/// A notice on a form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Failed,
+    Locked,
+    InUseElsewhere,
+    WrongNewCode,
+    WrongCurrentPassword,
+    TookTooLong,
+    Weak(Problem),
+}
+
+/// What the browser sees next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Show {
+    /// The sign-in form again, with the username kept.
+    SignIn {
+        user: String,
+        notice: Notice,
+    },
+    /// The code form of the sign-in.
+    SecondFactor {
+        notice: Option<Notice>,
+    },
+    /// The step-up code form.
+    StepUp {
+        next: String,
+        notice: Notice,
+    },
+    /// The invite's password form, for `user`.
+    InvitePassword {
+        user: String,
+        notice: Notice,
+    },
+    /// The authenticator's QR code (for `user`) and a form for its first code.
+    Scan {
+        user: String,
+        notice: Option<Notice>,
+    },
+    /// A flow that waited too long, or was never started: start again.
+    TookTooLong,
+    /// The authenticator page of the account (its password form).
+    NewAuthenticator {
+        notice: Notice,
+    },
+    /// Somewhere else: the page the user came for, or a portal page.
+    Redirect(String),
+    /// The recovery codes the `Enrol` effect made.
+    RecoveryCodes,
+    AuthenticatorChanged,
+    /// An invite link that cannot be used, and why.
+    Link(crate::signin::enrol::LinkProblem),
+}
+
+/// The outcome of a [`super::step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The flow from now on (`None`: it ends).
+    pub flow: Option<Flow>,
+    pub effects: Vec<Effect>,
+    pub show: Show,
+}
