@@ -9,35 +9,48 @@
 //! TCP accept ─▶ TLS (rustls, SNI, ALPN h2/http1.1) ─▶ hyper (h1 or h2)
 //!   └▶ for each request (proxy::pipeline):
 //!      0. framing     refuse ambiguous Content-Length / Transfer-Encoding
-//!      1. identify    client IP: the peer, or a trusted proxy's X-Forwarded-For
-//!      1. identify    + client type (web, mobile, … by host, path, user-agent, header)
-//!      2. route       /.portcullis/* → portal; everything else → the CRM
+//!      1. identify    the host; client IP (the peer, or a trusted proxy's
+//!                     X-Forwarded-For); every reading of path and method the
+//!                     CRM's server family could make; the client type
+//!      2. route       /.portcullis/* → portal (→ signin); everything else → the CRM
 //!      3. authenticate  the session cookie → a live session on the store
-//!      4. authorize   policy::decide → Allow | Login | StepUp | Deny, with its reason
-//!      5. forward     only with a Permitted from 4; strip hop-by-hop headers,
-//!                     set X-Forwarded-*, stream to the CRM
+//!      4. authorize   policy::decide → Ok(Permit) | Err(Login | StepUp | Deny)
+//!      5. forward     only with a Permit from 4; headers the CRM could
+//!                     misread removed, ours added; stream to the CRM
 //! ```
 //!
 //! # Layout
 //!
+//! Leaves first; each module uses only those above it in this list.
+//!
+//! - [`clock`]: the one place that reads the wall clock (tests move it).
+//! - [`request_id`]: the reference on every log line and error page.
+//! - [`i18n`]: the words of the pages and emails, in four languages and ops' own.
 //! - [`config`]: the YAML model (raw serde structs) and its validation into a
-//!   [`config::Config`], with errors that name the YAML path.
-//! - [`proxy`]: the listener, TLS, connection limits and shutdown
-//!   ([`proxy::server`]); the per-request phases ([`proxy::pipeline`]);
-//!   client-IP resolution, framing checks and upstream forwarding.
+//!   [`config::Config`], with errors that name the YAML path; settings only.
 //! - [`policy`]: the compiled policy and `decide`, the pure authorization
-//!   function; networks, client types, users, groups, exemptions, routes.
-//! - [`portal`]: the gateway's own pages under `/.portcullis/`.
-//! - [`admin`]: what the admin commands do to sessions and credentials, and
-//!   the socket through which they reach a gateway holding the embedded store.
-//! - [`auth`]: credentials: argon2id passwords, TOTP codes, recovery codes.
-//! - [`session`]: sessions on the store: ids, expiry, per-user index.
+//!   function; networks, client types, users, groups, exemptions, routes,
+//!   and how each CRM server family reads a request.
+//! - [`live`]: the config and policy a request runs under, loaded together.
 //! - [`store`]: where secrets and sessions live: an embedded redb file or
 //!   Redis, behind one interface.
-//! - [`clock`]: the one place that reads the wall clock.
+//! - [`auth`]: credentials: argon2id passwords, TOTP and sent codes,
+//!   recovery codes, invites, lockout, sending codes by email and SMS.
+//! - [`session`]: sessions on the store, and the session service with its cache.
+//! - [`metrics`]: request and sign-in counters in the Prometheus format.
+//! - [`signin`]: the sign-in engine: one pure state machine and the engine
+//!   that carries out its effects.
+//! - [`portal`]: the gateway's own pages under `/.portcullis/`: forms in,
+//!   templates out, in the browser's language.
+//! - [`proxy`]: the listener, TLS, connection limits and shutdown
+//!   ([`proxy::server`]); the per-request phases ([`proxy::pipeline`]);
+//!   client-IP resolution, framing checks, headers and forwarding.
+//! - [`admin`]: what the admin commands do to sessions and credentials, the
+//!   socket through which they reach a gateway holding the embedded store,
+//!   and the admin listener (metrics, health).
 //! - [`reload`]: following the config file while running (SIGHUP, file
-//!   changes), and ending the sessions of offboarded users.
-//! - [`metrics`]: request and login counters in the Prometheus format.
+//!   changes), what needs a restart, ending offboarded users' sessions.
+//! - [`app`]: a running gateway, assembled from its parts in one place.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
 

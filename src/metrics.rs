@@ -5,6 +5,12 @@
 //! - [`RequestMetrics`]: per request. Each worker keeps its own (no cache
 //!   line shared between cores on the hot path); a scrape adds them up.
 //! - [`Metrics`]: rare events (logins, lockouts, reloads), shared atomics.
+//!
+//! Why not the `prometheus-client` crate: its counters are atomics every
+//! core would write on every request (one contended cache line), and its
+//! labelled families take a lock and a hash lookup per request; a family
+//! per worker would instead show a series per worker to whoever scrapes.
+//! The text format is small, and the admin listener's tests read it back.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -55,7 +55,7 @@ impl SecretsKey {
     /// Make a new key file (mode 0600), as the demo does.
     pub fn create(path: &Path) -> anyhow::Result<SecretsKey> {
         let bytes: [u8; 32] = super::random_bytes();
-        crate::demo::cert::write_private(path, &format!("{}\n", hex::encode(bytes)))?;
+        super::write_private(path, &format!("{}\n", hex::encode(bytes)))?;
         SecretsKey::from_bytes(&bytes).ok_or_else(|| anyhow::anyhow!("cannot use the new key"))
     }
 

@@ -16,6 +16,8 @@ pub mod totp;
 
 use std::fmt;
 
+use anyhow::Context as _;
+
 pub use password::Password;
 
 /// Random bytes from the operating system.
@@ -28,6 +30,23 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
         std::process::abort();
     }
     bytes
+}
+
+/// Write a file only its owner can read (keys, sealed backups).
+pub fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// `Debug` for secrets.

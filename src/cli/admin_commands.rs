@@ -88,7 +88,7 @@ pub(crate) async fn export(live: &Live, out: PathBuf) -> anyhow::Result<()> {
         anyhow::bail!("the gateway did not answer with records");
     };
     let sealed = admin::backup::seal(&key, &records)?;
-    portcullis::demo::cert::write_private(&out, &String::from_utf8_lossy(&sealed))?;
+    portcullis::auth::write_private(&out, &String::from_utf8_lossy(&sealed))?;
     tracing::info!(target: "audit", event = "admin.store_exported", records = records.len(), by = "admin command");
     println!(
         "Wrote {} record(s) to {} (encrypted with the secrets key).",

@@ -15,7 +15,7 @@ pub fn ensure_self_signed(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     }
     let (cert_pem, key_pem) = self_signed(&["localhost"]).context("cannot make a self-signed certificate")?;
     std::fs::write(&cert_file, cert_pem).with_context(|| format!("cannot write {}", cert_file.display()))?;
-    write_private(&key_file, &key_pem)?;
+    crate::auth::write_private(&key_file, &key_pem)?;
     Ok((cert_file, key_file))
 }
 
@@ -35,21 +35,4 @@ pub fn self_signed(names: &[&str]) -> Result<(String, String), rcgen::Error> {
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     Ok((cert.pem(), key.serialize_pem()))
-}
-
-/// Write a file only its owner can read (private keys).
-pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
