@@ -11,6 +11,7 @@
 pub mod codes;
 mod compile;
 pub mod hosts;
+mod mistakes;
 pub mod raw;
 mod tls;
 
@@ -269,7 +270,7 @@ pub fn read(path: &Path) -> Result<RawConfig, ConfigError> {
 
 /// Stage one: YAML text to the raw model, with line and column on failure.
 pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
-    serde_yaml::from_str(text).map_err(|err| ConfigError::Syntax(with_suggestion(err.to_string())))
+    serde_yaml::from_str(text).map_err(|err| ConfigError::Syntax(mistakes::explain(text, &err)))
 }
 
 /// Problems found so far while compiling.
@@ -312,25 +313,6 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
-}
-
-/// serde lists the fields it expected; add the one the user probably meant.
-fn with_suggestion(message: String) -> String {
-    let Some(rest) = message.split("unknown field `").nth(1) else {
-        return message;
-    };
-    let mut quoted = rest.split('`').step_by(2);
-    let Some(unknown) = quoted.next() else {
-        return message;
-    };
-    let expected: Vec<&str> = rest
-        .split_once("expected")
-        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
-        .unwrap_or_default();
-    match suggest(unknown, expected) {
-        Some(best) => format!("{message} (did you mean `{best}`?)"),
-        None => message,
-    }
 }
 
 #[cfg(test)]
