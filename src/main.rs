@@ -13,7 +13,7 @@ use portcullis::telemetry::{self, AccessLog, LogFormat};
 mod cli;
 
 use cli::admin_commands::{disable, end_sessions, export, import, invite, list_sessions, reset, review};
-use cli::args::{Cli, Command, SessionsCommand, StoreCommand, UserCommand, UsersCommand};
+use cli::args::{Cli, Command, LogArgs, OperatorArg, SessionsCommand, StoreCommand, UserCommand, DEFAULT_CONFIG};
 use cli::explain::explain;
 
 // Measured with scripts/bench: mimalloc serves the many small per-request
@@ -30,35 +30,37 @@ fn main() -> ExitCode {
 /// `Err` carries the exit code of a command that could not start (its
 /// message already printed).
 fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
+    // `--log-format` before the command still counts, as it always did.
+    let log_format = |log: LogArgs| log.log_format.or(cli.log_format).unwrap_or(LogFormat::Human);
     Ok(match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config } => check(&config.config),
         Command::Explain(args) => explain(&args),
-        Command::User(UserCommand::Invite { user, config, link }) => {
-            let config = load(&config)?;
-            report(in_runtime(async { invite(&user, &config, &link) }))
+        Command::User(UserCommand::Invite { user, config, link, by }) => {
+            let config = load(&config.config)?;
+            report(in_runtime(async { invite(&user, &config, &link, &operator(&by)) }))
         }
-        Command::User(UserCommand::Reset { user, config, link }) => {
-            let config = load(&config)?;
-            report(in_runtime(reset(&user, &config, &link)))
+        Command::User(UserCommand::Reset { user, config, link, by }) => {
+            let config = load(&config.config)?;
+            report(in_runtime(reset(&user, &config, &link, &operator(&by))))
         }
-        Command::User(UserCommand::Disable { user, config }) => {
-            let config = load(&config)?;
-            report(in_runtime(disable(&user, &config)))
+        Command::User(UserCommand::Disable { user, config, by }) => {
+            let config = load(&config.config)?;
+            report(in_runtime(disable(&user, &config, &operator(&by))))
         }
-        Command::Sessions(SessionsCommand::List { config, user, format }) => {
-            let config = load(&config)?;
-            report(in_runtime(list_sessions(&config, user, format)))
-        }
-        Command::Users(UsersCommand::Review {
+        Command::User(UserCommand::Review {
             config,
             format,
             inactive_days,
         }) => {
-            let config = load(&config)?;
+            let config = load(&config.config)?;
             report(in_runtime(review(&config, format, inactive_days)))
         }
-        Command::Sessions(SessionsCommand::Revoke { config, user, id }) => {
-            let config = load(&config)?;
+        Command::Sessions(SessionsCommand::List { config, user, format }) => {
+            let config = load(&config.config)?;
+            report(in_runtime(list_sessions(&config, user, format)))
+        }
+        Command::Sessions(SessionsCommand::Revoke { config, user, id, by }) => {
+            let config = load(&config.config)?;
             // clap makes sure exactly one of --user and --id is given.
             let command = match user {
                 Some(user) => admin::Command::EndSessions { user },
@@ -66,9 +68,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                     id: id.unwrap_or_default(),
                 },
             };
-            report(in_runtime(end_sessions(&config, command)))
+            report(in_runtime(end_sessions(&config, command, &operator(&by))))
         }
-        Command::Serve { config, audit_log } => {
+        Command::Serve { config, audit_log, log } => {
             let audit = match audit_log.map(|path| open_append(&path)).transpose() {
                 Ok(file) => file,
                 Err(err) => {
@@ -76,18 +78,18 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                     return Err(ExitCode::FAILURE);
                 }
             };
-            run_async(cli.log_format, audit, |log| serve(config, log))
+            run_async(log_format(log), audit, |log| serve(config.config, log))
         }
-        Command::Store(StoreCommand::Export { config, out }) => {
-            let config = load(&config)?;
-            report(in_runtime(export(&config, out)))
+        Command::Store(StoreCommand::Export { config, out, by }) => {
+            let config = load(&config.config)?;
+            report(in_runtime(export(&config, out, &operator(&by))))
         }
-        Command::Store(StoreCommand::Import { config, input }) => {
-            let config = load(&config)?;
-            report(in_runtime(import(&config, input)))
+        Command::Store(StoreCommand::Import { config, input, by }) => {
+            let config = load(&config.config)?;
+            report(in_runtime(import(&config, input, &operator(&by))))
         }
         Command::Probe { url } => report(in_runtime(probe(url))),
-        Command::DemoCrm { listen } => run_async(cli.log_format, None, |_| async move {
+        Command::DemoCrm { listen, log } => run_async(log_format(log), None, |_| async move {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -95,21 +97,58 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             portcullis::demo::crm::serve(listener).await;
             Ok(())
         }),
-        Command::Demo { listen, dir } => run_async(cli.log_format, None, |log| {
-            portcullis::demo::run(portcullis::demo::DemoOptions { listen, dir }, log, shutdown_signal())
+        Command::Demo {
+            listen,
+            dir,
+            access_log,
+            log,
+        } => run_logged(log_format(log), None, if access_log { "info" } else { "warn" }, |log| {
+            let options = portcullis::demo::DemoOptions {
+                listen,
+                dir,
+                access_log,
+            };
+            portcullis::demo::run(options, log, shutdown_signal())
         }),
     })
+}
+
+/// Who the audit trail names for an admin command: `--by`, else the person
+/// sudo was run by, else the login name.
+fn operator(by: &OperatorArg) -> String {
+    if let Some(name) = by.by.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        return name.to_owned();
+    }
+    let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("SUDO_USER"), var("USER").or_else(|| var("LOGNAME"))) {
+        (Some(real), _) => format!("{real} (sudo)"),
+        (None, Some(user)) => user,
+        (None, None) => "an unnamed operator".to_owned(),
+    }
 }
 
 /// Load a config for a command, printing its problems if it is invalid.
 fn load(path: &std::path::Path) -> Result<Live, ExitCode> {
     Live::load(path).map_err(|err| {
-        eprintln!("error: {} is not valid:", path.display());
-        for line in err.lines() {
-            eprintln!("  {line}");
-        }
+        print_invalid(path, &err);
         ExitCode::FAILURE
     })
+}
+
+/// A config's problems, or, for a file that is not there, where it was looked for.
+fn print_invalid(path: &std::path::Path, err: &portcullis::config::ConfigError) {
+    if matches!(err, portcullis::config::ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    {
+        eprintln!("error: there is no config file at {}", path.display());
+        if path == std::path::Path::new(DEFAULT_CONFIG) {
+            eprintln!("  Give one with --config FILE or PORTCULLIS_CONFIG=FILE, or try `portcullis demo`.");
+        }
+        return;
+    }
+    eprintln!("error: {} is not valid:", path.display());
+    for line in err.lines() {
+        eprintln!("  {line}");
+    }
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {
@@ -142,10 +181,7 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("error: {} is not valid:", path.display());
-            for line in err.lines() {
-                eprintln!("  {line}");
-            }
+            print_invalid(path, &err);
             ExitCode::FAILURE
         }
     }
@@ -186,7 +222,20 @@ fn run_async<F>(format: LogFormat, audit: Option<std::fs::File>, job: impl FnOnc
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let (_guard, access_log) = telemetry::init(format, audit);
+    run_logged(format, audit, "info", job)
+}
+
+/// [`run_async`], logging at `level` unless RUST_LOG says otherwise.
+fn run_logged<F>(
+    format: LogFormat,
+    audit: Option<std::fs::File>,
+    level: &str,
+    job: impl FnOnce(AccessLog) -> F,
+) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (_guard, access_log) = telemetry::init_with(format, audit, level);
     // The gateway's request path runs on its own worker threads (one per
     // core, see proxy::server); this runtime only waits for signals and runs
     // small side jobs such as the demo CRM and the HTTP redirect.

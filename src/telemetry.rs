@@ -59,6 +59,16 @@ impl AccessLog {
 /// out what is still buffered. With `audit_file`, audit events (target
 /// `audit`) are also written there as JSON lines, whatever `RUST_LOG` says.
 pub fn init(format: LogFormat, audit_file: Option<std::fs::File>) -> (FlushGuard, AccessLog) {
+    init_with(format, audit_file, "info")
+}
+
+/// [`init`] with another filter than `info` when `RUST_LOG` is not set
+/// (the demo keeps its console to warnings).
+pub fn init_with(
+    format: LogFormat,
+    audit_file: Option<std::fs::File>,
+    default_filter: &str,
+) -> (FlushGuard, AccessLog) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -73,7 +83,7 @@ pub fn init(format: LogFormat, audit_file: Option<std::fs::File>) -> (FlushGuard
     };
     let writer = BatchWriter(batch.clone());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let main = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let main = match format {
         LogFormat::Human => main.boxed(),

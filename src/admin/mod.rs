@@ -17,8 +17,9 @@ pub mod backup;
 pub mod http;
 pub mod review;
 pub mod socket;
+pub mod tables;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,15 @@ pub enum Command {
     Export,
     /// Write records from an opened backup back.
     Import { records: Vec<backup::Record> },
+}
+
+/// A command and the operator who gives it (the audit trail names them:
+/// `--by`, else their login name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub by: String,
+    #[serde(flatten)]
+    pub command: Command,
 }
 
 /// One session, as admins see it (the handle is the id's hash: safe to show).
@@ -98,9 +108,10 @@ pub enum AdminError {
 pub async fn execute(
     service: &SessionService,
     policy: &Policy,
-    command: &Command,
+    request: &Request,
     now: SystemTime,
 ) -> Result<Outcome, AdminError> {
+    let (command, by) = (&request.command, request.by.as_str());
     let users = policy.users.keys().map(String::as_str);
     let outcome = match command {
         Command::ListSessions { user } => {
@@ -112,7 +123,7 @@ pub async fn execute(
         }
         Command::EndSessions { user } => {
             let ended = service.revoke_all(user).await?;
-            audit("admin.sessions_ended", user, ended.len());
+            audit("admin.sessions_ended", user, ended.len(), by);
             done(ended, false)
         }
         Command::EndSession { id } => {
@@ -123,7 +134,7 @@ pub async fn execute(
                 [row] if id.len() >= 8 => {
                     let handle = SessionHandle(row.handle.clone());
                     service.revoke(&row.user, &handle).await?;
-                    audit("admin.session_ended", &row.user, 1);
+                    audit("admin.session_ended", &row.user, 1, by);
                     done(vec![handle], false)
                 }
                 _ if id.len() < 8 => refused("give at least 8 characters of the session id"),
@@ -143,7 +154,7 @@ pub async fn execute(
                 Command::Disable { .. } => "admin.user_disabled",
                 _ => "admin.user_reset",
             };
-            audit(event, user, ended.len());
+            audit(event, user, ended.len(), by);
             done(ended, true)
         }
         Command::Export => Outcome::Records {
@@ -151,7 +162,7 @@ pub async fn execute(
         },
         Command::Import { records } => match backup::import(&service.store, records).await {
             Ok(records) => {
-                tracing::info!(target: "audit", event = "admin.store_imported", records, by = "admin command");
+                tracing::info!(target: "audit", event = "admin.store_imported", records, by);
                 Outcome::Imported { records }
             }
             Err(message) => Outcome::Refused { message },
@@ -200,50 +211,78 @@ fn refused(message: &str) -> Outcome {
     }
 }
 
-fn audit(event: &str, user: &str, ended_sessions: usize) {
-    tracing::info!(target: "audit", event, user, ended_sessions, by = "admin command");
+fn audit(event: &str, user: &str, ended_sessions: usize, by: &str) {
+    tracing::info!(target: "audit", event, user, ended_sessions, by);
 }
 
-/// Sessions as a table for a terminal (times in UTC).
-pub fn table(rows: &[SessionRow]) -> String {
-    let when = |secs: u64| {
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(secs))
-            .to_string()
-            .replace('T', " ")
-    };
-    let mut lines = vec![[
-        "USER".to_owned(),
-        "SESSION".to_owned(),
-        "CLIENT".to_owned(),
-        "ADDRESS".to_owned(),
-        "SIGNED IN".to_owned(),
-        "LAST SEEN".to_owned(),
-    ]];
-    for row in rows {
-        lines.push([
-            row.user.clone(),
-            row.handle.chars().take(12).collect(),
-            row.client_type.clone(),
-            row.ip.clone(),
-            when(row.created),
-            when(row.last_seen),
-        ]);
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    lines
-        .iter()
-        .map(|line| {
-            let cells: Vec<String> = line
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:width$}"))
-                .collect();
-            cells.join("  ").trim_end().to_owned()
+/// A session as `sessions list` prints it: the table's columns are the
+/// JSON's and the CSV's fields, and times are RFC 3339 (UTC) in all three.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionLine {
+    pub user: String,
+    /// The session's id as `sessions revoke --id` takes it (the table shows
+    /// its first 12 characters; 8 are enough there).
+    pub session: String,
+    pub client: String,
+    pub address: String,
+    pub signed_in: String,
+    pub last_seen: String,
+}
+
+pub fn session_lines(rows: &[SessionRow]) -> Vec<SessionLine> {
+    rows.iter()
+        .map(|row| SessionLine {
+            user: row.user.clone(),
+            session: row.handle.clone(),
+            client: row.client_type.clone(),
+            address: row.ip.clone(),
+            signed_in: tables::when(row.created),
+            last_seen: tables::when(row.last_seen),
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect()
+}
+
+const SESSION_COLUMNS: [&str; 6] = ["USER", "SESSION", "CLIENT", "ADDRESS", "SIGNED IN", "LAST SEEN"];
+
+/// Sessions for a terminal; "no sessions" rather than a bare header.
+pub fn sessions_table(lines: &[SessionLine]) -> String {
+    if lines.is_empty() {
+        return "no sessions".to_owned();
+    }
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            let short = l.session.chars().take(12).collect();
+            vec![
+                l.user.clone(),
+                short,
+                l.client.clone(),
+                l.address.clone(),
+                l.signed_in.clone(),
+                l.last_seen.clone(),
+            ]
+        })
+        .collect();
+    tables::aligned(&SESSION_COLUMNS, &cells)
+}
+
+pub fn sessions_csv(lines: &[SessionLine]) -> String {
+    let header = SESSION_COLUMNS.map(|c| c.to_ascii_lowercase().replace(' ', "_"));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.user.clone(),
+                l.session.clone(),
+                l.client.clone(),
+                l.address.clone(),
+                l.signed_in.clone(),
+                l.last_seen.clone(),
+            ]
+        })
+        .collect();
+    tables::csv(&header, &cells)
 }
 
 #[cfg(test)]
@@ -252,10 +291,13 @@ mod tests {
 
     #[test]
     fn commands_travel_as_json_that_says_what_they_do() {
-        let command = Command::EndSession { id: "ab12cd34".into() };
-        let json = serde_json::to_string(&command).unwrap();
-        assert_eq!(json, r#"{"op":"end_session","id":"ab12cd34"}"#);
-        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
+        let request = Request {
+            by: "nadia".into(),
+            command: Command::EndSession { id: "ab12cd34".into() },
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(json, r#"{"by":"nadia","op":"end_session","id":"ab12cd34"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), request);
     }
 
     #[test]
@@ -268,15 +310,26 @@ mod tests {
             created: 1_800_000_000,
             last_seen: 1_800_000_060,
         };
-        let text = table(&[row]);
-        let lines: Vec<&str> = text.lines().collect();
+        let lines = session_lines(&[row]);
+        let text = sessions_table(&lines);
+        let rows: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines[0],
+            rows[0],
             "USER   SESSION       CLIENT  ADDRESS       SIGNED IN             LAST SEEN"
         );
         assert_eq!(
-            lines[1],
-            "alice  0123456789ab  web     193.167.1.70  2027-01-15 08:00:00Z  2027-01-15 08:01:00Z"
+            rows[1],
+            "alice  0123456789ab  web     193.167.1.70  2027-01-15T08:00:00Z  2027-01-15T08:01:00Z"
         );
+        // The JSON says the same, under the table's names, with the whole id.
+        let json = serde_json::to_value(&lines[0]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "user": "alice", "session": "0123456789abcdef0123", "client": "web",
+                "address": "193.167.1.70", "signed_in": "2027-01-15T08:00:00Z", "last_seen": "2027-01-15T08:01:00Z"
+            })
+        );
+        assert_eq!(sessions_table(&[]), "no sessions");
     }
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::tables;
 use crate::auth::credentials::Credentials;
+use crate::config::raw::Factor;
 use crate::policy::lint::is_generic_name;
 use crate::policy::Policy;
 use crate::session::LastLogin;
@@ -19,17 +21,50 @@ use crate::store::StoreError;
 pub struct Row {
     pub user: String,
     pub name: Option<String>,
-    pub groups: Vec<String>,
-    /// By client type: where from, in words.
-    pub access: Vec<(String, String)>,
-    /// `totp`, `recovery codes (N)`; empty when not enrolled.
-    pub second_factors: Vec<String>,
-    pub last_login: Option<LastLogin>,
-    pub open_sessions: usize,
     /// `active`, `disabled`, `expired`, or `offboarded` (credentials revoked).
     pub status: String,
+    /// GET and HEAD only (their own setting or a group's).
+    pub read_only: bool,
+    /// When access ends (RFC 3339), and the whole days left until then.
+    pub expires: Option<String>,
+    pub expires_in_days: Option<u64>,
+    pub groups: Vec<String>,
+    /// By client type: where from, in words.
+    pub access: Vec<ClientAccess>,
+    /// The second factors the policy asks this user for (`totp`, `email`, `sms`).
+    pub asked_for: Vec<String>,
+    /// Whether they have set a password (an invite used).
+    pub enrolled: bool,
+    /// What they have set up: `totp`, `recovery codes (N)`; empty when not enrolled.
+    pub second_factors: Vec<String>,
+    /// Exemptions running now.
+    pub exemptions: Vec<RunningExemption>,
     pub exempted: bool,
+    pub last_login: Option<SignIn>,
+    pub open_sessions: usize,
     pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAccess {
+    pub client_type: String,
+    /// false for a passthrough client type: nobody signs in there.
+    pub signs_in: bool,
+    pub access: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningExemption {
+    pub until: String,
+    pub reason: String,
+}
+
+/// The last sign-in, with its time as the table writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub at: String,
+    pub ip: String,
+    pub client_type: String,
 }
 
 /// The review as of `now`; `inactive` is how long without a sign-in counts
@@ -85,62 +120,195 @@ pub async fn review(
         if second_factors.is_empty() && status == "active" {
             flags.push("no second factor enrolled".to_owned());
         }
+        let exemptions: Vec<RunningExemption> = policy
+            .running_exemptions(user, now)
+            .map(|e| RunningExemption {
+                until: humantime::format_rfc3339_seconds(e.until).to_string(),
+                reason: e.reason.clone(),
+            })
+            .collect();
         rows.push(Row {
             user: name.clone(),
             name: user.display_name.clone(),
+            status: status.to_owned(),
+            read_only: user.is_read_only(),
+            expires: user.expires.map(|at| humantime::format_rfc3339_seconds(at).to_string()),
+            expires_in_days: user
+                .expires
+                .and_then(|at| at.duration_since(now).ok())
+                .map(|left| left.as_secs() / 86_400),
             groups: user.groups.iter().map(|g| policy.group_name(*g).to_owned()).collect(),
             access: policy
                 .client_type_ids()
-                .map(|(id, c)| (c.name.clone(), policy.access_in_words(user, id, now)))
+                .map(|(id, c)| ClientAccess {
+                    client_type: c.name.clone(),
+                    signs_in: policy.signs_in(id),
+                    access: policy.access_in_words(user, id, now),
+                })
                 .collect(),
+            asked_for: user.second_factors.iter().map(|f| factor_name(*f).to_owned()).collect(),
+            enrolled: credentials.as_ref().is_some_and(|c| c.password.is_some()),
             second_factors,
-            last_login,
+            exempted: !exemptions.is_empty(),
+            exemptions,
+            last_login: last_login.map(|l| SignIn {
+                at: tables::when(l.at),
+                ip: l.ip.to_string(),
+                client_type: l.client_type,
+            }),
             open_sessions: sessions.len(),
-            status: status.to_owned(),
-            exempted: policy.running_exemptions(user, now).next().is_some(),
             flags,
         });
     }
     Ok(rows)
 }
 
-fn when(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+fn factor_name(factor: Factor) -> &'static str {
+    match factor {
+        Factor::Totp => "totp",
+        Factor::Email => "email",
+        Factor::Sms => "sms",
+    }
 }
 
-fn last_login_words(last: &Option<LastLogin>) -> String {
-    last.as_ref().map_or("never".to_owned(), |l| {
-        format!("{} from {} ({})", when(l.at), l.ip, l.client_type)
-    })
+/// How the user signs in, after their password, in a few words: the
+/// factors they can use now, or that they have not enrolled yet.
+fn sign_in_words(row: &Row) -> String {
+    if row.status != "active" {
+        return "-".to_owned();
+    }
+    if !row.enrolled {
+        return "not enrolled".to_owned();
+    }
+    let has_totp = row.second_factors.iter().any(|f| f == "totp");
+    let usable: Vec<&str> = row
+        .asked_for
+        .iter()
+        .map(String::as_str)
+        .filter(|f| *f != "totp" || has_totp)
+        .collect();
+    match usable.as_slice() {
+        [] => "no factor set up".to_owned(),
+        factors => factors.join(" or "),
+    }
 }
 
-/// One block per user, for a terminal.
-pub fn text(rows: &[Row]) -> String {
-    let mut out = String::new();
-    for row in rows {
-        let title = match &row.name {
-            Some(name) => format!("{} ({name})", row.user),
-            None => row.user.clone(),
-        };
-        out.push_str(&format!(
-            "{title}: {}{}\n",
-            row.status,
-            if row.exempted { ", exempted" } else { "" }
-        ));
-        out.push_str(&format!("  groups:         {}\n", or_none(&row.groups.join(", "))));
-        for (client, access) in &row.access {
-            out.push_str(&format!("  {:<15} {access}\n", format!("{client}:")));
-        }
-        out.push_str(&format!(
-            "  second factor:  {}\n",
-            or_none(&row.second_factors.join(", "))
-        ));
-        out.push_str(&format!("  last sign-in:   {}\n", last_login_words(&row.last_login)));
-        out.push_str(&format!("  open sessions:  {}\n", row.open_sessions));
-        for flag in &row.flags {
-            out.push_str(&format!("  ! {flag}\n"));
+/// Where the user may sign in from, without the exemptions (NOTES has them).
+fn access_words(row: &Row, one_client_type: bool) -> String {
+    let cells: Vec<String> = row
+        .access
+        .iter()
+        .filter(|a| a.signs_in)
+        .map(|a| {
+            let own = a.access.split(" + ").next().unwrap_or_default();
+            let own = own.strip_prefix("networks: ").unwrap_or(own);
+            if one_client_type {
+                own.to_owned()
+            } else {
+                format!("{}: {own}", a.client_type)
+            }
+        })
+        .collect();
+    cells.join("; ")
+}
+
+/// What asks for a look, shortest words first: read-only, expiry, exemptions, flags.
+fn notes(row: &Row) -> String {
+    let mut notes = Vec::new();
+    if row.read_only {
+        notes.push("read-only".to_owned());
+    }
+    if let (Some(days), "active") = (row.expires_in_days, row.status.as_str()) {
+        notes.push(format!("expires in {days}d"));
+    }
+    for exemption in &row.exemptions {
+        notes.push(format!("exempt to {}", &exemption.until[..10]));
+    }
+    // "never signed in" and "no second factor" are in their own columns already.
+    let shown_elsewhere = ["never signed in", "no second factor enrolled"];
+    notes.extend(
+        row.flags
+            .iter()
+            .filter(|f| !shown_elsewhere.contains(&f.as_str()))
+            .map(|f| short_flag(f)),
+    );
+    notes.join(", ")
+}
+
+/// A flag in the table's few words (json and csv keep the whole sentence).
+fn short_flag(flag: &str) -> String {
+    if flag.starts_with("possible sharing") {
+        "shared? 2+ networks".to_owned()
+    } else if let Some(days) = flag.strip_prefix("inactive for over ") {
+        format!("inactive {}+", days.replace(" days", "d"))
+    } else {
+        match flag {
+            "generic username" => "generic name".to_owned(),
+            other => other.to_owned(),
         }
     }
+}
+
+const TABLE: [&str; 8] = [
+    "USER",
+    "STATUS",
+    "GROUPS",
+    "ACCESS",
+    "SIGN-IN",
+    "LAST SIGN-IN",
+    "SESS",
+    "NOTES",
+];
+
+/// One row per user, for a terminal of 120 columns; the access of
+/// passthrough client types (the same for everyone) once, below.
+pub fn text(rows: &[Row]) -> String {
+    let Some(first) = rows.first() else {
+        return "no users in the policy\n".to_owned();
+    };
+    let signing: Vec<&str> = first
+        .access
+        .iter()
+        .filter(|a| a.signs_in)
+        .map(|a| a.client_type.as_str())
+        .collect();
+    let one_client_type = signing.len() == 1;
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            vec![
+                row.user.clone(),
+                row.status.clone(),
+                or_none(&row.groups.join(", ")).to_owned(),
+                access_words(row, one_client_type),
+                sign_in_words(row),
+                row.last_login
+                    .as_ref()
+                    .map_or("never".to_owned(), |l| l.at[..10].to_owned()),
+                row.open_sessions.to_string(),
+                notes(row),
+            ]
+        })
+        .collect();
+    let mut out = tables::aligned(&TABLE, &lines);
+    out.push('\n');
+    if one_client_type {
+        out.push_str(&format!(
+            "ACCESS: the networks each user may sign in from with {}.\n",
+            signing[0]
+        ));
+    }
+    for passthrough in first.access.iter().filter(|a| !a.signs_in) {
+        out.push_str(&format!(
+            "{}: {} (the same for everyone)\n",
+            passthrough.client_type, passthrough.access
+        ));
+    }
+    let active = rows.iter().filter(|r| r.status == "active").count();
+    out.push_str(&format!(
+        "{} users, {active} active. Every detail: --format json or --format csv.\n",
+        rows.len()
+    ));
     out
 }
 
@@ -152,49 +320,62 @@ fn or_none(text: &str) -> &str {
     }
 }
 
-/// CSV with a header line, for spreadsheets (the `csv` crate quotes).
+/// CSV with a header line, for spreadsheets: every field of the JSON.
 pub fn csv(rows: &[Row]) -> String {
     let header = [
         "user",
         "name",
         "status",
+        "read_only",
+        "expires",
+        "expires_in_days",
         "exempted",
+        "exemptions",
         "groups",
         "access",
+        "asked_for",
+        "enrolled",
         "second_factors",
         "last_login",
         "open_sessions",
         "flags",
     ];
-    let mut out = csv::Writer::from_writer(Vec::new());
-    // Writing into a Vec cannot fail.
-    let _ = out.write_record(header);
-    for row in rows {
-        let access: Vec<String> = row.access.iter().map(|(c, a)| format!("{c}: {a}")).collect();
-        let fields = [
-            row.user.clone(),
-            row.name.clone().unwrap_or_default(),
-            row.status.clone(),
-            row.exempted.to_string(),
-            row.groups.join("; "),
-            access.join("; "),
-            row.second_factors.join("; "),
-            last_login_words(&row.last_login),
-            row.open_sessions.to_string(),
-            row.flags.join("; "),
-        ];
-        let _ = out.write_record(fields.iter().map(|f| not_a_formula(f)));
-    }
-    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-/// A field a spreadsheet would run as a formula (a leading `=`, `+`, `-`,
-/// `@`, or a tab or carriage return before one) gets a leading `'`.
-fn not_a_formula(field: &str) -> String {
-    match field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        true => format!("'{field}"),
-        false => field.to_owned(),
-    }
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let access: Vec<String> = row
+                .access
+                .iter()
+                .map(|a| format!("{}: {}", a.client_type, a.access))
+                .collect();
+            let exemptions: Vec<String> = row
+                .exemptions
+                .iter()
+                .map(|e| format!("until {} ({})", e.until, e.reason))
+                .collect();
+            vec![
+                row.user.clone(),
+                row.name.clone().unwrap_or_default(),
+                row.status.clone(),
+                row.read_only.to_string(),
+                row.expires.clone().unwrap_or_default(),
+                row.expires_in_days.map(|d| d.to_string()).unwrap_or_default(),
+                row.exempted.to_string(),
+                exemptions.join("; "),
+                row.groups.join("; "),
+                access.join("; "),
+                row.asked_for.join("; "),
+                row.enrolled.to_string(),
+                row.second_factors.join("; "),
+                row.last_login.as_ref().map_or("never".to_owned(), |l| {
+                    format!("{} from {} ({})", l.at, l.ip, l.client_type)
+                }),
+                row.open_sessions.to_string(),
+                row.flags.join("; "),
+            ]
+        })
+        .collect();
+    tables::csv(&header, &lines)
 }
 
 #[cfg(test)]
@@ -206,9 +387,15 @@ mod tests {
             user: "alice".into(),
             name: Some(name.into()),
             status: "active".into(),
+            read_only: false,
+            expires: None,
+            expires_in_days: None,
             exempted: false,
+            exemptions: Vec::new(),
             groups: vec!["sales".into(), "finance".into()],
             access: Vec::new(),
+            asked_for: vec!["totp".into()],
+            enrolled: false,
             second_factors: Vec::new(),
             last_login: None,
             open_sessions: 0,

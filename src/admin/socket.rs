@@ -4,7 +4,7 @@
 //!
 //! A Unix socket next to the store file (`state.redb` → `state.sock`),
 //! mode 0600, so only the gateway's own user (and root) can use it. One
-//! JSON [`Command`] line in, one JSON [`Outcome`] line out.
+//! JSON [`Request`] line in, one JSON [`Outcome`] line out.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use arc_swap::ArcSwap;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{execute, Command, Outcome};
+use super::{execute, Outcome, Request};
 use crate::clock::Clock;
 use crate::live::Live;
 use crate::session::SessionService;
@@ -65,10 +65,10 @@ async fn answer(
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).take(MAX_LINE).read_line(&mut line).await?;
-    let outcome = match serde_json::from_str::<Command>(&line) {
-        Ok(command) => {
+    let outcome = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => {
             let live = live.load();
-            match execute(sessions, &live.policy, &command, clock.now()).await {
+            match execute(sessions, &live.policy, &request, clock.now()).await {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Refused {
                     message: err.to_string(),
@@ -95,7 +95,7 @@ pub enum CallError {
 }
 
 /// Send one command to the gateway listening on `path`.
-pub async fn call(path: &Path, command: &Command) -> Result<Outcome, CallError> {
+pub async fn call(path: &Path, request: &Request) -> Result<Outcome, CallError> {
     let stream = UnixStream::connect(path)
         .await
         .map_err(|_| CallError::NotRunning(path.to_owned()))?;
@@ -104,9 +104,9 @@ pub async fn call(path: &Path, command: &Command) -> Result<Outcome, CallError> 
         reason,
     };
     let (read, mut write) = stream.into_split();
-    let mut request = serde_json::to_vec(command).map_err(|e| failed(e.to_string()))?;
-    request.push(b'\n');
-    write.write_all(&request).await.map_err(|e| failed(e.to_string()))?;
+    let mut line_out = serde_json::to_vec(request).map_err(|e| failed(e.to_string()))?;
+    line_out.push(b'\n');
+    write.write_all(&line_out).await.map_err(|e| failed(e.to_string()))?;
     let mut line = String::new();
     BufReader::new(read)
         .take(16 * 1024 * 1024)

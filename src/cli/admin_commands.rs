@@ -8,13 +8,18 @@ use portcullis::admin;
 use portcullis::live::Live;
 use portcullis::session::SessionService;
 
-use super::args::{LinkArgs, OutputFormat, ReviewFormat};
+use super::args::{LinkArgs, ListFormat};
 
 /// Send an admin command where the store is: through the running gateway's
 /// admin socket when it holds the embedded file, else to the store itself.
-async fn admin_command(live: &Live, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
+async fn admin_command(live: &Live, command: admin::Command, by: &str) -> anyhow::Result<admin::Outcome> {
+    let request = admin::Request {
+        by: by.to_owned(),
+        command,
+    };
+    let request = &request;
     if let portcullis::config::StoreSettings::Embedded(file) = &live.config.store {
-        match admin::socket::call(&admin::socket::path_for(file), command).await {
+        match admin::socket::call(&admin::socket::path_for(file), request).await {
             Err(admin::socket::CallError::NotRunning(socket)) => {
                 // No gateway: open the file ourselves (fails if one holds it).
                 let sessions = open_store(live).await.with_context(|| {
@@ -23,13 +28,13 @@ async fn admin_command(live: &Live, command: &admin::Command) -> anyhow::Result<
                         socket.display()
                     )
                 })?;
-                return run_admin(&sessions, live, command).await;
+                return run_admin(&sessions, live, request).await;
             }
             answered => return Ok(answered?),
         }
     }
     let sessions = open_store(live).await?;
-    run_admin(&sessions, live, command).await
+    run_admin(&sessions, live, request).await
 }
 
 /// The store itself, as a gateway would open it (the command line has no
@@ -44,8 +49,8 @@ async fn open_store(live: &Live) -> anyhow::Result<SessionService> {
     Ok(SessionService::new(std::sync::Arc::new(store), live.config.sessions))
 }
 
-async fn run_admin(sessions: &SessionService, live: &Live, command: &admin::Command) -> anyhow::Result<admin::Outcome> {
-    Ok(admin::execute(sessions, &live.policy, command, portcullis::clock::now()).await?)
+async fn run_admin(sessions: &SessionService, live: &Live, request: &admin::Request) -> anyhow::Result<admin::Outcome> {
+    Ok(admin::execute(sessions, &live.policy, request, portcullis::clock::now()).await?)
 }
 
 /// What an admin command changed, or why it could not.
@@ -57,39 +62,44 @@ fn ended(outcome: admin::Outcome) -> anyhow::Result<Vec<String>> {
     }
 }
 
-pub(crate) async fn list_sessions(live: &Live, user: Option<String>, format: OutputFormat) -> anyhow::Result<()> {
-    let outcome = admin_command(live, &admin::Command::ListSessions { user }).await?;
+/// Listings name no operator: they change nothing.
+const READ_ONLY: &str = "a listing";
+
+pub(crate) async fn list_sessions(live: &Live, user: Option<String>, format: ListFormat) -> anyhow::Result<()> {
+    let outcome = admin_command(live, admin::Command::ListSessions { user }, READ_ONLY).await?;
     let admin::Outcome::Sessions { sessions } = outcome else {
         anyhow::bail!("unexpected answer: {outcome:?}");
     };
+    let lines = admin::session_lines(&sessions);
     match format {
-        OutputFormat::Text => println!("{}", admin::table(&sessions)),
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&sessions)?),
+        ListFormat::Table => println!("{}", admin::sessions_table(&lines)),
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
+        ListFormat::Csv => print!("{}", admin::sessions_csv(&lines)),
     }
     Ok(())
 }
 
-pub(crate) async fn review(live: &Live, format: ReviewFormat, inactive_days: u64) -> anyhow::Result<()> {
-    let outcome = admin_command(live, &admin::Command::Review { inactive_days }).await?;
+pub(crate) async fn review(live: &Live, format: ListFormat, inactive_days: u64) -> anyhow::Result<()> {
+    let outcome = admin_command(live, admin::Command::Review { inactive_days }, READ_ONLY).await?;
     let admin::Outcome::Review { rows } = outcome else {
         anyhow::bail!("unexpected answer: {outcome:?}");
     };
     match format {
-        ReviewFormat::Table => print!("{}", admin::review::text(&rows)),
-        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        ReviewFormat::Csv => print!("{}", admin::review::csv(&rows)),
+        ListFormat::Table => print!("{}", admin::review::text(&rows)),
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ListFormat::Csv => print!("{}", admin::review::csv(&rows)),
     }
     Ok(())
 }
 
-pub(crate) async fn export(live: &Live, out: PathBuf) -> anyhow::Result<()> {
+pub(crate) async fn export(live: &Live, out: PathBuf, by: &str) -> anyhow::Result<()> {
     let key = portcullis::auth::credentials::SecretsKey::load(&live.config.auth.secrets_key)?;
-    let admin::Outcome::Records { records } = admin_command(live, &admin::Command::Export).await? else {
+    let admin::Outcome::Records { records } = admin_command(live, admin::Command::Export, by).await? else {
         anyhow::bail!("the gateway did not answer with records");
     };
     let sealed = admin::backup::seal(&key, &records)?;
     portcullis::auth::write_private(&out, &String::from_utf8_lossy(&sealed))?;
-    tracing::info!(target: "audit", event = "admin.store_exported", records = records.len(), by = "admin command");
+    tracing::info!(target: "audit", event = "admin.store_exported", records = records.len(), by);
     println!(
         "Wrote {} record(s) to {} (encrypted with the secrets key).",
         records.len(),
@@ -98,11 +108,11 @@ pub(crate) async fn export(live: &Live, out: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn import(live: &Live, input: PathBuf) -> anyhow::Result<()> {
+pub(crate) async fn import(live: &Live, input: PathBuf, by: &str) -> anyhow::Result<()> {
     let key = portcullis::auth::credentials::SecretsKey::load(&live.config.auth.secrets_key)?;
     let file = std::fs::read(&input).with_context(|| format!("cannot read {}", input.display()))?;
     let records = admin::backup::open(&key, &file).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
-    match admin_command(live, &admin::Command::Import { records }).await? {
+    match admin_command(live, admin::Command::Import { records }, by).await? {
         admin::Outcome::Imported { records } => println!("Restored {records} record(s)."),
         admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
         other => anyhow::bail!("unexpected answer: {other:?}"),
@@ -110,14 +120,14 @@ pub(crate) async fn import(live: &Live, input: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn end_sessions(live: &Live, command: admin::Command) -> anyhow::Result<()> {
-    let ended = ended(admin_command(live, &command).await?)?;
+pub(crate) async fn end_sessions(live: &Live, command: admin::Command, by: &str) -> anyhow::Result<()> {
+    let ended = ended(admin_command(live, command, by).await?)?;
     println!("Ended {} session(s).", ended.len());
     Ok(())
 }
 
-pub(crate) async fn disable(user: &str, live: &Live) -> anyhow::Result<()> {
-    let ended = ended(admin_command(live, &admin::Command::Disable { user: user.to_owned() }).await?)?;
+pub(crate) async fn disable(user: &str, live: &Live, by: &str) -> anyhow::Result<()> {
+    let ended = ended(admin_command(live, admin::Command::Disable { user: user.to_owned() }, by).await?)?;
     println!(
         "{user} is offboarded: credentials dropped, {} session(s) ended, earlier invite links void.",
         ended.len()
@@ -128,11 +138,11 @@ pub(crate) async fn disable(user: &str, live: &Live) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn reset(user: &str, live: &Live, link: &LinkArgs) -> anyhow::Result<()> {
+pub(crate) async fn reset(user: &str, live: &Live, link: &LinkArgs, by: &str) -> anyhow::Result<()> {
     check_invitable(user, live)?;
-    let ended = ended(admin_command(live, &admin::Command::Reset { user: user.to_owned() }).await?)?;
+    let ended = ended(admin_command(live, admin::Command::Reset { user: user.to_owned() }, by).await?)?;
     println!("{user}'s credentials are dropped and {} session(s) ended.", ended.len());
-    invite(user, live, link)
+    invite(user, live, link, by)
 }
 
 /// Only users the policy knows and has not disabled can be invited.
@@ -144,28 +154,51 @@ fn check_invitable(user: &str, live: &Live) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn invite(user: &str, live: &Live, link: &LinkArgs) -> anyhow::Result<()> {
+pub(crate) fn invite(user: &str, live: &Live, link: &LinkArgs, by: &str) -> anyhow::Result<()> {
     let valid: std::time::Duration = link.valid.into();
     check_invitable(user, live)?;
     let key = portcullis::auth::credentials::SecretsKey::load(&live.config.auth.secrets_key)?;
     let now = portcullis::clock::now();
     let token = portcullis::auth::invite::issue(&key, user, now, valid);
-    let base = link.url.clone().unwrap_or_else(|| {
-        let address = live.config.listen.address;
-        let host = if address.ip().is_unspecified() {
-            "localhost".to_string()
-        } else {
-            address.ip().to_string()
-        };
-        match address.port() {
-            443 => format!("https://{host}"),
-            port => format!("https://{host}:{port}"),
-        }
-    });
+    let base = match &link.url {
+        Some(url) => url.clone(),
+        None => public_url(live),
+    };
     let until = humantime::format_rfc3339_seconds(now + valid);
-    tracing::info!(target: "audit", event = "invite.issued", user, valid_until = %until, by = "admin command");
+    tracing::info!(target: "audit", event = "invite.issued", user, valid_until = %until, by);
     println!("Send this link to {user}. It works once, until {until}:");
     println!();
     println!("  {}/.portcullis/enrol?token={token}", base.trim_end_matches('/'));
     Ok(())
+}
+
+/// The address users open: the first name the gateway serves (listen.hosts,
+/// else its certificate's), else its listen address with a warning, since
+/// users may not reach that.
+fn public_url(live: &Live) -> String {
+    let listen = &live.config.listen;
+    let port = match listen.address.port() {
+        443 => String::new(),
+        port => format!(":{port}"),
+    };
+    let name = listen
+        .hosts
+        .names()
+        .into_iter()
+        .find(|n| !n.starts_with('*') && n.parse::<std::net::IpAddr>().is_err() && n != "localhost");
+    if let Some(name) = name {
+        return format!("https://{name}{port}");
+    }
+    let ip = listen.address.ip();
+    let host = if ip.is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        ip.to_string()
+    };
+    let url = format!("https://{host}{port}");
+    eprintln!(
+        "warning: the gateway serves no host name (listen.hosts, or a name in its certificate), so the link uses {url}, \
+         which users may not reach. Give --url with the address users open, like https://crm.example.com."
+    );
+    url
 }

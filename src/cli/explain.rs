@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use portcullis::live::Live;
 
-use super::args::{ExplainArgs, OutputFormat};
+use super::args::{AnswerFormat, ExplainArgs};
 
 pub(crate) fn explain(args: &ExplainArgs) -> ExitCode {
     match explain_decision(args) {
         Ok((verdict, text)) => {
             match args.format {
-                OutputFormat::Text => println!("{text}"),
-                OutputFormat::Json => println!(
+                AnswerFormat::Text => println!("{text}"),
+                AnswerFormat::Json => println!(
                     "{}",
                     serde_json::json!({
                         "decision": verdict,
@@ -40,10 +40,10 @@ pub(crate) fn explain(args: &ExplainArgs) -> ExitCode {
 
 fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)> {
     use portcullis::policy::{self, Principal};
-    let live = Live::load(&args.config).map_err(|err| {
+    let live = Live::load(&args.config.config).map_err(|err| {
         anyhow::anyhow!(
             "{} is not valid:\n  {}",
-            args.config.display(),
+            args.config.config.display(),
             err.lines().join("\n  ")
         )
     })?;

@@ -27,6 +27,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// Where the demo keeps its certificate (and, later, its store).
     pub dir: PathBuf,
+    /// Print a line per request (off: the banner stays in view).
+    pub access_log: bool,
 }
 
 pub async fn run(
@@ -48,7 +50,7 @@ pub async fn run(
     tokio::spawn(crm::serve(crm_listener));
 
     let live = demo_config(&options, crm_addr)?;
-    let totp_secret = enrol_demo_users(&live).await?;
+    let secrets = enrol_demo_users(&live).await?;
     let listener = TcpListener::bind(options.listen).await.with_context(|| {
         format!(
             "cannot listen on {} (is something else using it? try --listen 127.0.0.1:9443)",
@@ -56,71 +58,103 @@ pub async fn run(
         )
     })?;
     let url = format!("https://{}/", display_host(listener.local_addr()?));
-    println!();
-    println!("  Portcullis demo is running.");
-    println!();
-    println!("  Open {url}");
-    println!(
-        "  (your browser will warn about the self-signed certificate in {})",
-        cert_file.display()
-    );
-    println!();
-    println!("  Sign in as alice (finance) or bob (sales), password: {DEMO_PASSWORD}");
-    println!(
-        "  Second factor: add this key to an authenticator app: {}",
-        totp_secret.base32()
-    );
-    println!("  ({})", totp_secret.otpauth_uri("Acme CRM (demo)", "alice"));
-    println!("  or use the current code, printed below every 30 seconds (demo only),");
-    println!("  or ask for a code by email (alice) or SMS (bob): it is printed here too.");
-    println!();
-    println!("  The demo CRM behind it listens on http://{crm_addr} (loopback only).");
-    println!("  Stop with Ctrl-C.");
-    println!();
-    tokio::spawn(print_codes(totp_secret));
-    crate::app::run(live, listener, access_log, Clock::system(), shutdown).await?;
+    let access_log = if options.access_log {
+        access_log
+    } else {
+        crate::telemetry::AccessLog::Off
+    };
+    let gateway = crate::app::run(live, listener, access_log, Clock::system(), shutdown);
+    tokio::pin!(gateway);
+    // The banner comes last, once the gateway has started (and said anything
+    // it had to say), so that it stays in view.
+    tokio::select! {
+        stopped = &mut gateway => return Ok(stopped?),
+        _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {}
+    }
+    println!("{}", banner(&url, &cert_file, crm_addr, &secrets));
+    tokio::spawn(print_codes(secrets));
+    gateway.await?;
     Ok(())
+}
+
+/// What the demo prints once: where to go and how to sign in as whom.
+fn banner(url: &str, cert: &std::path::Path, crm: SocketAddr, secrets: &[(String, TotpSecret)]) -> String {
+    let mut lines = vec![
+        String::new(),
+        "  Portcullis demo is running.".to_owned(),
+        String::new(),
+        format!("  Open {url}"),
+        format!(
+            "  (your browser will warn about the self-signed certificate in {})",
+            cert.display()
+        ),
+        String::new(),
+        format!("  Sign in as alice (finance) or bob (sales), password: {DEMO_PASSWORD}"),
+        "  Second factor: add the user's key to an authenticator app,".to_owned(),
+    ];
+    for (user, secret) in secrets {
+        lines.push(format!("    {user:<6} {}", secret.base32()));
+        lines.push(format!("           {}", secret.otpauth_uri("Acme CRM (demo)", user)));
+    }
+    lines.extend([
+        "  or use the current codes, printed below every 30 seconds (demo only),".to_owned(),
+        "  or ask for a code by email (alice) or SMS (bob): it is printed here too.".to_owned(),
+        String::new(),
+        format!("  The demo CRM behind it listens on http://{crm} (loopback only) and shows"),
+        "  what it received from the gateway, X-Portcullis-User and X-Portcullis-Groups included.".to_owned(),
+        "  Requests are not logged here; run with --access-log to see them. Stop with Ctrl-C.".to_owned(),
+        String::new(),
+    ]);
+    lines.join("\n")
 }
 
 /// Every demo user's password (the demo is on loopback only).
 const DEMO_PASSWORD: &str = "portcullis-demo";
 
-/// On first start, give the demo users a password and one shared TOTP
-/// secret; afterwards, read the secret back. The store is closed again
-/// before the gateway opens it.
-async fn enrol_demo_users(live: &Live) -> anyhow::Result<TotpSecret> {
+/// On first start, give each demo user the demo password and a TOTP
+/// secret of their own; afterwards, read the secrets back. The store is
+/// closed again before the gateway opens it.
+async fn enrol_demo_users(live: &Live) -> anyhow::Result<Vec<(String, TotpSecret)>> {
     let config = &live.config;
     let crate::config::StoreSettings::Embedded(path) = &config.store else {
         anyhow::bail!("the demo policy must use the embedded store");
     };
     let store = Store::embedded(path, Clock::system())?;
     let key = SecretsKey::load(&config.auth.secrets_key)?;
-    if let Some(existing) = Credentials::load(&store, "alice").await? {
-        if let Some(sealed) = &existing.totp {
-            return Ok(key.open("alice", sealed)?);
-        }
-    }
     let hasher = Hasher::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, 1)?;
-    let secret = TotpSecret::generate();
+    let mut secrets = Vec::new();
     for user in live.policy.users.keys() {
-        Credentials {
-            password: Some(hasher.hash(&Password::new(DEMO_PASSWORD))?),
-            totp: Some(key.seal(user, &secret)),
-            recovery: Vec::new(),
-            enrolled_at: Some(0),
-            ..Default::default()
-        }
-        .save(&store, user)
-        .await?;
+        let existing = Credentials::load(&store, user).await?;
+        let secret = match existing.as_ref().and_then(|c| c.totp.as_ref()) {
+            Some(sealed) => key.open(user, sealed)?,
+            None => {
+                let secret = TotpSecret::generate();
+                Credentials {
+                    password: Some(hasher.hash(&Password::new(DEMO_PASSWORD))?),
+                    totp: Some(key.seal(user, &secret)),
+                    recovery: Vec::new(),
+                    enrolled_at: Some(0),
+                    ..Default::default()
+                }
+                .save(&store, user)
+                .await?;
+                secret
+            }
+        };
+        secrets.push((user.clone(), secret));
     }
-    Ok(secret)
+    Ok(secrets)
 }
 
-/// The demo's stand-in for an authenticator app.
-async fn print_codes(secret: TotpSecret) {
+/// The demo's stand-in for an authenticator app: each user's current code.
+async fn print_codes(secrets: Vec<(String, TotpSecret)>) {
     loop {
         let now = crate::clock::now();
-        println!("  [demo] current code: {}", totp::current_code(&secret, now));
+        let codes: Vec<String> = secrets
+            .iter()
+            .map(|(user, secret)| format!("{user} {}", totp::current_code(secret, now)))
+            .collect();
+        println!("  [demo] current codes: {}", codes.join(", "));
         let into_step = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) % totp::STEP_SECONDS;
         tokio::time::sleep(std::time::Duration::from_secs(totp::STEP_SECONDS - into_step)).await;
     }

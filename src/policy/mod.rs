@@ -184,6 +184,13 @@ pub struct User {
     exemptions: Vec<ExemptionId>,
 }
 
+impl User {
+    /// Whether this user may only look (GET and HEAD), by their own setting or a group's.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
+    }
+}
+
 /// Which setting an access or restriction came from, for explanations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -302,6 +309,11 @@ impl Policy {
             }
         }
         words
+    }
+
+    /// Client types whose users sign in at the gateway (not passthrough).
+    pub fn signs_in(&self, client: ClientTypeId) -> bool {
+        self.client_types[client].login != LoginMode::Passthrough
     }
 
     /// Exemptions naming `user` (or a group of theirs) still running at `now`.

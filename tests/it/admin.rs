@@ -156,7 +156,29 @@ async fn with_the_embedded_store_the_admin_commands_go_through_the_running_gatew
     let office_pc_id = portcullis::session::SessionId::from_cookie(cookie).unwrap().handle().0;
     let json = admin_command(&["sessions", "list", "--config", &config, "--format", "json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
-    assert!(rows.iter().any(|r| r["handle"] == office_pc_id.as_str()), "{json}");
+    // The JSON's fields are the table's columns, its times the table's too.
+    let office_pc_row = rows
+        .iter()
+        .find(|r| r["session"] == office_pc_id.as_str())
+        .expect(&json);
+    let mut keys: Vec<&str> = office_pc_row.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["address", "client", "last_seen", "session", "signed_in", "user"],
+        "{json}"
+    );
+    let signed_in_at = office_pc_row["signed_in"].as_str().unwrap();
+    assert!(
+        signed_in_at.ends_with('Z') && table.contains(signed_in_at),
+        "{json}\n{table}"
+    );
+    let csv = admin_command(&["sessions", "list", "--config", &config, "--format", "csv"]);
+    assert!(
+        csv.starts_with("user,session,client,address,signed_in,last_seen\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
 
     let printed = admin_command(&["sessions", "revoke", "--config", &config, "--id", &office_pc_id[..12]]);
     assert_eq!(printed.trim(), "Ended 1 session(s).");
@@ -197,7 +219,89 @@ fn with_no_gateway_running_the_admin_commands_open_the_embedded_store_themselves
     assert!(printed.contains("0 session(s) ended"), "{printed}");
     assert!(pki.path().join("state.redb").exists());
     let listed = admin_command(&["sessions", "list", "--config", &config]);
-    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert_eq!(listed, "no sessions\n");
+    let listed = admin_command(&["sessions", "list", "--config", &config, "--format", "json"]);
+    assert_eq!(listed.trim(), "[]");
+}
+
+#[test]
+fn the_audit_trail_names_the_operator_and_invite_links_use_the_served_name() {
+    let pki = crate::support::pki::TestPki::new();
+    portcullis::auth::credentials::SecretsKey::create(&pki.path().join("secrets.key")).unwrap();
+    let write = |listen: &str, hosts: &str| {
+        let config = pki.path().join("portcullis.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: {{ address: \"{listen}\", tls: {{ cert: server.pem, key: server.key }}{hosts} }}\n\
+                 upstream: {{ url: \"http://127.0.0.1:9\" }}\n\
+                 store: {{ embedded: {{ path: state.redb }} }}\n\
+                 access: {{ web: any }}\nusers: {{ alice: {{}} }}\n"
+            ),
+        )
+        .unwrap();
+        config.display().to_string()
+    };
+    let run = |args: &[&str], user: &str| {
+        let output = crate::support::process::binary()
+            .args(args)
+            .env("USER", user)
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let config = write("0.0.0.0:443", ", hosts: [crm.example.com]");
+    let (_, log) = run(
+        &["user", "disable", "alice", "--config", &config, "--by", "Nadia (IT)"],
+        "root",
+    );
+    assert!(
+        log.contains("admin.user_disabled") && log.contains("by=\"Nadia (IT)\""),
+        "{log}"
+    );
+    let (printed, log) = run(&["user", "invite", "alice", "--config", &config], "nadia");
+    assert!(log.contains("invite.issued") && log.contains("by=\"nadia\""), "{log}");
+    assert!(
+        printed.contains("  https://crm.example.com/.portcullis/enrol?token="),
+        "{printed}"
+    );
+    assert!(!log.contains("warning"), "{log}");
+
+    // The test certificate names localhost and 127.0.0.1 only: no name users
+    // could open, so the link says where it points and warns.
+    let config = write("0.0.0.0:8443", "");
+    let (printed, log) = run(&["user", "invite", "alice", "--config", &config], "nadia");
+    assert!(
+        printed.contains("  https://localhost:8443/.portcullis/enrol?token="),
+        "{printed}"
+    );
+    assert!(log.contains("warning: the gateway serves no host name"), "{log}");
+    assert!(log.contains("Give --url with the address users open"), "{log}");
+
+    // PORTCULLIS_CONFIG stands in for --config; a missing default file says what to do.
+    let output = crate::support::process::binary()
+        .args(["check"])
+        .env("PORTCULLIS_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = crate::support::process::binary()
+        .args(["check"])
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: there is no config file at /etc/portcullis/portcullis.yaml\n  \
+         Give one with --config FILE or PORTCULLIS_CONFIG=FILE, or try `portcullis demo`.\n"
+    );
 }
 
 #[tokio::test]
@@ -229,7 +333,12 @@ async fn scenario_9_the_access_review_shows_who_has_access_from_real_sign_ins() 
     let alice = row("alice");
     assert_eq!(alice["status"], "active");
     assert_eq!(alice["groups"], serde_json::json!(["sales-team"]));
-    assert_eq!(alice["access"], serde_json::json!([["web", "networks: here"]]));
+    assert_eq!(
+        alice["access"],
+        serde_json::json!([{ "client_type": "web", "signs_in": true, "access": "networks: here" }])
+    );
+    assert_eq!(alice["asked_for"], serde_json::json!(["totp"]));
+    assert_eq!(alice["read_only"], false);
     assert_eq!(
         alice["second_factors"],
         serde_json::json!(["totp", "recovery codes (10)"])
@@ -249,17 +358,36 @@ async fn scenario_9_the_access_review_shows_who_has_access_from_real_sign_ins() 
     );
     assert!(flags("reception").contains(&"generic username".to_owned()), "{json}");
 
+    // One row per user, within 120 columns, and a line to say where the rest is.
     let table = admin_command(&["users", "review", "--config", &config]);
-    assert!(
-        table.contains("alice: active\n  groups:         sales-team\n"),
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["USER", "STATUS", "GROUPS", "ACCESS", "SIGN-IN", "LAST", "SIGN-IN", "SESS", "NOTES"],
         "{table}"
     );
-    assert!(table.contains("  ! generic username\n"), "{table}");
+    assert_eq!(lines.len(), 1 + 4 + 2, "{table}");
+    assert_eq!(lines[5], "ACCESS: the networks each user may sign in from with web.");
+    assert!(lines.iter().all(|l| l.chars().count() <= 120), "{table}");
+    let line = |user: &str| *lines.iter().find(|l| l.starts_with(&format!("{user} "))).expect(&table);
+    let alice_line = line("alice");
+    for part in ["active", "sales-team", "  here  ", "totp", "  2  ", "shared?"] {
+        assert!(alice_line.contains(part), "{part:?} in {alice_line:?}");
+    }
+    assert!(line("erin").contains("not enrolled"), "{table}");
+    assert!(line("erin").contains("  never  "), "{table}");
+    assert!(line("dave").contains("disabled"), "{table}");
+    assert!(line("reception").ends_with("generic name"), "{table}");
+    assert!(line("alice").ends_with("shared? 2+ networks"), "{table}");
+    assert_eq!(
+        lines[6],
+        "4 users, 3 active. Every detail: --format json or --format csv."
+    );
     let csv = admin_command(&["users", "review", "--config", &config, "--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("user,name,status,exempted,groups,access,second_factors,last_login,open_sessions,flags")
+        Some("user,name,status,read_only,expires,expires_in_days,exempted,exemptions,groups,access,asked_for,enrolled,second_factors,last_login,open_sessions,flags")
     );
     assert_eq!(lines.count(), 4, "one line per user: {csv}");
 }

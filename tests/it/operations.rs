@@ -71,7 +71,13 @@ fn check_points_at_the_line_of_a_yaml_syntax_error_or_typo() {
     let output = process::run(&["check", "--config", &file]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "syntax.yaml: line 4: `upstream` is indented by 1 space, which lines it up with nothing above it. \
+             Indent it by no spaces to make it a top-level setting, or by 2 spaces to put it under `listen` (line 1)"
+        ),
+        "{stderr}"
+    );
 
     let file = write(
         pki.path(),
@@ -79,16 +85,22 @@ fn check_points_at_the_line_of_a_yaml_syntax_error_or_typo() {
         "listen:\n  address: \"0.0.0.0:443\"\n  tls: { cert: a, key: b }\nupstream:\n  url: \"http://crm\"\n  respone_timeout: 5s\n",
     );
     let stderr = String::from_utf8_lossy(&process::run(&["check", "--config", &file]).stderr).into_owned();
-    assert!(stderr.contains("upstream: unknown field `respone_timeout`"), "{stderr}");
-    assert!(stderr.contains("line 6"), "{stderr}");
-    assert!(stderr.contains("did you mean `response_timeout`?"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "typo.yaml: line 6: `respone_timeout` is not a setting of `upstream`: did you mean `response_timeout`?"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_explains_a_missing_file() {
     let output = process::run(&["check", "--config", "/nonexistent/portcullis.yaml"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read /nonexistent/portcullis.yaml"));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: there is no config file at /nonexistent/portcullis.yaml\n"
+    );
 }
 
 /// The gateway process must not hold bodies in memory: 256 MiB up and
@@ -154,20 +166,23 @@ async fn a_large_upload_and_download_stream_without_growing_the_gateways_memory(
 }
 
 #[tokio::test]
-async fn the_demo_asks_for_a_password_and_a_code_then_serves_the_demo_crm() {
+async fn the_demo_gives_each_user_a_key_keeps_its_banner_in_view_and_shows_the_identity_the_crm_received() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    // Standard output and the log together, as a terminal shows them.
     let console = dir.path().join("console.txt");
-    let _demo = Process::start_with_output(
+    let file = std::fs::File::create(&console).unwrap();
+    let _demo = Process::start_logged(
         &["demo", "--listen", &listen, "--dir", "state"],
         listen.parse().unwrap(),
         dir.path(),
-        std::fs::File::create(&console).unwrap(),
+        file.try_clone().unwrap(),
+        file,
     );
     let printed = || std::fs::read_to_string(&console).unwrap_or_default();
     let mut waited = 0;
-    while !printed().contains("[demo] current code: ") && waited < 100 {
+    while !printed().contains("[demo] current codes: ") && waited < 100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         waited += 1;
     }
@@ -176,6 +191,23 @@ async fn the_demo_asks_for_a_password_and_a_code_then_serves_the_demo_crm() {
         text.contains("Sign in as alice (finance) or bob (sales), password: portcullis-demo"),
         "{text}"
     );
+    // Each user has a key of their own, labelled with their name.
+    let key_of = |user: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(user).map(str::trim).filter(|k| k.len() == 32))
+            .unwrap_or_else(|| panic!("no key for {user} in:\n{text}"))
+            .to_owned()
+    };
+    assert_ne!(key_of("alice"), key_of("bob"));
+    assert!(
+        text.contains(&format!(
+            "otpauth://totp/Acme%20CRM%20%28demo%29:bob?secret={}",
+            key_of("bob")
+        )),
+        "{text}"
+    );
+    // The banner is the first thing on the console: no log line above it.
+    assert!(text.trim_start().starts_with("Portcullis demo is running."), "{text}");
 
     // Trust the certificate the demo made for itself, as a user accepting it would.
     let client = gateway::TestClient::trusting_file(&dir.path().join("state/demo.pem"));
@@ -187,16 +219,17 @@ async fn the_demo_asks_for_a_password_and_a_code_then_serves_the_demo_crm() {
     let csrf = Browser::csrf(&form);
     let fields = [
         ("csrf", csrf.as_str()),
-        ("username", "alice"),
+        ("username", "bob"),
         ("password", "portcullis-demo"),
         ("next", "/contacts"),
     ];
     assert_eq!(browser.post("/.portcullis/login", &fields).await.status, 303);
-    // The code the console printed (the freshest line).
+    // Bob's code from the freshest line the console printed.
     let code = printed()
         .lines()
         .rev()
-        .find_map(|l| l.trim().strip_prefix("[demo] current code: "))
+        .find_map(|l| l.trim().strip_prefix("[demo] current codes: "))
+        .and_then(|codes| codes.split(", ").find_map(|c| c.strip_prefix("bob ")))
         .unwrap()
         .to_owned();
     let form = browser.get("/.portcullis/second-factor").await;
@@ -209,11 +242,23 @@ async fn the_demo_asks_for_a_password_and_a_code_then_serves_the_demo_crm() {
     let answer = browser.get("/contacts").await;
     assert_eq!(answer.status, 200);
     assert!(answer.body.contains("Ada Lovelace"), "{}", answer.body);
+    // What an integrator wants to see: who the gateway says is signed in.
+    assert!(answer.body.contains("x-portcullis-user</td><td>bob"), "{}", answer.body);
+    assert!(
+        answer.body.contains("x-portcullis-groups</td><td>sales"),
+        "{}",
+        answer.body
+    );
     assert!(
         answer.body.contains("x-forwarded-proto</td><td>https"),
         "{}",
         answer.body
     );
+
+    // Quiet: the requests above left no access-log line on the console.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let text = printed();
+    assert!(!text.contains("/contacts"), "the demo logged requests:\n{text}");
 }
 
 #[tokio::test]

@@ -708,7 +708,8 @@ async fn explain_users_review_and_the_gateway_give_the_same_answers() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a[0] == "mobile")
+        .find(|a| a["client_type"] == "mobile")
         .unwrap();
-    assert_eq!(mobile[1], "no sign-in: anyone from any network");
+    assert_eq!(mobile["access"], "no sign-in: anyone from any network");
+    assert_eq!(mobile["signs_in"], false);
 }

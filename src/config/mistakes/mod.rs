@@ -23,12 +23,12 @@ use shape::{Entry, Shape};
 
 /// The message for a file serde_yaml could not read.
 pub(crate) fn explain(text: &str, err: &serde_yaml::Error) -> String {
-    let shape = shape::read(text);
+    let shape = shape::read(text, &schema::fits);
     let at = err.location().map(|l| l.line());
+    // Indentation that fits nothing comes first, even where the YAML reader
+    // went on: what it then found (a missing setting above) follows from it.
     if let Some(bad) = &shape.bad {
-        if at.is_none_or(|line| bad.line <= line) {
-            return bad.message.clone();
-        }
+        return bad.message.clone();
     }
     let message = err.to_string();
     let (path, what) = split(&message);

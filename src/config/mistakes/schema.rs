@@ -54,6 +54,13 @@ pub(super) fn section_of(path: &[String]) -> Option<&'static str> {
     })
 }
 
+/// May a setting named `key` sit at `path`? Any name may in a map (`groups`).
+pub(super) fn fits(path: &[String], key: &str) -> bool {
+    let mut each = path.to_vec();
+    each.push("*".into());
+    section_of(&each).is_some() || section_of(path).is_some_and(|s| has(s, key))
+}
+
 pub(super) fn fields(section: &str) -> &'static [&'static str] {
     sections()
         .iter()

@@ -57,8 +57,11 @@ enum Content<'a> {
     Scalar,
 }
 
-pub(crate) fn read(text: &str) -> Shape {
+/// Read `text`; `fits(path, key)` says whether a setting named `key` may
+/// sit at `path`, to offer the likelier of two indentations first.
+pub(crate) fn read(text: &str, fits: &dyn Fn(&[String], &str) -> bool) -> Shape {
     let mut reader = Reader {
+        fits,
         shape: Shape::default(),
         stack: vec![Frame {
             name: String::new(),
@@ -113,14 +116,15 @@ pub(crate) fn read(text: &str) -> Shape {
     reader.shape
 }
 
-struct Reader {
+struct Reader<'f> {
+    fits: &'f dyn Fn(&[String], &str) -> bool,
     shape: Shape,
     stack: Vec<Frame>,
     /// The last key read, for "indented further than ..." messages.
     previous: Option<Entry>,
 }
 
-impl Reader {
+impl Reader<'_> {
     fn fail(&mut self, line: usize, message: String) {
         self.shape.bad = Some(Bad { line, message });
     }
@@ -259,7 +263,15 @@ impl Reader {
             Some(inner) => {
                 let inner_level = inner.child_indent.unwrap_or(inner.indent + 2);
                 let under = under(inner);
-                if inner_level.abs_diff(indent) <= outer_level.abs_diff(indent) {
+                let outer_path: Vec<String> = self.stack.iter().skip(1).map(|f| f.name.clone()).collect();
+                let mut inner_path = outer_path.clone();
+                inner_path.push(inner.name.clone());
+                let inner_first = match ((self.fits)(&inner_path, key), (self.fits)(&outer_path, key)) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    _ => inner_level.abs_diff(indent) <= outer_level.abs_diff(indent),
+                };
+                if inner_first {
                     message += &format!(
                         " Indent it by {} to put it {under}, or by {} to make it {beside}",
                         spaces(inner_level),
