@@ -111,6 +111,13 @@ pub async fn run(
         side_jobs.push(tokio::spawn(crate::admin::http::serve(admin, Arc::new(state))));
     }
 
+    let listen = listener.local_addr().unwrap_or(config.listen.address);
+    let summary = crate::startup::Summary::gather(&start, listen, sessions.as_ref().map(|s| &*s.store)).await;
+    if let Err(why) = &summary.crm_reachable {
+        tracing::warn!(crm = %summary.crm, why, "the CRM is not reachable: requests get 502 until it is");
+    }
+    tracing::info!(target: "startup", "{summary}");
+
     let parts = Parts {
         live,
         signin,

@@ -50,6 +50,8 @@
 //!   and the admin listener (metrics, health).
 //! - [`reload`]: following the config file while running (SIGHUP, file
 //!   changes), what needs a restart, ending offboarded users' sessions.
+//! - [`startup`]: what `serve` says when it starts (listening where, the
+//!   CRM reachable or not, the store, users and how many enrolled).
 //! - [`app`]: a running gateway, assembled from its parts in one place.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
@@ -70,5 +72,6 @@ pub mod reload;
 pub mod request_id;
 pub mod session;
 pub mod signin;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -257,8 +257,11 @@ where
 }
 
 async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
-    let live = Live::load(&path)
+    let (live, warnings) = Live::load_and_lint(&path, Some(portcullis::clock::now()))
         .map_err(|err| anyhow::anyhow!("{} is not valid:\n  {}", path.display(), err.lines().join("\n  ")))?;
+    for warning in &warnings {
+        tracing::warn!("check: {warning}");
+    }
     let config = &live.config;
     let listener = tokio::net::TcpListener::bind(config.listen.address)
         .await
@@ -274,7 +277,6 @@ async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
             std::future::pending(),
         ));
     }
-    tracing::info!(address = %config.listen.address, "serving");
     let clock = portcullis::clock::Clock::system();
     portcullis::app::run(live, listener, access_log, clock, shutdown_signal()).await?;
     Ok(())

@@ -10,6 +10,8 @@
 
 pub mod codes;
 mod compile;
+#[cfg(test)]
+mod documented;
 pub mod hosts;
 mod mistakes;
 pub mod raw;

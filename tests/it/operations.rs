@@ -320,3 +320,77 @@ async fn the_admin_listener_counts_known_traffic_and_readiness_follows_the_store
     assert!(body.starts_with("not ready: store"), "{body}");
     assert_eq!(plain_get(port, "/healthz").await.0, 200, "alive all the same");
 }
+
+/// `serve` starts with a summary ops can check at a glance, and the
+/// warnings `check` would give.
+#[tokio::test]
+async fn serve_says_where_it_listens_whether_the_crm_answers_and_who_can_sign_in() {
+    let upstream = RecordingUpstream::start().await;
+    let pki = TestPki::new();
+    portcullis::auth::credentials::SecretsKey::create(&pki.path().join("secrets.key")).unwrap();
+    let start = |crm: &str, name: &str| {
+        let port = free_port();
+        let yaml = format!(
+            "listen: {{ address: \"127.0.0.1:{port}\", tls: {{ cert: server.pem, key: server.key }} }}\n\
+             upstream: {{ url: \"{crm}\" }}\n\
+             store: {{ embedded: {{ path: {name}.redb }} }}\n\
+             access: {{ web: any }}\n\
+             users: {{ alice: {{}}, bob: {{}}, dave: {{ disabled: true }} }}\n"
+        );
+        let config = write(pki.path(), &format!("{name}.yaml"), &yaml);
+        let log = pki.path().join(format!("{name}.log"));
+        let process = Process::start_logged(
+            &["serve", "--config", &config],
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            pki.path(),
+            std::process::Stdio::null(),
+            std::fs::File::create(&log).unwrap(),
+        );
+        (process, log, port)
+    };
+    let read_when = |log: &std::path::Path, wanted: &str| {
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains(wanted) {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no {wanted:?} in {}", std::fs::read_to_string(log).unwrap_or_default());
+    };
+
+    let (_gateway, log, port) = start(&upstream.url(), "up");
+    let text = read_when(&log, "users      ");
+    assert!(text.contains("portcullis 0.1.0 is serving"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  listening  https://127.0.0.1:{port} for 127.0.0.1, localhost"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  CRM        {}: reachable (", upstream.url())),
+        "{text}"
+    );
+    assert!(text.contains("  store      embedded, "), "{text}");
+    assert!(
+        text.contains("  users      3 in the policy, 0 enrolled, 1 disabled"),
+        "{text}"
+    );
+    // What check warns about, serve says too.
+    assert!(
+        text.contains("WARN portcullis: check: users.alice: may use every client type from any network"),
+        "{text}"
+    );
+
+    let closed = free_port();
+    let (_gateway, log, _) = start(&format!("http://127.0.0.1:{closed}"), "down");
+    let text = read_when(&log, "users      ");
+    assert!(
+        text.contains(&format!(
+            "  CRM        http://127.0.0.1:{closed}: NOT reachable (Connection refused"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("requests get 502 until it is"), "{text}");
+}
