@@ -355,3 +355,73 @@ pub(crate) enum ListFormat {
     Json,
     Csv,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command, with its path (`user invite`).
+    fn commands(command: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            let path = format!("{path} {}", sub.get_name()).trim().to_owned();
+            out.push((path.clone(), sub.clone()));
+            commands(sub, path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_a_short_summary_every_option_a_description_and_examples() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), String::new(), &mut all);
+        assert!(all.len() >= 16, "{}", all.len());
+        for (path, command) in &all {
+            let about = command.get_about().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                !about.is_empty() && about.chars().count() <= 76,
+                "{path}: summary {about:?}"
+            );
+            for arg in command
+                .get_arguments()
+                .filter(|a| !a.is_hide_set() && a.get_id() != "help")
+            {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{path}: --{} has no description",
+                    arg.get_id()
+                );
+            }
+            let leaf = command.get_subcommands().next().is_none();
+            let examples = command.get_after_help().map(ToString::to_string).unwrap_or_default();
+            if leaf && path != "demo-crm" {
+                assert!(examples.starts_with("Example"), "{path} has no examples");
+                let program = format!("portcullis {path}");
+                assert!(examples.contains(&program), "{path}: examples do not show {program:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_that_reads_the_config_defaults_it_alike() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), String::new(), &mut all);
+        let mut reading = 0;
+        for (path, command) in &all {
+            if let Some(config) = command.get_arguments().find(|a| a.get_id() == "config") {
+                reading += 1;
+                assert_eq!(
+                    config.get_env().and_then(|e| e.to_str()),
+                    Some("PORTCULLIS_CONFIG"),
+                    "{path}"
+                );
+                assert_eq!(config.get_default_values(), [super::DEFAULT_CONFIG], "{path}");
+                assert_eq!(config.get_short(), Some('c'), "{path}");
+            }
+        }
+        assert_eq!(
+            reading, 11,
+            "serve, check, explain, 4 user, 2 sessions, 2 store commands"
+        );
+    }
+}
