@@ -72,12 +72,16 @@ fn listen(raw: &RawConfig, base: &Path, found: &mut Found) -> Option<Listen> {
         (None, None) => None,
     };
     let hsts = raw.listen.hsts_max_age.0;
+    let proxy_protocol: Vec<IpNet> = (raw.listen.proxy_protocol.iter().enumerate())
+        .filter_map(|(i, text)| found.check(&format!("listen.proxy_protocol[{i}]"), parse_net(text)))
+        .collect();
     Some(Listen {
         address: address?,
         hosts: hosts?,
         redirect_http: redirect_http?,
         hsts_max_age: (!hsts.is_zero()).then_some(hsts),
         certificates: certificates?,
+        proxy_protocol,
     })
 }
 

@@ -134,6 +134,8 @@ pub struct Listen {
     /// `None` when HSTS is turned off (`hsts_max_age: 0s`).
     pub hsts_max_age: Option<Duration>,
     pub certificates: Certificates,
+    /// Load balancers whose connections start with a PROXY protocol header.
+    pub proxy_protocol: Vec<IpNet>,
 }
 
 /// Server certificates, loaded and checked (key matches certificate).

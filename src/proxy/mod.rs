@@ -12,6 +12,7 @@ mod forward;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;
+pub mod proxy_protocol;
 pub mod redirect;
 mod request;
 pub mod server;

@@ -98,6 +98,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Does a connection from `peer` start with a PROXY protocol header?
+    pub(crate) fn expects_proxy_header(&self, peer: std::net::IpAddr) -> bool {
+        let live = self.config.load();
+        let from = &live.config.listen.proxy_protocol;
+        !from.is_empty() && from.iter().any(|net| net.contains(&peer))
+    }
+
     /// The upstream and HSTS come from the config at start; a reload does
     /// not change them (see [`crate::reload`]).
     pub fn new(

@@ -221,8 +221,19 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, tcp: TcpStream, peer: std::net::SocketAddr, mut shutdown: broadcast::Receiver<()>) {
+    async fn run(self, mut tcp: TcpStream, mut peer: std::net::SocketAddr, mut shutdown: broadcast::Receiver<()>) {
         let _ = tcp.set_nodelay(true);
+        // Behind a listed load balancer the connection starts with who the
+        // client is; without it (or with a broken one) it ends here.
+        if self.gateway.expects_proxy_header(peer.ip()) {
+            match super::proxy_protocol::read(&mut tcp, peer, self.limits.header_read_timeout).await {
+                Ok(client) => peer = client,
+                Err(refused) => {
+                    tracing::warn!(balancer = %peer, "{refused}; connection closed");
+                    return;
+                }
+            }
+        }
         // The handshake counts against the header-read timeout: a client that
         // stalls in TLS is as much a slowloris as one that stalls in HTTP.
         let tls = match tokio::time::timeout(self.limits.header_read_timeout, self.acceptor.accept(tcp)).await {

@@ -27,7 +27,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         hosts: _, // read by every request
         redirect_http,
         hsts_max_age,
-        certificates: _, // read by every handshake
+        certificates: _,   // read by every handshake
+        proxy_protocol: _, // read by every new connection
     } = listen;
     let Upstream {
         server: _,             // read by every request

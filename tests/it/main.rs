@@ -12,6 +12,7 @@ mod crm_servers;
 mod deploy;
 mod harness;
 mod login;
+mod networks;
 mod operations;
 mod pages;
 mod policy;

@@ -102,6 +102,11 @@ pub struct RawListen {
     /// every name and address its certificates are for.
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
+    /// Load balancers that put a PROXY protocol header (v1 or v2) before
+    /// each connection: from these it is required, and the address it
+    /// carries is the client's. Others never send one.
+    #[serde(default)]
+    pub proxy_protocol: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,8 @@ pub struct Settings {
     pub policy: String,
     /// Files written next to the config before it is loaded (a logo…).
     pub files: Vec<(String, Vec<u8>)>,
+    /// More lines under `listen:`, indented by two spaces.
+    pub extra_listen: String,
 }
 
 /// A policy that lets every request through, for tests about the proxy itself.
@@ -43,15 +45,16 @@ impl Settings {
             extra_limits: String::new(),
             policy: OPEN_POLICY.into(),
             files: Vec::new(),
+            extra_listen: String::new(),
         }
     }
 
     pub fn yaml(&self) -> String {
         format!(
-            "listen:\n  address: \"127.0.0.1:0\"\n  tls: {{ cert: server.pem, key: server.key }}\n\
+            "listen:\n  address: \"127.0.0.1:0\"\n  tls: {{ cert: server.pem, key: server.key }}\n{}\
              upstream:\n  url: \"{}\"\n  connect_timeout: 1s\n  response_timeout: 2s\n{}\
              limits:\n  header_read_timeout: 1s\n  shutdown_grace: 5s\n{}{}{}",
-            self.upstream_url, self.extra_upstream, self.extra_limits, self.extra_top, self.policy
+            self.extra_listen, self.upstream_url, self.extra_upstream, self.extra_limits, self.extra_top, self.policy
         )
     }
 }
