@@ -13,7 +13,9 @@ use portcullis::telemetry::{self, AccessLog, LogFormat};
 mod cli;
 
 use cli::admin_commands::{disable, end_sessions, export, import, invite, list_sessions, reset, review};
-use cli::args::{Cli, Command, LogArgs, OperatorArg, SessionsCommand, StoreCommand, UserCommand, DEFAULT_CONFIG};
+use cli::args::{
+    Cli, Command, LinkCommand, LogArgs, OperatorArg, SessionsCommand, StoreCommand, UserCommand, DEFAULT_CONFIG,
+};
 use cli::explain::explain;
 
 // Measured with scripts/bench: mimalloc serves the many small per-request
@@ -35,11 +37,11 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     Ok(match cli.command {
         Command::Check { config } => check(&config.config),
         Command::Explain(args) => explain(&args),
-        Command::User(UserCommand::Invite { user, config, link, by }) => {
+        Command::User(UserCommand::Invite(LinkCommand { user, config, link, by })) => {
             let config = load(&config.config)?;
             report(in_runtime(async { invite(&user, &config, &link, &operator(&by)) }))
         }
-        Command::User(UserCommand::Reset { user, config, link, by }) => {
+        Command::User(UserCommand::Reset(LinkCommand { user, config, link, by })) => {
             let config = load(&config.config)?;
             report(in_runtime(reset(&user, &config, &link, &operator(&by))))
         }

@@ -229,6 +229,21 @@ pub struct SessionLine {
     pub last_seen: String,
 }
 
+impl SessionLine {
+    /// A table or CSV row, in the columns' order, with the id as given.
+    fn cells(&self, session: String) -> Vec<String> {
+        let l = self;
+        vec![
+            l.user.clone(),
+            session,
+            l.client.clone(),
+            l.address.clone(),
+            l.signed_in.clone(),
+            l.last_seen.clone(),
+        ]
+    }
+}
+
 pub fn session_lines(rows: &[SessionRow]) -> Vec<SessionLine> {
     rows.iter()
         .map(|row| SessionLine {
@@ -251,17 +266,7 @@ pub fn sessions_table(lines: &[SessionLine]) -> String {
     }
     let cells: Vec<Vec<String>> = lines
         .iter()
-        .map(|l| {
-            let short = l.session.chars().take(12).collect();
-            vec![
-                l.user.clone(),
-                short,
-                l.client.clone(),
-                l.address.clone(),
-                l.signed_in.clone(),
-                l.last_seen.clone(),
-            ]
-        })
+        .map(|l| l.cells(l.session.chars().take(12).collect()))
         .collect();
     tables::aligned(&SESSION_COLUMNS, &cells)
 }
@@ -269,19 +274,7 @@ pub fn sessions_table(lines: &[SessionLine]) -> String {
 pub fn sessions_csv(lines: &[SessionLine]) -> String {
     let header = SESSION_COLUMNS.map(|c| c.to_ascii_lowercase().replace(' ', "_"));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let cells: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.user.clone(),
-                l.session.clone(),
-                l.client.clone(),
-                l.address.clone(),
-                l.signed_in.clone(),
-                l.last_seen.clone(),
-            ]
-        })
-        .collect();
+    let cells: Vec<Vec<String>> = lines.iter().map(|l| l.cells(l.session.clone())).collect();
     tables::csv(&header, &cells)
 }
 

@@ -195,34 +195,14 @@ pub(crate) enum UserCommand {
     #[command(after_help = "Examples:\n  \
         portcullis user invite alice\n  \
         portcullis user invite bob --valid 24h --url https://crm.example.com")]
-    Invite {
-        /// The user, as named under `users:` in the policy.
-        #[arg(value_name = "USER")]
-        user: String,
-        #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        link: LinkArgs,
-        #[command(flatten)]
-        by: OperatorArg,
-    },
+    Invite(LinkCommand),
     /// Drop USER's credentials, end their sessions, print a new invite link.
     ///
     /// For a lost phone or a forgotten password: the password, second
     /// factors and recovery codes are dropped, every session ends, earlier
     /// links stop working.
     #[command(after_help = "Example:\n  portcullis user reset alice --valid 4h")]
-    Reset {
-        /// The user, as named under `users:` in the policy.
-        #[arg(value_name = "USER")]
-        user: String,
-        #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        link: LinkArgs,
-        #[command(flatten)]
-        by: OperatorArg,
-    },
+    Reset(LinkCommand),
     /// Offboard USER now: credentials dropped, every session ended.
     ///
     /// Their invite links stop working too. A later invite enrols them
@@ -292,6 +272,20 @@ pub(crate) enum SessionsCommand {
         #[command(flatten)]
         by: OperatorArg,
     },
+}
+
+/// A command that prints an invite link for a user (invite, reset).
+#[derive(clap::Args)]
+pub(crate) struct LinkCommand {
+    /// The user, as named under `users:` in the policy.
+    #[arg(value_name = "USER")]
+    pub(crate) user: String,
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+    #[command(flatten)]
+    pub(crate) link: LinkArgs,
+    #[command(flatten)]
+    pub(crate) by: OperatorArg,
 }
 
 /// How an invite link is made.

@@ -271,19 +271,19 @@ impl Reader<'_> {
                     (false, true) => false,
                     _ => inner_level.abs_diff(indent) <= outer_level.abs_diff(indent),
                 };
-                if inner_first {
-                    message += &format!(
-                        " Indent it by {} to put it {under}, or by {} to make it {beside}",
-                        spaces(inner_level),
-                        spaces(outer_level)
-                    );
-                } else {
-                    message += &format!(
-                        " Indent it by {} to make it {beside}, or by {} to put it {under}",
-                        spaces(outer_level),
-                        spaces(inner_level)
-                    );
+                let mut options = [
+                    (inner_level, format!("put it {under}")),
+                    (outer_level, format!("make it {beside}")),
+                ];
+                if !inner_first {
+                    options.reverse();
                 }
+                let [(first, first_words), (second, second_words)] = options;
+                message += &format!(
+                    " Indent it by {} to {first_words}, or by {} to {second_words}",
+                    spaces(first),
+                    spaces(second)
+                );
             }
             None => message += &format!(" Indent it by {} to make it {beside}", spaces(outer_level)),
         }
