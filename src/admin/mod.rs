@@ -16,6 +16,7 @@
 pub mod backup;
 pub mod http;
 pub mod review;
+mod review_csv;
 pub mod socket;
 pub mod tables;
 

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::tables;
+
+pub use super::review_csv::csv;
 use crate::auth::credentials::Credentials;
 use crate::config::raw::Factor;
 use crate::policy::lint::is_generic_name;
@@ -35,8 +37,13 @@ pub struct Row {
     pub asked_for: Vec<String>,
     /// Whether they have set a password (an invite used).
     pub enrolled: bool,
-    /// What they have set up: `totp`, `recovery codes (N)`; empty when not enrolled.
+    /// What they have set up: `totp`, `passkeys (N)`, `recovery codes (N)`;
+    /// empty when not enrolled.
     pub second_factors: Vec<String>,
+    /// Their passkeys and security keys.
+    pub passkeys: Vec<PasskeyRow>,
+    /// A passkey alone signs them in.
+    pub passwordless: bool,
     /// Exemptions running now.
     pub exemptions: Vec<RunningExemption>,
     pub exempted: bool,
@@ -57,6 +64,16 @@ pub struct ClientAccess {
 pub struct RunningExemption {
     pub until: String,
     pub reason: String,
+}
+
+/// One passkey: its name, when it was added and last used, and whether
+/// it syncs to other devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRow {
+    pub name: String,
+    pub created: String,
+    pub last_used: Option<String>,
+    pub synced: bool,
 }
 
 /// The last sign-in, with its time as the table writes it.
@@ -86,10 +103,28 @@ pub async fn review(
         let sessions = service.sessions().list(name, now).await?;
 
         let mut second_factors = Vec::new();
-        if let Some(c) = credentials.as_ref().filter(|c| c.totp.is_some()) {
-            second_factors.push("totp".to_owned());
+        let no_keys = Vec::new();
+        let keys = credentials.as_ref().map_or(&no_keys, |c| &c.passkeys);
+        if let Some(c) = credentials
+            .as_ref()
+            .filter(|c| c.totp.is_some() || !c.passkeys.is_empty())
+        {
+            if c.totp.is_some() {
+                second_factors.push("totp".to_owned());
+            }
+            if !keys.is_empty() {
+                second_factors.push(format!("passkeys ({})", keys.len()));
+            }
             second_factors.push(format!("recovery codes ({})", c.recovery.len()));
         }
+        let passkeys = (keys.iter())
+            .map(|k| PasskeyRow {
+                name: k.name.clone(),
+                created: tables::when(k.created),
+                last_used: k.last_used.map(tables::when),
+                synced: k.synced(),
+            })
+            .collect();
         let status = if user.disabled {
             "disabled"
         } else if user.expires.is_some_and(|at| at <= now) {
@@ -149,6 +184,8 @@ pub async fn review(
             asked_for: user.second_factors.iter().map(|f| factor_name(*f).to_owned()).collect(),
             enrolled: credentials.as_ref().is_some_and(|c| c.password.is_some()),
             second_factors,
+            passkeys,
+            passwordless: user.passkeys.passwordless,
             exempted: !exemptions.is_empty(),
             exemptions,
             last_login: last_login.map(|l| SignIn {
@@ -168,6 +205,7 @@ fn factor_name(factor: Factor) -> &'static str {
         Factor::Totp => "totp",
         Factor::Email => "email",
         Factor::Sms => "sms",
+        Factor::Passkey => "passkey",
     }
 }
 
@@ -186,9 +224,13 @@ fn sign_in_words(row: &Row) -> String {
         .iter()
         .map(String::as_str)
         .filter(|f| *f != "totp" || has_totp)
+        .filter(|f| *f != "passkey" || !row.passkeys.is_empty())
         .collect();
     match usable.as_slice() {
         [] => "no factor set up".to_owned(),
+        _ if row.passwordless && !row.passkeys.is_empty() => {
+            format!("passkey alone, or password then {}", usable.join(" or "))
+        }
         factors => factors.join(" or "),
     }
 }
@@ -320,64 +362,6 @@ fn or_none(text: &str) -> &str {
     }
 }
 
-/// CSV with a header line, for spreadsheets: every field of the JSON.
-pub fn csv(rows: &[Row]) -> String {
-    let header = [
-        "user",
-        "name",
-        "status",
-        "read_only",
-        "expires",
-        "expires_in_days",
-        "exempted",
-        "exemptions",
-        "groups",
-        "access",
-        "asked_for",
-        "enrolled",
-        "second_factors",
-        "last_login",
-        "open_sessions",
-        "flags",
-    ];
-    let lines: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let access: Vec<String> = row
-                .access
-                .iter()
-                .map(|a| format!("{}: {}", a.client_type, a.access))
-                .collect();
-            let exemptions: Vec<String> = row
-                .exemptions
-                .iter()
-                .map(|e| format!("until {} ({})", e.until, e.reason))
-                .collect();
-            vec![
-                row.user.clone(),
-                row.name.clone().unwrap_or_default(),
-                row.status.clone(),
-                row.read_only.to_string(),
-                row.expires.clone().unwrap_or_default(),
-                row.expires_in_days.map(|d| d.to_string()).unwrap_or_default(),
-                row.exempted.to_string(),
-                exemptions.join("; "),
-                row.groups.join("; "),
-                access.join("; "),
-                row.asked_for.join("; "),
-                row.enrolled.to_string(),
-                row.second_factors.join("; "),
-                row.last_login.as_ref().map_or("never".to_owned(), |l| {
-                    format!("{} from {} ({})", l.at, l.ip, l.client_type)
-                }),
-                row.open_sessions.to_string(),
-                row.flags.join("; "),
-            ]
-        })
-        .collect();
-    tables::csv(&header, &lines)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +381,8 @@ mod tests {
             asked_for: vec!["totp".into()],
             enrolled: false,
             second_factors: Vec::new(),
+            passkeys: Vec::new(),
+            passwordless: false,
             last_login: None,
             open_sessions: 0,
             flags: Vec::new(),

@@ -1,5 +1,5 @@
 //! What the store keeps per user: the password hash, the TOTP secret
-//! encrypted at rest, and the recovery-code hashes.
+//! encrypted at rest, the recovery-code hashes and the passkeys' public keys.
 //!
 //! TOTP secrets are sealed with AES-256-GCM under a key read from a file
 //! named in the config (never in the store, never in the YAML). The user
@@ -12,6 +12,7 @@ use std::path::Path;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use serde::{Deserialize, Serialize};
 
+use super::passkey::StoredPasskey;
 use super::totp::TotpSecret;
 use crate::store::{Store, StoreError};
 
@@ -156,6 +157,12 @@ pub struct Credentials {
     /// The last few passwords (argon2id), so a change cannot go back to one.
     #[serde(default)]
     pub previous_passwords: Vec<String>,
+    /// Passkeys and security keys (WebAuthn public keys, never secrets).
+    #[serde(default)]
+    pub passkeys: Vec<StoredPasskey>,
+    /// The random handle the user's passkeys carry (see [`super::passkey`]).
+    #[serde(default)]
+    pub passkey_handle: Option<uuid::Uuid>,
 }
 
 fn key(user: &str) -> String {

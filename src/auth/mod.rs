@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod invite;
 pub mod lockout;
 pub mod otp;
+pub mod passkey;
 pub mod password;
 pub mod recovery;
 pub mod totp;

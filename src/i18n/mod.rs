@@ -82,7 +82,9 @@ texts! {
     unavailable_title, unavailable, sign_in_required_title, sign_in_required, step_up_required,
     not_allowed_title, not_allowed, wrong_address_title, wrong_address, bad_request_title, bad_request,
     unreachable_title, unreachable, slow_title, slow, not_found_title, not_found, email_intro, email_once,
-    email_where, email_not_you, sms,
+    email_where, email_not_you, sms, use_passkey, sign_in_with_passkey, passkey_no_answer, passkey_needs_browser, passkey_refused, passkey_last_factor,
+    passkeys_title, passkeys_intro, passkeys_none, passkey_name, add_passkey, remove, passkey_added, passkey_removed,
+    passkey_dates, passkey_unused, manage_passkeys, create_passkey_title, create_passkey_intro, passkey_confirm_first,
 }
 
 const BUILT_IN: [(&str, &str); 4] = [

@@ -58,6 +58,14 @@ pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
         if everywhere && !user.disabled {
             warn(path.clone(), "may use every client type from any network".into());
         }
+        let passkeys = user.second_factors.contains(&crate::config::raw::Factor::Passkey);
+        if (user.passkeys.passwordless || user.passkeys.device_bound) && !passkeys {
+            warn(
+                format!("{path}.passkeys"),
+                "sets passkey rules, but passkey is not among this user's second_factors; add it or drop the rules"
+                    .into(),
+            );
+        }
         let raw_user = &raw.users[name];
         if raw_user.groups.is_empty() && raw_user.access.is_none() && !user.disabled {
             warn(

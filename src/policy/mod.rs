@@ -174,6 +174,7 @@ pub struct User {
     /// Second factors this user may sign in with: their own setting, else
     /// their groups' (together), else the default (`[totp]`).
     pub second_factors: Vec<Factor>,
+    pub passkeys: PasskeyRules,
     pub disabled: bool,
     pub expires: Option<SystemTime>,
     /// Why this user may only look, if they may only look.
@@ -182,6 +183,15 @@ pub struct User {
     effective: Vec<(Option<Access>, Source)>,
     /// The exemptions naming this user or one of their groups.
     exemptions: Vec<ExemptionId>,
+}
+
+/// How a user may use passkeys (`passkeys` in the policy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PasskeyRules {
+    /// A passkey alone signs in, without the password.
+    pub passwordless: bool,
+    /// Synced passkeys are refused: only keys bound to one authenticator.
+    pub device_bound: bool,
 }
 
 impl User {

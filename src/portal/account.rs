@@ -33,6 +33,8 @@ pub async fn overview(ctx: &Ctx<'_>) -> Page {
     let page = views::Account {
         frame: ctx.frame(&t.account_title, Links::Account),
         signed_in_as: fill(&t.account_signed_in_as, &[("user", &session.user)]),
+        passkeys: (ctx.at.policy.users.get(&session.user))
+            .is_some_and(|u| u.second_factors.contains(&crate::policy::Factor::Passkey)),
     };
     Ok(views::html(StatusCode::OK, &page))
 }

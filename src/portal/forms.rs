@@ -15,12 +15,48 @@ pub struct SignIn {
     pub next: String,
 }
 
-/// A code: the second factor, or a step-up.
+/// A code or a passkey's answer: the second factor, or a step-up.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Code {
     pub code: String,
+    /// A passkey's answer (WebAuthn JSON), instead of a code.
+    pub passkey: String,
     pub next: String,
+}
+
+/// A passkey alone, from the sign-in page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PasskeySignIn {
+    /// Which ceremony the page started.
+    pub ceremony: String,
+    pub passkey: String,
+    pub next: String,
+}
+
+/// A new passkey from the account page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewPasskey {
+    pub name: String,
+    pub passkey: String,
+}
+
+/// A new passkey from an invite link's page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EnrolPasskey {
+    pub token: String,
+    pub name: String,
+    pub passkey: String,
+}
+
+/// Which passkey to remove: its credential id.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RemovePasskey {
+    pub id: String,
 }
 
 /// "Email me a code", "Text me a code".

@@ -10,6 +10,7 @@
 pub mod account;
 pub mod cookies;
 pub mod forms;
+pub mod passkeys;
 pub mod sessions;
 pub mod signin;
 pub mod views;
@@ -35,20 +36,25 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 pub enum Page {
     Health,
     Stylesheet,
+    PasskeyScript,
     BrandStylesheet,
     Logo,
     Login,
+    PasskeySignIn,
     SecondFactor,
     SendCode,
     StepUp,
     Logout,
     Enrol,
     EnrolConfirm,
+    EnrolPasskey,
     Sessions,
     Account,
     AccountPassword,
     AccountAuthenticator,
     AccountAuthenticatorConfirm,
+    AccountPasskeys,
+    AccountPasskeysRemove,
     Unknown,
 }
 
@@ -61,19 +67,24 @@ pub fn route(path: &str) -> Option<Page> {
     Some(match rest {
         "health" => Page::Health,
         "assets/portcullis.css" => Page::Stylesheet,
+        "assets/passkey.js" => Page::PasskeyScript,
         "assets/brand.css" => Page::BrandStylesheet,
         "assets/logo" => Page::Logo,
         "login" => Page::Login,
+        "passkey" => Page::PasskeySignIn,
         "second-factor" => Page::SecondFactor,
         "send-code" => Page::SendCode,
         "step-up" => Page::StepUp,
         "enrol" => Page::Enrol,
         "enrol/confirm" => Page::EnrolConfirm,
+        "enrol/passkey" => Page::EnrolPasskey,
         "sessions" => Page::Sessions,
         "account" => Page::Account,
         "account/password" => Page::AccountPassword,
         "account/authenticator" => Page::AccountAuthenticator,
         "account/authenticator/confirm" => Page::AccountAuthenticatorConfirm,
+        "account/passkeys" => Page::AccountPasskeys,
+        "account/passkeys/remove" => Page::AccountPasskeysRemove,
         "logout" => Page::Logout,
         _ => Page::Unknown,
     })
@@ -119,6 +130,8 @@ pub struct Ctx<'a> {
     pub form: Option<Bytes>,
     /// The CSRF token for the forms the page shows (the browser's own, or new).
     pub csrf: String,
+    /// The name (and port) the browser addressed, one of `listen.hosts`.
+    pub host: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -199,6 +212,10 @@ pub async fn serve(
             let css = Bytes::from_static(views::STYLESHEET.as_bytes());
             return Ok(asset(css, "text/css; charset=utf-8", "public, max-age=3600"));
         }
+        Page::PasskeyScript => {
+            let script = Bytes::from_static(views::PASSKEY_SCRIPT.as_bytes());
+            return Ok(asset(script, "text/javascript; charset=utf-8", "public, max-age=3600"));
+        }
         Page::BrandStylesheet => return Ok(asset(brand_css(brand).into(), "text/css; charset=utf-8", "no-cache")),
         Page::Logo => return logo(brand),
         Page::Unknown => return Err(PortalError::NotFound),
@@ -225,6 +242,10 @@ pub async fn serve(
         }
         false => None,
     };
+    // HTTP/2 names it in :authority, HTTP/1.1 in Host; the gateway has
+    // refused any name not in listen.hosts before this.
+    let host = (parts.uri.authority().map(|a| a.as_str().to_owned()))
+        .or_else(|| parts.headers.get(http::header::HOST)?.to_str().ok().map(str::to_owned));
     let ctx = Ctx {
         signin,
         at,
@@ -233,20 +254,25 @@ pub async fn serve(
         query: parts.uri.query().map(str::to_owned),
         form,
         csrf,
+        host,
     };
     let mut response = match page {
         Page::Login => signin::login(&ctx).await?,
+        Page::PasskeySignIn => passkeys::sign_in(&ctx).await?,
         Page::SecondFactor => signin::second_factor(&ctx).await?,
         Page::SendCode => signin::send_code(&ctx).await?,
         Page::StepUp => signin::step_up(&ctx).await?,
         Page::Enrol => signin::enrol(&ctx).await?,
         Page::EnrolConfirm => signin::enrol_confirm(&ctx).await?,
+        Page::EnrolPasskey => passkeys::enrol(&ctx).await?,
         Page::Sessions => sessions::sessions(&ctx).await?,
         Page::Logout => sessions::logout(&ctx).await?,
         Page::Account => account::overview(&ctx).await?,
         Page::AccountPassword => account::password(&ctx).await?,
         Page::AccountAuthenticator => account::authenticator(&ctx).await?,
         Page::AccountAuthenticatorConfirm => account::authenticator_confirm(&ctx).await?,
+        Page::AccountPasskeys => passkeys::account(&ctx).await?,
+        Page::AccountPasskeysRemove => passkeys::remove(&ctx).await?,
         _ => return Err(PortalError::NotFound),
     };
     // Every form the page shows carries this token; the browser keeps it.
@@ -325,7 +351,8 @@ pub fn safe_next(next: Option<&str>) -> String {
         return "/".to_owned();
     };
     let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    if target.starts_with(PREFIX) {
+    // The passkeys page, after the step-up it asks for: it only shows.
+    if target.starts_with(PREFIX) && target != passkeys::PASSKEYS {
         return "/".to_owned();
     }
     target.to_owned()
@@ -393,6 +420,7 @@ mod tests {
             "/.portcullis/logout",
             "/%2e%2e/.portcullis/logout",
             "/./.portcullis/sessions",
+            "/.portcullis/account/passkeys/remove",
         ] {
             assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
         }
@@ -400,5 +428,9 @@ mod tests {
         assert_eq!(safe_next(Some("/x\r\nSet-Cookie: a=b")), "/xSet-Cookie:%20a=b");
         assert_eq!(safe_next(Some("/contacts/../billing?q=a b")), "/billing?q=a%20b");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(
+            safe_next(Some("/.portcullis/account/passkeys")),
+            "/.portcullis/account/passkeys"
+        );
     }
 }

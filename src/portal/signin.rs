@@ -16,7 +16,7 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use super::views::{self, Links};
-use super::{cookies, forms, redirect, safe_next, Ctx, PortalError};
+use super::{cookies, forms, passkeys, redirect, safe_next, Ctx, PortalError};
 use crate::auth::totp::TotpSecret;
 use crate::i18n::fill;
 use crate::session::Session;
@@ -38,7 +38,8 @@ pub async fn login(ctx: &Ctx<'_>) -> Page {
     }
     if !ctx.posted() {
         let next = safe_next(ctx.query_value("next").as_deref());
-        return Ok(sign_in_page(ctx, &next, "", None));
+        let passkey = passkeys::passwordless_form(ctx, &next).await?;
+        return Ok(sign_in_page(ctx, &next, "", None, passkey));
     }
     let form: forms::SignIn = ctx.decode();
     let next = safe_next(Some(&form.next));
@@ -47,13 +48,22 @@ pub async fn login(ctx: &Ctx<'_>) -> Page {
         .password(&ctx.at, flow.as_ref(), &form.username, &form.password, next.clone())
         .await?;
     let response = match &outcome.show {
-        Show::SignIn { user, notice } => sign_in_page(ctx, &next, user, Some(*notice)),
+        Show::SignIn { user, notice } => {
+            let passkey = passkeys::passwordless_form(ctx, &next).await?;
+            sign_in_page(ctx, &next, user, Some(*notice), passkey)
+        }
         _ => shown(ctx, &outcome),
     };
     Ok(with_cookies(response, &outcome))
 }
 
-fn sign_in_page(ctx: &Ctx<'_>, next: &str, user: &str, notice: Option<Notice>) -> Response<Full<Bytes>> {
+pub(super) fn sign_in_page(
+    ctx: &Ctx<'_>,
+    next: &str,
+    user: &str,
+    notice: Option<Notice>,
+    passkey: Option<views::PasskeyForm>,
+) -> Response<Full<Bytes>> {
     let t = ctx.t;
     let page = views::SignIn {
         frame: ctx.frame(&t.sign_in_title, Links::None),
@@ -63,6 +73,7 @@ fn sign_in_page(ctx: &Ctx<'_>, next: &str, user: &str, notice: Option<Notice>) -
         csrf: &ctx.csrf,
         next,
         user,
+        passkey,
     };
     views::html(StatusCode::OK, &page)
 }
@@ -77,7 +88,11 @@ pub async fn second_factor(ctx: &Ctx<'_>) -> Page {
         return code_page(ctx, Purpose::SignIn, &user, Notes::default()).await;
     }
     let form: forms::Code = ctx.decode();
-    let outcome = ctx.signin.second_factor(&ctx.at, flow.as_ref(), &form.code).await?;
+    let rp = ctx.relying_party();
+    let outcome = (ctx
+        .signin
+        .second_factor(&ctx.at, flow.as_ref(), passkeys::offered(&form, rp.as_ref())))
+    .await?;
     let response = match &outcome.show {
         Show::SecondFactor { notice } => {
             let notes = Notes::error(notice.map(|n| views::notice(ctx.t, n)));
@@ -167,7 +182,9 @@ pub async fn step_up(ctx: &Ctx<'_>) -> Page {
         return code_page(ctx, purpose, &user, Notes::default()).await;
     }
     let form: forms::Code = ctx.decode();
-    let outcome = (ctx.signin.step_up(&ctx.at, (&id, &session), next.clone(), &form.code)).await?;
+    let rp = ctx.relying_party();
+    let offered = passkeys::offered(&form, rp.as_ref());
+    let outcome = (ctx.signin.step_up(&ctx.at, (&id, &session), next.clone(), offered)).await?;
     let response = match &outcome.show {
         Show::StepUp { notice, .. } => {
             let purpose = Purpose::StepUp {
@@ -207,6 +224,9 @@ pub async fn enrol(ctx: &Ctx<'_>) -> Page {
         (Show::Scan { user, notice }, Some(secret)) => {
             scan_page(ctx, ENROL_CONFIRM, Some(&form.token), user, secret, *notice)
         }
+        (Show::CreatePasskey { user, notice }, _) => {
+            passkeys::create_page(ctx, &outcome.flow, &form.token, user, *notice).await?
+        }
         _ => shown(ctx, &outcome),
     };
     Ok(with_cookies(response, &outcome))
@@ -236,7 +256,7 @@ pub async fn enrol_confirm(ctx: &Ctx<'_>) -> Page {
     Ok(with_cookies(response, &outcome))
 }
 
-fn enrol_page(ctx: &Ctx<'_>, token: &str, user: &str, notice: Option<Notice>) -> Response<Full<Bytes>> {
+pub(super) fn enrol_page(ctx: &Ctx<'_>, token: &str, user: &str, notice: Option<Notice>) -> Response<Full<Bytes>> {
     let t = ctx.t;
     let page = views::EnrolPassword {
         frame: ctx.frame(&t.enrol_title, Links::None),
@@ -249,7 +269,7 @@ fn enrol_page(ctx: &Ctx<'_>, token: &str, user: &str, notice: Option<Notice>) ->
     views::html(StatusCode::OK, &page)
 }
 
-fn link_page(ctx: &Ctx<'_>, problem: crate::signin::enrol::LinkProblem) -> Response<Full<Bytes>> {
+pub(super) fn link_page(ctx: &Ctx<'_>, problem: crate::signin::enrol::LinkProblem) -> Response<Full<Bytes>> {
     let (status, title, line) = views::link_problem(ctx.t, problem);
     views::message(ctx.frame(title, Links::None), status, vec![line.to_owned()], None)
 }
@@ -362,15 +382,20 @@ async fn code_page(ctx: &Ctx<'_>, purpose: Purpose, user: &str, notes: Notes) ->
             Some(views::Send { via: name, label })
         })
         .collect();
-    let (action, purpose_name, next, why, links) = match &purpose {
-        Purpose::SignIn => (SECOND_FACTOR, "login", "/", None, Links::SwitchAccount),
+    let (action, purpose_name, next, why, links, scope) = match &purpose {
+        Purpose::SignIn => {
+            let scope = codes::scope("login", ctx.flow_id().as_ref());
+            (SECOND_FACTOR, "login", "/", None, Links::SwitchAccount, scope)
+        }
         Purpose::StepUp { next, session } => {
             let proven = super::from_secs(session.second_factor_at);
             let why = (ctx.at.step_up_within(&session.user, proven, next))
                 .map(|within| fill(&t.step_up_why, &[("within", &views::short_duration(within))]));
-            (STEP_UP, "step-up", next.as_str(), why, Links::Account)
+            let scope = codes::scope("step-up", ctx.session_id().as_ref());
+            (STEP_UP, "step-up", next.as_str(), why, Links::Account, scope)
         }
     };
+    let passkey = passkeys::proof_form(ctx, user, &scope, action, next).await?;
     let page = views::Code {
         frame: ctx.frame(&t.confirm_title, links),
         why,
@@ -382,6 +407,7 @@ async fn code_page(ctx: &Ctx<'_>, purpose: Purpose, user: &str, notes: Notes) ->
         csrf: &ctx.csrf,
         next,
         sends,
+        passkey,
     };
     Ok(views::html(StatusCode::OK, &page))
 }

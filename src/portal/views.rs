@@ -1,7 +1,8 @@
 //! The pages, as templates (`templates/portal/*.html`, checked when the
 //! gateway is compiled, escaped by default) and the values they show, in
-//! the user's language ([`crate::i18n`]). Plain, accessible, no JavaScript,
-//! no third-party assets, and headers that keep them out of caches and frames.
+//! the user's language ([`crate::i18n`]). Plain, accessible, no third-party
+//! assets, and headers that keep them out of caches and frames. The one
+//! script (`assets/passkey.js`) is for passkeys; without it every page works.
 
 use askama::Template;
 use bytes::Bytes;
@@ -19,7 +20,10 @@ use crate::signin::{Notice, Problem};
 
 pub const STYLESHEET: &str = include_str!("assets/portcullis.css");
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const PASSKEY_SCRIPT: &str = include_str!("assets/passkey.js");
+
+/// The pages' only script is ours (passkeys), from our origin; never inline.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Which links a page ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +56,55 @@ pub struct SignIn<'a> {
     pub next: &'a str,
     /// Kept after a wrong password.
     pub user: &'a str,
+    pub passkey: Option<PasskeyForm>,
+}
+
+/// A form whose button asks the browser for a passkey (`get`) or makes a
+/// new one (`create`), with the options the gateway made for it.
+pub struct PasskeyForm {
+    pub action: &'static str,
+    pub kind: &'static str,
+    /// The WebAuthn options, as JSON.
+    pub options: String,
+    pub label: String,
+    /// Hidden fields to post with the answer.
+    pub fields: Vec<(&'static str, String)>,
+    /// Asks for the new passkey's name.
+    pub named: bool,
+    pub default_name: String,
+    /// The username field offers passkeys too (the browser's autofill).
+    pub autofill: bool,
+    /// The page's main button, not a second way.
+    pub primary: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/passkeys.html")]
+pub struct Passkeys<'a> {
+    pub frame: Frame<'a>,
+    pub info: Option<String>,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub keys: Vec<PasskeyRow>,
+    /// Where to confirm it is you first, and the words for the link.
+    pub confirm_first: Option<(String, String)>,
+    pub passkey: Option<PasskeyForm>,
+}
+
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: String,
+    pub dates: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/create_passkey.html")]
+pub struct CreatePasskey<'a> {
+    pub frame: Frame<'a>,
+    pub info: Option<String>,
+    pub error: Option<String>,
+    pub csrf: &'a str,
+    pub passkey: Option<PasskeyForm>,
 }
 
 /// A way to be sent a code, as a button.
@@ -74,6 +127,7 @@ pub struct Code<'a> {
     pub csrf: &'a str,
     pub next: &'a str,
     pub sends: Vec<Send>,
+    pub passkey: Option<PasskeyForm>,
 }
 
 #[derive(Template)]
@@ -125,6 +179,8 @@ pub struct Message<'a> {
 pub struct Account<'a> {
     pub frame: Frame<'a>,
     pub signed_in_as: String,
+    /// The policy lets this user use passkeys.
+    pub passkeys: bool,
 }
 
 #[derive(Template)]
@@ -216,6 +272,8 @@ pub fn notice(t: &Texts, notice: Notice) -> String {
         Notice::WrongNewCode => t.wrong_new_code.clone(),
         Notice::WrongCurrentPassword => t.wrong_current_password.clone(),
         Notice::TookTooLong => t.took_too_long_password.clone(),
+        Notice::PasskeyRefused => t.passkey_refused.clone(),
+        Notice::LastFactor => t.passkey_last_factor.clone(),
         Notice::Weak(problem) => match problem {
             Problem::TooShort => t.too_short.clone(),
             Problem::NotSame => t.not_same.clone(),
@@ -315,6 +373,7 @@ mod tests {
             csrf: "c",
             next: "/\"><script>",
             user: "al\"ice",
+            passkey: None,
         };
         let response = html(StatusCode::OK, &page);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");

@@ -25,6 +25,8 @@ use crate::store::Store;
 
 use super::attempt::Attempt;
 use super::engine::{SignIn, SignInError};
+use super::machine::Proof;
+use crate::auth::passkey::RelyingParty;
 
 /// At most one code per sign-in or step-up this often.
 const RESEND_AFTER: Duration = Duration::from_secs(30);
@@ -36,6 +38,8 @@ const MAX_SENDS_PER_ADDRESS: u64 = 20;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Offers {
     pub totp: bool,
+    /// The policy allows passkeys and the user has one.
+    pub passkey: bool,
     /// Where a code would go.
     pub email: Option<String>,
     pub sms: Option<String>,
@@ -43,7 +47,7 @@ pub struct Offers {
 
 impl Offers {
     pub fn any(&self) -> bool {
-        self.totp || self.email.is_some() || self.sms.is_some()
+        self.totp || self.passkey || self.email.is_some() || self.sms.is_some()
     }
 
     /// Where a code by this way would go, masked for the page.
@@ -97,6 +101,20 @@ pub fn masked(destination: &str) -> String {
 }
 
 impl SignIn {
+    /// Is what was offered right for `scope`? A code or a ceremony works once.
+    pub(super) async fn check(
+        &self,
+        at: &Attempt<'_>,
+        user: &str,
+        scope: &str,
+        offered: &Offered<'_>,
+    ) -> Result<bool, SignInError> {
+        match offered {
+            Offered::Code(code) => self.check_code(at, user, scope, code).await,
+            Offered::Passkey { rp, answer } => self.check_passkey(at, rp, user, scope, answer).await,
+        }
+    }
+
     /// For `user` under the current policy, with their stored credentials.
     pub fn offers(&self, at: &Attempt<'_>, user: &str, credentials: Option<&Credentials>) -> Offers {
         let Some(account) = at.policy.users.get(user) else {
@@ -106,6 +124,7 @@ impl SignIn {
         let delivery = &self.sending.load().delivery;
         Offers {
             totp: allows(Factor::Totp) && credentials.is_some_and(|c| c.totp.is_some()),
+            passkey: allows(Factor::Passkey) && credentials.is_some_and(|c| !c.passkeys.is_empty()),
             email: (account.email.clone()).filter(|_| allows(Factor::Email) && delivery.can_email()),
             sms: (account.phone.clone()).filter(|_| allows(Factor::Sms) && delivery.can_text()),
         }
@@ -251,6 +270,23 @@ pub async fn spend_totp_step(store: &Store, user: &str, step: u64) -> Result<boo
     store
         .set_if_absent(&marker, b"1", Duration::from_secs(totp::STEP_SECONDS * 4))
         .await
+}
+
+/// What a user offered as a second factor or step-up.
+pub enum Offered<'a> {
+    /// A code they typed.
+    Code(&'a str),
+    /// A passkey's answer (JSON) to the ceremony the page started.
+    Passkey { rp: &'a RelyingParty, answer: &'a str },
+}
+
+impl Offered<'_> {
+    pub(super) fn proof(&self) -> Proof {
+        match self {
+            Offered::Code(_) => Proof::Code,
+            Offered::Passkey { .. } => Proof::Passkey,
+        }
+    }
 }
 
 #[cfg(test)]

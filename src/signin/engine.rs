@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use crate::auth::credentials::{CredentialError, Credentials, SecretsKey};
 use crate::auth::delivery::Delivery;
 use crate::auth::lockout;
+use crate::auth::passkey;
 use crate::auth::password::{Hasher, Password};
 use crate::auth::recovery;
 use crate::config::codes::CodeSettings;
@@ -24,7 +25,8 @@ use crate::session::{same_network, LastLogin, Session, SessionId, SessionService
 use crate::store::{Store, StoreError};
 
 use super::attempt::Attempt;
-use super::machine::{self, step, CodeCheck, Effect, Flow, Input, PasswordCheck, Show};
+use super::codes::Offered;
+use super::machine::{self, step, CodeCheck, Effect, Flow, Input, PasswordCheck, Show, SignedInWith};
 
 /// What signing in needs: the store and the sessions on it, the key that
 /// seals TOTP secrets and signs invites, the password hasher, how codes
@@ -93,7 +95,10 @@ pub enum FlowCookie {
 fn starts_flow(input: &Input) -> bool {
     matches!(
         input,
-        Input::Password { .. } | Input::InvitePassword { .. } | Input::CurrentPassword { .. }
+        Input::Password { .. }
+            | Input::InvitePassword { .. }
+            | Input::CurrentPassword { .. }
+            | Input::PasskeyAlone { .. }
     )
 }
 
@@ -192,12 +197,12 @@ impl SignIn {
         self.run(at, flow_id, None, input).await
     }
 
-    /// A code on the second-factor page.
+    /// A code or a passkey on the second-factor page.
     pub async fn second_factor(
         &self,
         at: &Attempt<'_>,
         flow_id: Option<&SessionId>,
-        code: &str,
+        offered: Offered<'_>,
     ) -> Result<Outcome, SignInError> {
         let flow = self.flow(flow_id, at.now).await?;
         let Some(Flow::SecondFactorDue { user, .. }) = &flow else {
@@ -206,7 +211,7 @@ impl SignIn {
         let user = user.clone();
         let locked = lockout::is_locked(&self.store, &user, at.ip).await?;
         let scope = super::codes::scope("login", flow_id);
-        let right = !locked && self.check_code(at, &user, &scope, code).await?;
+        let right = !locked && self.check(at, &user, &scope, &offered).await?;
         let live_elsewhere = match right {
             true => (self.sessions.sessions().list(&user, at.now).await?.into_iter())
                 .find(|(_, s)| !same_network(s.ip, at.ip))
@@ -219,28 +224,30 @@ impl SignIn {
             allowed: at.allowed(&user),
             live_elsewhere,
             refuse_sharing: self.sessions.limits.refuse_sharing,
+            by: offered.proof(),
         };
         self.run(at, flow_id, flow, Input::Code(check)).await
     }
 
-    /// A code on the step-up page, from a signed-in user.
+    /// A code or a passkey on the step-up page, from a signed-in user.
     pub async fn step_up(
         &self,
         at: &Attempt<'_>,
         session: (&SessionId, &Session),
         next: String,
-        code: &str,
+        offered: Offered<'_>,
     ) -> Result<Outcome, SignInError> {
         let (id, session) = session;
         let locked = lockout::is_locked(&self.store, &session.user, at.ip).await?;
         let scope = super::codes::scope("step-up", Some(id));
-        let right = !locked && self.check_code(at, &session.user, &scope, code).await?;
+        let right = !locked && self.check(at, &session.user, &scope, &offered).await?;
         let check = CodeCheck {
             locked,
             right,
             allowed: true,
             live_elsewhere: None,
             refuse_sharing: false,
+            by: offered.proof(),
         };
         let input = Input::StepUpCode {
             user: session.user.clone(),
@@ -329,11 +336,19 @@ impl SignIn {
                     action = if refused { "sign-in refused" } else { "allowed" },
                 );
             }
-            Effect::StartSession { user, client_type } => {
+            Effect::StartSession {
+                user,
+                client_type,
+                with,
+            } => {
                 // The flow is used up: taking it fails for a second racer.
-                let taken = match flow_id {
-                    Some(id) => self.store.take(&flow_key(id)).await?.is_some(),
-                    None => false,
+                // A passkey alone had its ceremony taken instead.
+                let taken = match (with, flow_id) {
+                    (SignedInWith::Passkey, _) => true,
+                    (SignedInWith::PasswordAndSecondFactor, Some(id)) => {
+                        self.store.take(&flow_key(id)).await?.is_some()
+                    }
+                    (SignedInWith::PasswordAndSecondFactor, None) => false,
                 };
                 if !taken {
                     return Ok(Some(Show::Redirect("/.portcullis/login".into())));
@@ -346,6 +361,7 @@ impl SignIn {
                     user = %user,
                     client_ip = %at.ip,
                     client_type = %client_type,
+                    with = with.words(),
                     session = %session.handle().0,
                     ended_sessions = ended.len(),
                 );
@@ -364,6 +380,7 @@ impl SignIn {
                 invite,
                 password,
                 totp,
+                passkey,
             } => {
                 // Checked again: the user may have been revoked or offboarded
                 // while the code was typed, or a racer used the link.
@@ -374,11 +391,16 @@ impl SignIn {
                     return Ok(Some(Show::Link(super::enrol::LinkProblem::Used)));
                 }
                 let codes = recovery::generate();
+                if let Some(new) = &passkey {
+                    passkey::record_owner(&self.store, &new.handle, &user).await?;
+                }
                 Credentials {
                     password: Some(password),
                     totp,
                     recovery: codes.iter().map(|c| recovery::hash(c)).collect(),
                     enrolled_at: Some(machine::secs(at.now)),
+                    passkey_handle: passkey.as_ref().map(|new| new.handle),
+                    passkeys: passkey.into_iter().map(|new| new.key).collect(),
                     ..Default::default()
                 }
                 .save(&self.store, &user)
@@ -414,18 +436,5 @@ impl SignIn {
             count,
         };
         self.apply(at, None, effect, &mut outcome).await.map(|_| ())
-    }
-}
-
-impl CodeCheck {
-    /// For a code with no flow to check it against (refused by the step).
-    fn nothing() -> CodeCheck {
-        CodeCheck {
-            locked: false,
-            right: false,
-            allowed: false,
-            live_elsewhere: None,
-            refuse_sharing: false,
-        }
     }
 }

@@ -20,7 +20,7 @@ use crate::session::SessionId;
 
 use super::attempt::Attempt;
 use super::engine::{Outcome, SignIn, SignInError};
-use super::machine::{Input, Problem, Show};
+use super::machine::{Input, NewFactor, Problem, Show};
 
 const MIN_PASSWORD_CHARS: usize = 12;
 /// Passwords every guesser tries first.
@@ -113,14 +113,21 @@ impl SignIn {
             Some(_) => String::new(),
             None => self.hasher.hash(password)?,
         };
-        let uses_totp = (at.policy.users.get(&user)).is_some_and(|u| u.second_factors.contains(&Factor::Totp));
-        let secret = (uses_totp && problem.is_none()).then(totp::TotpSecret::generate);
+        // An authenticator app where the policy offers one, else a passkey
+        // where it offers that, else nothing (codes are sent).
+        let factors = (at.policy.users.get(&user)).map_or(&[][..], |u| u.second_factors.as_slice());
+        let secret = (factors.contains(&Factor::Totp) && problem.is_none()).then(totp::TotpSecret::generate);
+        let then = match &secret {
+            Some(secret) => NewFactor::Totp(self.key().seal(&user, secret)),
+            None if factors.contains(&Factor::Passkey) => NewFactor::Passkey,
+            None => NewFactor::Nothing,
+        };
         let input = Input::InvitePassword {
             user: user.clone(),
             invite,
             problem,
             password: hash,
-            totp: secret.as_ref().map(|s| self.key().seal(&user, s)),
+            then,
         };
         let outcome = self.run(at, flow_id, None, input).await?;
         Ok((outcome, secret))

@@ -9,6 +9,7 @@
 //!   its effects (sessions, credentials, the lockout count, the audit trail).
 //! - [`codes`]: which second factors a user is offered, sending codes by
 //!   email and SMS, and checking whatever code comes back.
+//! - [`passkeys`]: the WebAuthn ceremonies pages start, and their answers.
 //! - [`enrol`]: invite links and new passwords.
 //! - [`account`]: what signed-in users change themselves.
 //!
@@ -21,8 +22,10 @@ pub mod codes;
 pub mod engine;
 pub mod enrol;
 pub mod machine;
+pub mod passkeys;
 
 pub use account::{Ending, Expect};
 pub use attempt::Attempt;
+pub use codes::Offered;
 pub use engine::{FlowCookie, Outcome, SignIn, SignInError, SignInSetupError};
 pub use machine::{Flow, Notice, Problem, Show};

@@ -15,6 +15,7 @@ mod login;
 mod networks;
 mod operations;
 mod pages;
+mod passkeys;
 mod policy;
 mod proxy;
 mod reload;

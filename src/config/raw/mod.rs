@@ -19,7 +19,7 @@ mod policy;
 pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, SmtpSecurity};
 pub use policy::{
     Factor, LoginMode, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch, RawMatch, RawNetList,
-    RawRoute, RawUser, Server,
+    RawPasskeys, RawRoute, RawUser, Server,
 };
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +64,9 @@ pub struct RawConfig {
     /// Default second factors, for users and groups that set none.
     #[serde(default)]
     pub second_factors: Option<Vec<Factor>>,
+    /// Default passkey rules, for users and groups that set none.
+    #[serde(default)]
+    pub passkeys: Option<RawPasskeys>,
     #[serde(default)]
     pub groups: IndexMap<String, RawGroup>,
     #[serde(default)]

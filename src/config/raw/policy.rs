@@ -84,6 +84,7 @@ pub enum RawAccess {
 pub struct RawGroup {
     pub access: Option<RawAccess>,
     pub second_factors: Option<Vec<Factor>>,
+    pub passkeys: Option<RawPasskeys>,
     /// Members may only look: GET and HEAD.
     #[serde(default)]
     pub read_only: bool,
@@ -99,6 +100,7 @@ pub struct RawUser {
     pub groups: Vec<String>,
     pub access: Option<RawAccess>,
     pub second_factors: Option<Vec<Factor>>,
+    pub passkeys: Option<RawPasskeys>,
     #[serde(default)]
     pub disabled: bool,
     /// RFC 3339 time after which the account is refused.
@@ -150,4 +152,17 @@ pub enum Factor {
     Email,
     /// A one-time code sent to the user's `phone`.
     Sms,
+    /// A passkey or security key (WebAuthn), enrolled from the account page
+    /// or an invite link.
+    Passkey,
+}
+
+/// How passkeys may be used, for everyone, a group or a user.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPasskeys {
+    /// A passkey alone signs in (it proves both the person and the device).
+    pub passwordless: Option<bool>,
+    /// Only keys that stay on one authenticator: synced passkeys are refused.
+    pub device_bound: Option<bool>,
 }

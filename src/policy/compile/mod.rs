@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use http::Method;
 use regex::RegexSet;
 
-use crate::config::raw::{Factor, RawConfig, RawNetList};
+use crate::config::raw::{Factor, RawConfig, RawNetList, RawPasskeys};
 use crate::config::{suggest, Problem};
 use crate::policy::{
-    glob, Access, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, Policy, Route, Source, User,
+    glob, Access, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, PasskeyRules, Policy, Route, Source,
+    User,
 };
 
 mod resolve;
@@ -59,6 +60,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         };
         let expires = u.expires.as_deref().and_then(|t| c.time(t, &format!("{path}.expires")));
         let second_factors = second_factors(u.second_factors.as_ref(), &ids, raw);
+        let passkeys = passkey_rules(u.passkeys.as_ref(), &ids, raw);
         users.insert(
             name.clone(),
             User {
@@ -68,6 +70,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 phone: u.phone.clone(),
                 groups: ids,
                 second_factors,
+                passkeys,
                 disabled: u.disabled,
                 expires,
                 read_only,
@@ -239,6 +242,24 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
 
 /// The precedence (see the module docs): the user's own, else their groups',
 /// else the default, else nothing.
+/// A user's passkey rules, each by the same precedence as access: their
+/// own, else any of their groups' that says yes, else the default, else no.
+fn passkey_rules(own: Option<&RawPasskeys>, groups: &[GroupId], raw: &RawConfig) -> PasskeyRules {
+    let groups: Vec<&RawPasskeys> = (groups.iter())
+        .filter_map(|g| raw.groups.get_index(g.index())?.1.passkeys.as_ref())
+        .collect();
+    let rule = |field: fn(&RawPasskeys) -> Option<bool>| {
+        own.and_then(field)
+            .or_else(|| groups.iter().filter_map(|g| field(g)).reduce(|a, b| a || b))
+            .or_else(|| raw.passkeys.as_ref().and_then(field))
+            .unwrap_or(false)
+    };
+    PasskeyRules {
+        passwordless: rule(|p| p.passwordless),
+        device_bound: rule(|p| p.device_bound),
+    }
+}
+
 /// A user's second factors, by the same precedence as access: their own,
 /// else the union of their groups', else the default, else TOTP.
 fn second_factors(own: Option<&Vec<Factor>>, groups: &[GroupId], raw: &RawConfig) -> Vec<Factor> {

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::auth::credentials::Sealed;
 use crate::auth::invite::Invite;
+use crate::auth::passkey::NewPasskey;
 
 /// What the engine found out about a password before the step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,41 @@ pub struct CodeCheck {
     pub live_elsewhere: Option<IpAddr>,
     /// `sessions.on_sharing: refuse`.
     pub refuse_sharing: bool,
+    /// What was offered as the proof.
+    pub by: Proof,
+}
+
+/// What proved the second factor (or the step-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A code: from the authenticator app, sent, or a recovery code.
+    Code,
+    Passkey,
+}
+
+/// What the engine found out about a passkey offered without a username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyAloneCheck {
+    pub locked: bool,
+    /// As for a password: the account may use the CRM from here.
+    pub allowed: bool,
+    /// The signature is good, from one of the user's passkeys.
+    pub right: bool,
+    /// The policy lets a passkey alone sign this user in.
+    pub passwordless: bool,
+    pub live_elsewhere: Option<IpAddr>,
+    pub refuse_sharing: bool,
+}
+
+/// What an invite's user sets up after the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewFactor {
+    /// This authenticator secret, to scan.
+    Totp(Sealed),
+    /// A passkey, made in the browser next.
+    Passkey,
+    /// Nothing: codes are sent by email or SMS.
+    Nothing,
 }
 
 /// What the browser did, with what the engine found out about it.
@@ -46,6 +82,13 @@ pub enum Input {
     },
     /// A code on the second-factor page.
     Code(CodeCheck),
+    /// A passkey on the sign-in page, for whoever it names.
+    PasskeyAlone {
+        user: String,
+        client_type: String,
+        next: String,
+        check: PasskeyAloneCheck,
+    },
     /// A code on the step-up page, from a signed-in user.
     StepUpCode {
         user: String,
@@ -53,15 +96,16 @@ pub enum Input {
         check: CodeCheck,
     },
     /// An invite link's password form: `problem` if the password is weak,
-    /// else its hash; `totp` the secret to show, unless the user signs in
-    /// with sent codes only.
+    /// else its hash; `then` what the user sets up next.
     InvitePassword {
         user: String,
         invite: Invite,
         problem: Option<Problem>,
         password: String,
-        totp: Option<Sealed>,
+        then: NewFactor,
     },
+    /// The passkey an invite's user just made: `None` if it was refused.
+    NewPasskey { key: Option<NewPasskey> },
     /// A code from the authenticator just shown (enrolment or a new one).
     AuthenticatorCode { right: bool },
     /// The current password, to move to a new authenticator (`totp`).
@@ -81,4 +125,18 @@ pub enum Problem {
     HasUsername,
     TooEasy,
     UsedBefore,
+}
+
+impl CodeCheck {
+    /// For a code with no flow to check it against (refused by the step).
+    pub fn nothing() -> CodeCheck {
+        CodeCheck {
+            locked: false,
+            right: false,
+            allowed: false,
+            live_elsewhere: None,
+            refuse_sharing: false,
+            by: Proof::Code,
+        }
+    }
 }

@@ -14,13 +14,16 @@
 //!                                                          │
 //!                                  current password right  ▼
 //!                                                  ConfirmNewAuthenticator ──code──▶ authenticator changed
+//!  (no flow) ──a passkey alone, for a user the policy lets sign in so──▶ signed in
 //!
 //!  invite ok, strong password ──(totp)──▶ ConfirmAuthenticator ──code──▶ enrolled
+//!                             ├─(passkey)─▶ CreatePasskey ──new passkey──▶ enrolled
 //!                             └─(codes by email or SMS only)──────────▶ enrolled
 //! ```
 //!
-//! A passkey or a company identity provider adds states and inputs here
-//! (another first or second factor), not special cases in the pages.
+//! A passkey is a code here ([`Proof::Passkey`]) or a whole sign-in
+//! ([`Input::PasskeyAlone`]); a company identity provider will add states
+//! and inputs the same way, not special cases in the pages.
 //! Every pair of flow and input that is not drawn above refuses: the flow
 //! ends and the browser starts again.
 
@@ -33,11 +36,12 @@ use crate::auth::invite::Invite;
 
 mod inputs;
 mod outcomes;
+mod passkey;
 #[cfg(test)]
 mod tests;
 
-pub use inputs::{CodeCheck, Input, PasswordCheck, Problem};
-pub use outcomes::{Effect, Notice, Show, Step};
+pub use inputs::{CodeCheck, Input, NewFactor, PasskeyAloneCheck, PasswordCheck, Problem, Proof};
+pub use outcomes::{Effect, Notice, Show, SignedInWith, Step};
 
 /// How long a flow waits for its next step.
 pub const SECOND_FACTOR_WITHIN: Duration = Duration::from_secs(5 * 60);
@@ -67,6 +71,13 @@ pub enum Flow {
     },
     /// A signed-in user is moving to a new authenticator.
     ConfirmNewAuthenticator { user: String, totp: Sealed, since: u64 },
+    /// An invite's password is chosen; the browser makes the user's passkey.
+    CreatePasskey {
+        user: String,
+        invite: Invite,
+        password: String,
+        since: u64,
+    },
 }
 
 impl Flow {
@@ -74,7 +85,8 @@ impl Flow {
         match self {
             Flow::SecondFactorDue { since, .. }
             | Flow::ConfirmAuthenticator { since, .. }
-            | Flow::ConfirmNewAuthenticator { since, .. } => *since,
+            | Flow::ConfirmNewAuthenticator { since, .. }
+            | Flow::CreatePasskey { since, .. } => *since,
         }
     }
 
@@ -83,7 +95,8 @@ impl Flow {
         match self {
             Flow::SecondFactorDue { user, .. }
             | Flow::ConfirmAuthenticator { user, .. }
-            | Flow::ConfirmNewAuthenticator { user, .. } => user,
+            | Flow::ConfirmNewAuthenticator { user, .. }
+            | Flow::CreatePasskey { user, .. } => user,
         }
     }
 
@@ -145,6 +158,15 @@ pub fn step(flow: Option<Flow>, input: Input, now: SystemTime) -> Step {
             };
             second_factor(due, user, client_type, next, check)
         }
+        (
+            _,
+            Input::PasskeyAlone {
+                user,
+                client_type,
+                next,
+                check,
+            },
+        ) => passkey::alone(user, client_type, next, check),
         (None, Input::StepUpCode { user, next, check }) => step_up(user, next, check),
         (
             _,
@@ -153,9 +175,15 @@ pub fn step(flow: Option<Flow>, input: Input, now: SystemTime) -> Step {
                 invite,
                 problem,
                 password,
-                totp,
+                then,
             },
-        ) => invite_password(user, invite, problem, password, totp, now),
+        ) => invite_password(user, invite, problem, password, then, now),
+        (Some(flow @ Flow::CreatePasskey { .. }), Input::NewPasskey { key }) => passkey::made(flow, key),
+        (None, Input::NewPasskey { .. }) => Step {
+            flow: None,
+            effects: Vec::new(),
+            show: Show::TookTooLong,
+        },
         (
             Some(flow @ (Flow::ConfirmAuthenticator { .. } | Flow::ConfirmNewAuthenticator { .. })),
             Input::AuthenticatorCode { right },
@@ -231,7 +259,10 @@ fn second_factor(due: Flow, user: String, client_type: String, next: String, che
         return again(vec![failure("locked", false)], Notice::Locked);
     }
     if !check.right {
-        return again(vec![failure("wrong code", true)], Notice::Failed);
+        return match check.by {
+            Proof::Code => again(vec![failure("wrong code", true)], Notice::Failed),
+            Proof::Passkey => again(vec![failure("passkey refused", true)], Notice::PasskeyRefused),
+        };
     }
     // The account may have been disabled, or the network changed, meanwhile.
     if !check.allowed {
@@ -250,7 +281,11 @@ fn second_factor(due: Flow, user: String, client_type: String, next: String, che
             return again(effects, Notice::InUseElsewhere);
         }
     }
-    effects.push(Effect::StartSession { user, client_type });
+    effects.push(Effect::StartSession {
+        user,
+        client_type,
+        with: SignedInWith::PasswordAndSecondFactor,
+    });
     Step {
         flow: None,
         effects,
@@ -295,10 +330,10 @@ fn invite_password(
     invite: Invite,
     problem: Option<Problem>,
     password: String,
-    totp: Option<Sealed>,
+    then: NewFactor,
     now: SystemTime,
 ) -> Step {
-    let (flow, effects, show) = match (problem, totp) {
+    let (flow, effects, show) = match (problem, then) {
         (Some(problem), _) => (
             None,
             Vec::new(),
@@ -308,16 +343,26 @@ fn invite_password(
             },
         ),
         // Codes by email or SMS only: nothing to scan.
-        (None, None) => {
+        (None, NewFactor::Nothing) => {
             let enrol = Effect::Enrol {
                 user,
                 invite,
                 password,
                 totp: None,
+                passkey: None,
             };
             (None, vec![enrol], Show::RecoveryCodes)
         }
-        (None, Some(totp)) => {
+        (None, NewFactor::Passkey) => {
+            let create = Flow::CreatePasskey {
+                user: user.clone(),
+                invite,
+                password,
+                since: secs(now),
+            };
+            (Some(create), Vec::new(), Show::CreatePasskey { user, notice: None })
+        }
+        (None, NewFactor::Totp(totp)) => {
             let confirm = Flow::ConfirmAuthenticator {
                 user: user.clone(),
                 invite,
@@ -361,6 +406,7 @@ fn authenticator_code(flow: Flow, right: bool) -> Step {
                 invite,
                 password,
                 totp: Some(totp),
+                passkey: None,
             }],
             show: Show::RecoveryCodes,
         },
@@ -369,7 +415,7 @@ fn authenticator_code(flow: Flow, right: bool) -> Step {
             effects: vec![Effect::ReplaceAuthenticator { user, totp }],
             show: Show::AuthenticatorChanged,
         },
-        (Flow::SecondFactorDue { .. }, _) => redirect(SIGN_IN, None),
+        (Flow::SecondFactorDue { .. } | Flow::CreatePasskey { .. }, _) => redirect(SIGN_IN, None),
     }
 }
 

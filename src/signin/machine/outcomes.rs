@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::auth::credentials::Sealed;
 use crate::auth::invite::Invite;
+use crate::auth::passkey::NewPasskey;
 
 use super::{Flow, Problem};
 
@@ -21,7 +22,11 @@ pub enum Effect {
     /// An account live from two networks at once.
     SharingSuspected { user: String, other: IpAddr, refused: bool },
     /// The sign-in is complete: start a session and record the sign-in.
-    StartSession { user: String, client_type: String },
+    StartSession {
+        user: String,
+        client_type: String,
+        with: SignedInWith,
+    },
     /// The session proved a second factor again.
     SteppedUp { user: String },
     /// Save the new credentials (with fresh recovery codes), record the
@@ -31,9 +36,28 @@ pub enum Effect {
         invite: Invite,
         password: String,
         totp: Option<Sealed>,
+        passkey: Option<Box<NewPasskey>>,
     },
     /// Replace the user's authenticator secret.
     ReplaceAuthenticator { user: String, totp: Sealed },
+}
+
+/// How a sign-in was proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedInWith {
+    /// The password, then a second factor: the flow that waited is used up.
+    PasswordAndSecondFactor,
+    /// A passkey alone: its ceremony, taken from the store, was the one use.
+    Passkey,
+}
+
+impl SignedInWith {
+    pub fn words(self) -> &'static str {
+        match self {
+            SignedInWith::PasswordAndSecondFactor => "password and second factor",
+            SignedInWith::Passkey => "passkey",
+        }
+    }
 }
 
 /// A notice on a form.
@@ -46,6 +70,10 @@ pub enum Notice {
     WrongCurrentPassword,
     TookTooLong,
     Weak(Problem),
+    /// The passkey (or security key) was not accepted.
+    PasskeyRefused,
+    /// Removing this would leave no way to prove a second factor.
+    LastFactor,
 }
 
 /// What the browser sees next.
@@ -72,6 +100,11 @@ pub enum Show {
     },
     /// The authenticator's QR code (for `user`) and a form for its first code.
     Scan {
+        user: String,
+        notice: Option<Notice>,
+    },
+    /// The invite's page that makes a passkey in the browser, for `user`.
+    CreatePasskey {
         user: String,
         notice: Option<Notice>,
     },

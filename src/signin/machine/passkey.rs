@@ -1,0 +1,105 @@
+//! The steps of passkeys: one alone on the sign-in page (the checks of a
+//! password and of a second factor at once), and the first passkey an
+//! invite's user makes. A passkey as a second factor is a code to the
+//! machine ([`super::Proof::Passkey`]).
+
+use crate::auth::passkey::NewPasskey;
+
+use super::{Effect, Flow, Notice, PasskeyAloneCheck, Show, SignedInWith, Step};
+
+/// A passkey alone: the checks of a password and of a second factor at once.
+pub(super) fn alone(user: String, client_type: String, next: String, check: PasskeyAloneCheck) -> Step {
+    let failure = |reason: &'static str, count: bool, notice: Notice| Step {
+        flow: None,
+        effects: vec![Effect::Failure {
+            user: user.clone(),
+            reason,
+            count,
+        }],
+        show: Show::SignIn {
+            user: String::new(),
+            notice,
+        },
+    };
+    match check {
+        PasskeyAloneCheck { locked: true, .. } => failure("locked", false, Notice::Locked),
+        PasskeyAloneCheck { right: false, .. } => failure("passkey refused", true, Notice::PasskeyRefused),
+        PasskeyAloneCheck { allowed: false, .. } => failure("account or network not allowed", true, Notice::Failed),
+        PasskeyAloneCheck {
+            passwordless: false, ..
+        } => failure("passkey alone not allowed for this user", true, Notice::Failed),
+        PasskeyAloneCheck {
+            live_elsewhere: Some(other),
+            refuse_sharing: true,
+            ..
+        } => Step {
+            flow: None,
+            effects: vec![
+                Effect::SharingSuspected {
+                    user: user.clone(),
+                    other,
+                    refused: true,
+                },
+                Effect::Failure {
+                    user: user.clone(),
+                    reason: "account in use from another network",
+                    count: false,
+                },
+            ],
+            show: Show::SignIn {
+                user: String::new(),
+                notice: Notice::InUseElsewhere,
+            },
+        },
+        PasskeyAloneCheck { live_elsewhere, .. } => {
+            let sharing = live_elsewhere.map(|other| Effect::SharingSuspected {
+                user: user.clone(),
+                other,
+                refused: false,
+            });
+            let start = Effect::StartSession {
+                user,
+                client_type,
+                with: SignedInWith::Passkey,
+            };
+            Step {
+                flow: None,
+                effects: sharing.into_iter().chain([start]).collect(),
+                show: Show::Redirect(next),
+            }
+        }
+    }
+}
+
+/// The passkey an invite's user made: enrolled, or the page again.
+pub(super) fn made(flow: Flow, key: Option<NewPasskey>) -> Step {
+    match (flow, key) {
+        (
+            Flow::CreatePasskey {
+                user, invite, password, ..
+            },
+            Some(key),
+        ) => Step {
+            flow: None,
+            effects: vec![Effect::Enrol {
+                user,
+                invite,
+                password,
+                totp: None,
+                passkey: Some(Box::new(key)),
+            }],
+            show: Show::RecoveryCodes,
+        },
+        (flow, _) => {
+            let user = flow.user().to_owned();
+            Step {
+                flow: Some(flow),
+                effects: Vec::new(),
+                show: Show::CreatePasskey {
+                    user,
+                    notice: Some(Notice::PasskeyRefused),
+                },
+            }
+        }
+    }
+}
