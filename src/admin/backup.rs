@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::credentials::{CredentialError, Sealed, SecretsKey};
+use crate::auth::credentials::{CredentialError, Credentials, Sealed, SecretsKey};
 use crate::policy::Policy;
 use crate::store::{Store, StoreError};
 
@@ -63,6 +63,19 @@ pub async fn import(store: &Store, records: &[Record]) -> Result<usize, String> 
             .set(&record.key, record.value.as_bytes(), None)
             .await
             .map_err(|e| e.to_string())?;
+        // Whose passkeys carry which handle, for sign-in without a username.
+        let user = record.key.strip_prefix("credentials:");
+        let credentials = serde_json::from_str::<crate::auth::credentials::Credentials>(&record.value);
+        if let (
+            Some(user),
+            Ok(Credentials {
+                passkey_handle: Some(handle),
+                ..
+            }),
+        ) = (user, credentials)
+        {
+            (crate::auth::passkey::record_owner(store, &handle, user).await).map_err(|e| e.to_string())?;
+        }
     }
     Ok(records.len())
 }

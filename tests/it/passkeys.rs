@@ -11,7 +11,7 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::Client;
 
 use crate::browser::{chromium_speaking, click, type_into, wait_for_url};
-use crate::login::{Office, PASSWORD};
+use crate::login::{admin_command, Office, PASSWORD};
 
 /// One WebDriver WebAuthn command under the session.
 #[derive(Debug)]
@@ -45,17 +45,6 @@ async fn webauthn(
     (client.issue_cmd(WebAuthn { method, path, body }).await).expect("a WebDriver WebAuthn command")
 }
 
-/// A platform authenticator that keeps discoverable credentials and
-/// verifies its user (as a laptop's fingerprint reader would).
-async fn add_authenticator(client: &Client) -> String {
-    let options = serde_json::json!({
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
-        "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true,
-    });
-    let id = webauthn(client, http::Method::POST, "authenticator", Some(options)).await;
-    id.as_str().expect("an authenticator id").to_owned()
-}
-
 async fn wait_for_text(client: &Client, text: &str) -> String {
     for _ in 0..100 {
         let page = client.source().await.unwrap();
@@ -65,6 +54,18 @@ async fn wait_for_text(client: &Client, text: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the page never said {text:?}: {}", client.source().await.unwrap());
+}
+
+/// Ask for `page`, then sign in as `user`: the password, then the passkey
+/// on the second-factor page.
+async fn password_then_passkey(client: &Client, page: &str, user: &str) {
+    client.goto(page).await.unwrap();
+    wait_for_url(client, "/.portcullis/login").await;
+    type_into(client, "username", user).await;
+    type_into(client, "password", PASSWORD).await;
+    click(client, "form[action='/.portcullis/login'] button[type=submit]").await;
+    wait_for_url(client, "/.portcullis/second-factor").await;
+    click(client, "#passkey-button").await;
 }
 
 /// Sign out as a user does, from the sign-out page (it ends on the
@@ -108,7 +109,7 @@ async fn alice_adds_a_passkey_uses_it_as_her_second_factor_then_signs_in_with_it
     // Passkeys are bound to a name: the browser uses localhost, not 127.0.0.1.
     let url = |path: &str| format!("https://localhost:{}{path}", office.gateway.addr.port());
     let (_driver, client, _profile) = chromium_speaking("en").await;
-    let authenticator = add_authenticator(&client).await;
+    let authenticator = add_authenticator(&client, false).await;
 
     // Signed in with password and authenticator code, she adds a passkey
     // (her second factor is fresh, so no step-up is asked).
@@ -140,13 +141,7 @@ async fn alice_adds_a_passkey_uses_it_as_her_second_factor_then_signs_in_with_it
     // visit asks for a new page: the browser may cache one it has seen.)
     sign_out(&client, &url("/.portcullis/logout")).await;
     wait_for_url(&client, "/.portcullis/login").await;
-    client.goto(&url("/contacts?page=1")).await.unwrap();
-    wait_for_url(&client, "/.portcullis/login").await;
-    type_into(&client, "username", "alice").await;
-    type_into(&client, "password", PASSWORD).await;
-    click(&client, "form[action='/.portcullis/login'] button[type=submit]").await;
-    wait_for_url(&client, "/.portcullis/second-factor").await;
-    click(&client, "#passkey-button").await;
+    password_then_passkey(&client, &url("/contacts?page=1"), "alice").await;
     wait_for_url(&client, "/contacts?page=1").await;
     assert!(client.source().await.unwrap().contains("hello from upstream"));
     assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("alice"));
@@ -194,5 +189,70 @@ async fn alice_adds_a_passkey_uses_it_as_her_second_factor_then_signs_in_with_it
         after.iter().all(|r| r.uri == "/favicon.ico"),
         "a cloned key reaches nothing: {after:?}"
     );
+    client.close().await.unwrap();
+}
+
+/// A platform authenticator that keeps discoverable credentials and
+/// verifies its user (as a laptop's fingerprint reader would); `synced`:
+/// its passkeys copy themselves to the user's other devices (backup
+/// eligible), as a phone's do.
+async fn add_authenticator(client: &Client, synced: bool) -> String {
+    let options = serde_json::json!({
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+        "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true,
+        "defaultBackupEligibility": synced, "defaultBackupState": synced,
+    });
+    let id = webauthn(client, http::Method::POST, "authenticator", Some(options)).await;
+    id.as_str().expect("an authenticator id").to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_who_must_use_a_device_bound_passkey_makes_it_in_the_invite_and_steps_up_with_it() {
+    let policy = "trusted_proxies: [127.0.0.1]\n\
+                  networks: { here: [127.0.0.0/8] }\n\
+                  access: { web: [here] }\n\
+                  groups: { admins: { second_factors: [passkey], passkeys: { device_bound: true } } }\n\
+                  users:\n  ada: { groups: [admins] }\n\
+                  routes:\n  - { paths: [\"/admin/**\"], step_up: 1s }\n";
+    let office = Office::enrolling(None, "", policy, &[]).await;
+    let url = |path: &str| format!("https://localhost:{}{path}", office.gateway.addr.port());
+    let config = office.config_file();
+    let printed = admin_command(&["user", "invite", "ada", "--config", &config, "--url", &url("")]);
+    let link = (printed.split_whitespace())
+        .find(|w| w.starts_with("https://localhost"))
+        .unwrap_or_else(|| panic!("no link in {printed:?}"))
+        .to_owned();
+    let (_driver, client, _profile) = chromium_speaking("en").await;
+
+    // Her phone's passkey would sync: refused, the page asks again.
+    let phone = add_authenticator(&client, true).await;
+    client.goto(&link).await.unwrap();
+    type_into(&client, "password", PASSWORD).await;
+    type_into(&client, "confirm", PASSWORD).await;
+    click(&client, "button[type=submit]").await;
+    wait_for_text(&client, "Create your passkey").await;
+    type_into(&client, "passkey-name", "Phone").await;
+    click(&client, "#passkey-button").await;
+    wait_for_text(&client, "That passkey was not accepted").await;
+
+    // A security key that keeps its keys to itself is taken.
+    webauthn(&client, http::Method::DELETE, &format!("authenticator/{phone}"), None).await;
+    add_authenticator(&client, false).await;
+    type_into(&client, "passkey-name", "YubiKey").await;
+    click(&client, "#passkey-button").await;
+    wait_for_text(&client, "Recovery codes").await;
+
+    // She signs in with her password and the key, and the admin pages ask
+    // for it again once a second has passed (the gateway's clock is moved).
+    password_then_passkey(&client, &url("/contacts"), "ada").await;
+    wait_for_url(&client, "/contacts").await;
+    office.gateway.clock.advance(Duration::from_secs(2));
+    client.goto(&url("/admin/users")).await.unwrap();
+    wait_for_url(&client, "/.portcullis/step-up").await;
+    click(&client, "#passkey-button").await;
+    wait_for_url(&client, "/admin/users").await;
+    let seen = office.upstream.seen();
+    let admin = (seen.iter().find(|r| r.uri == "/admin/users")).expect("the admin page reached the CRM");
+    assert_eq!(admin.header("x-portcullis-user"), Some("ada"));
     client.close().await.unwrap();
 }
