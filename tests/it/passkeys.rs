@@ -254,5 +254,12 @@ async fn an_admin_who_must_use_a_device_bound_passkey_makes_it_in_the_invite_and
     let seen = office.upstream.seen();
     let admin = (seen.iter().find(|r| r.uri == "/admin/users")).expect("the admin page reached the CRM");
     assert_eq!(admin.header("x-portcullis-user"), Some("ada"));
+
+    // Her key is her only way to confirm it is her: it cannot be removed.
+    client.goto(&url("/.portcullis/account/passkeys")).await.unwrap();
+    wait_for_text(&client, "YubiKey").await;
+    click(&client, "ul.passkeys form.inline button").await;
+    let page = wait_for_text(&client, "This is your only way left to confirm it is you.").await;
+    assert!(page.contains("YubiKey"), "still listed: {page}");
     client.close().await.unwrap();
 }
