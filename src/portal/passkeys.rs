@@ -30,6 +30,23 @@ pub const PASSKEYS: &str = "/.portcullis/account/passkeys";
 const SIGN_IN_WITH_PASSKEY: &str = "/.portcullis/passkey";
 const ENROL_PASSKEY: &str = "/.portcullis/enrol/passkey";
 
+impl PasskeyForm {
+    /// A form posting to `action` whose button says `label`; the rest off.
+    fn new(kind: &'static str, action: &'static str, options: String, label: &str) -> PasskeyForm {
+        PasskeyForm {
+            action,
+            kind,
+            options,
+            label: label.to_owned(),
+            fields: Vec::new(),
+            named: kind == "create",
+            default_name: String::new(),
+            autofill: false,
+            primary: true,
+        }
+    }
+}
+
 impl Ctx<'_> {
     /// The relying party for the name the browser used; `None` for an
     /// address (passkeys need a name).
@@ -50,15 +67,10 @@ pub async fn passwordless_form(ctx: &Ctx<'_>, next: &str) -> Result<Option<Passk
         return Ok(None);
     };
     Ok(Some(PasskeyForm {
-        action: SIGN_IN_WITH_PASSKEY,
-        kind: "get",
-        options,
-        label: ctx.t.sign_in_with_passkey.clone(),
         fields: vec![("ceremony", ceremony), ("next", next.to_owned())],
-        named: false,
-        default_name: String::new(),
         autofill: true,
         primary: false,
+        ..PasskeyForm::new("get", SIGN_IN_WITH_PASSKEY, options, &ctx.t.sign_in_with_passkey)
     }))
 }
 
@@ -77,15 +89,8 @@ pub async fn proof_form(
         return Ok(None);
     };
     Ok(Some(PasskeyForm {
-        action,
-        kind: "get",
-        options,
-        label: ctx.t.use_passkey.clone(),
         fields: vec![("next", next.to_owned())],
-        named: false,
-        default_name: String::new(),
-        autofill: false,
-        primary: true,
+        ..PasskeyForm::new("get", action, options, &ctx.t.use_passkey)
     }))
 }
 
@@ -104,15 +109,8 @@ async fn create_form(
         return Ok(None);
     };
     Ok(Some(PasskeyForm {
-        action,
-        kind: "create",
-        options,
-        label: ctx.t.add_passkey.clone(),
         fields,
-        named: true,
-        default_name: String::new(),
-        autofill: false,
-        primary: true,
+        ..PasskeyForm::new("create", action, options, &ctx.t.add_passkey)
     }))
 }
 
