@@ -29,7 +29,7 @@ impl Live {
         let mut live = Live::compile(&raw, config::compile(&raw, base))?;
         live.config.source = Some(path.to_path_buf());
         let warnings = now
-            .map(|now| policy::lint::lint(&raw, &live.policy, now))
+            .map(|now| policy::lint::lint(&raw, &live.policy, &live.config.listen.hosts, now))
             .unwrap_or_default();
         Ok((live, warnings))
     }

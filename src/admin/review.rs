@@ -12,7 +12,6 @@ use super::tables;
 
 pub use super::review_csv::csv;
 use crate::auth::credentials::Credentials;
-use crate::config::raw::Factor;
 use crate::policy::lint::is_generic_name;
 use crate::policy::Policy;
 use crate::session::LastLogin;
@@ -181,7 +180,7 @@ pub async fn review(
                     access: policy.access_in_words(user, id, now),
                 })
                 .collect(),
-            asked_for: user.second_factors.iter().map(|f| factor_name(*f).to_owned()).collect(),
+            asked_for: user.second_factors.iter().map(|f| f.name().to_owned()).collect(),
             enrolled: credentials.as_ref().is_some_and(|c| c.password.is_some()),
             second_factors,
             passkeys,
@@ -198,15 +197,6 @@ pub async fn review(
         });
     }
     Ok(rows)
-}
-
-fn factor_name(factor: Factor) -> &'static str {
-    match factor {
-        Factor::Totp => "totp",
-        Factor::Email => "email",
-        Factor::Sms => "sms",
-        Factor::Passkey => "passkey",
-    }
 }
 
 /// How the user signs in, after their password, in a few words: the

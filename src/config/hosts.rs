@@ -118,6 +118,11 @@ impl ServedNames {
             })
     }
 
+    /// Is any of them a name rather than an address? Passkeys need one.
+    pub fn has_a_name(&self) -> bool {
+        !self.wildcard_suffixes.is_empty() || self.exact.iter().any(|h| h.parse::<IpAddr>().is_err())
+    }
+
     /// The names, sorted, for messages and start-up summaries.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.exact.iter().cloned().collect();

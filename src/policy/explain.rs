@@ -57,11 +57,17 @@ impl Policy {
                 text
             }
             Err(Refusal::Login) => format!("login: client type {client} requires signing in at the gateway first"),
-            Err(Refusal::StepUp { within, route }) => format!(
-                "step-up: {} requires a second factor within {}",
-                route_text(*route),
-                humantime::format_duration(*within)
-            ),
+            Err(Refusal::StepUp { within, route }) => {
+                let mut text = format!(
+                    "step-up: {} requires a second factor within {}",
+                    route_text(*route),
+                    humantime::format_duration(*within)
+                );
+                if let Some((name, u)) = user.and_then(|name| Some((name, self.users.get(name)?))) {
+                    text.push_str(&format!("; {name} is asked for {}", u.asks_for()));
+                }
+                text
+            }
             Err(Refusal::Deny(deny)) => {
                 let why = match deny {
                     Deny::NoAccountFromNetwork => {

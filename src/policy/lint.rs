@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use super::{Access, Policy};
+use super::{Access, Factor, Policy};
+use crate::config::hosts::ServedNames;
 use crate::config::raw::{LoginMode, RawAccess, RawConfig, RawNetList};
 use crate::config::Problem;
 
@@ -39,7 +40,7 @@ pub fn is_generic_name(name: &str) -> bool {
     GENERIC_NAMES.contains(&name.to_ascii_lowercase().as_str())
 }
 
-pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
+pub fn lint(raw: &RawConfig, policy: &Policy, hosts: &ServedNames, now: SystemTime) -> Vec<Problem> {
     let mut warnings = Vec::new();
     let mut warn = |path: String, message: String| warnings.push(Problem { path, message });
 
@@ -58,7 +59,7 @@ pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
         if everywhere && !user.disabled {
             warn(path.clone(), "may use every client type from any network".into());
         }
-        let passkeys = user.second_factors.contains(&crate::config::raw::Factor::Passkey);
+        let passkeys = user.second_factors.contains(&Factor::Passkey);
         if (user.passkeys.passwordless || user.passkeys.device_bound) && !passkeys {
             warn(
                 format!("{path}.passkeys"),
@@ -153,7 +154,34 @@ pub fn lint(raw: &RawConfig, policy: &Policy, now: SystemTime) -> Vec<Problem> {
             );
         }
     }
+    warnings.extend(passkeys(policy, hosts));
     warnings
+}
+
+/// Passkeys are bound to a host name: on a gateway that answers only to
+/// addresses nobody can make or use one, and a user whose only second
+/// factor is a passkey can never finish enrolling.
+fn passkeys(policy: &Policy, hosts: &ServedNames) -> Vec<Problem> {
+    let offered = |u: &&super::User| u.second_factors.contains(&Factor::Passkey) && !u.disabled;
+    let (only, also): (Vec<&super::User>, Vec<&super::User>) =
+        (policy.users.values().filter(offered)).partition(|u| u.second_factors == [Factor::Passkey]);
+    if hosts.has_a_name() || (only.is_empty() && also.is_empty()) {
+        return Vec::new();
+    }
+    let names = |users: &[&super::User]| users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ");
+    let why = format!(
+        "the gateway answers only to addresses ({}), and passkeys need a host name",
+        hosts.names().join(", ")
+    );
+    let message = if only.is_empty() {
+        format!("{why}: passkey is offered to {} but can never be used; name the gateway's host here (and in its certificate)", names(&also))
+    } else {
+        format!("{why}: {} can only use a passkey, so they can never enrol; name the gateway's host here (and in its certificate), or give them another second factor", names(&only))
+    };
+    vec![Problem {
+        path: "listen.hosts".into(),
+        message,
+    }]
 }
 
 /// Does `earlier` match every request `later` would, so that `later`

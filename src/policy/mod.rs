@@ -199,6 +199,18 @@ impl User {
     pub fn is_read_only(&self) -> bool {
         self.read_only.is_some()
     }
+
+    /// The second factors the gateway asks this user for, in words:
+    /// `totp or passkey (device-bound passkeys only)`. Which of them they
+    /// have set up is in the store (`users review` shows it).
+    pub fn asks_for(&self) -> String {
+        let names: Vec<&str> = self.second_factors.iter().map(|f| f.name()).collect();
+        let mut words = names.join(" or ");
+        if self.passkeys.device_bound && self.second_factors.contains(&Factor::Passkey) {
+            words.push_str(" (device-bound passkeys only)");
+        }
+        words
+    }
 }
 
 /// Which setting an access or restriction came from, for explanations.

@@ -294,3 +294,30 @@ fn networks_may_include_networks_but_not_themselves() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn a_step_up_names_the_factors_the_user_will_be_asked_for() {
+    let p = policy();
+    let mut export = Ask::new(&p, Some("carol"), OFFICE, "/contacts/export");
+    export.second_factor_at = Some(at(NOV_22) - Duration::from_secs(600));
+    assert_eq!(
+        export.explain(),
+        "step-up: routes[1] (/contacts/export*) requires a second factor within 5m; carol is asked for totp"
+    );
+
+    let text = POLICY.replace(
+        "managers: {}",
+        "managers: { second_factors: [passkey, totp], passkeys: { device_bound: true } }",
+    );
+    let p = compile(&serde_yaml::from_str(&text).unwrap()).unwrap();
+    let mut export = Ask::new(&p, Some("carol"), OFFICE, "/contacts/export");
+    export.second_factor_at = Some(at(NOV_22) - Duration::from_secs(600));
+    assert!(matches!(export.decide(), Err(Refusal::StepUp { .. })));
+    assert!(
+        export
+            .explain()
+            .ends_with("; carol is asked for totp or passkey (device-bound passkeys only)"),
+        "{}",
+        export.explain()
+    );
+}

@@ -112,7 +112,12 @@ async fn a_large_upload_and_download_stream_without_growing_the_gateways_memory(
     let port = free_port();
     let mut settings = Settings::new(upstream.url());
     settings.extra_limits = "  max_body_bytes: 0\n".into(); // no limit: this is about memory
-    let yaml = settings.yaml().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+                                                            // The upstream answers an upload once it has counted all of it: give a
+                                                            // busy machine time to stream 256 MiB (the tests' usual 2 s is for
+                                                            // small requests).
+    let yaml = (settings.yaml())
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+        .replace("response_timeout: 2s", "response_timeout: 120s");
     let file = write(pki.path(), "portcullis.yaml", &yaml);
     let addr = ([127, 0, 0, 1], port).into();
     let gateway = Process::start(&["serve", "--config", &file], addr, pki.path());

@@ -189,6 +189,26 @@ async fn alice_adds_a_passkey_uses_it_as_her_second_factor_then_signs_in_with_it
         after.iter().all(|r| r.uri == "/favicon.ico"),
         "a cloned key reaches nothing: {after:?}"
     );
+
+    // She still has her authenticator app, so the key may go: signed in
+    // with her password and a code, she removes it from her account page.
+    client.goto(&url("/.portcullis/login")).await.unwrap();
+    type_into(&client, "username", "alice").await;
+    type_into(&client, "password", PASSWORD).await;
+    click(&client, "form[action='/.portcullis/login'] button[type=submit]").await;
+    wait_for_url(&client, "/.portcullis/second-factor").await;
+    office.gateway.clock.advance(std::time::Duration::from_secs(31)); // a new code
+    type_into(&client, "code", &office.code()).await;
+    click(
+        &client,
+        "form[action='/.portcullis/second-factor']:not(.passkey) button",
+    )
+    .await;
+    wait_for_text(&client, "hello from upstream").await;
+    client.goto(&url("/.portcullis/account/passkeys")).await.unwrap();
+    click(&client, "button[aria-label='Remove: Work laptop']").await;
+    let page = wait_for_text(&client, "Passkey “Work laptop” removed.").await;
+    assert!(page.contains("You have no passkeys yet."), "{page}");
     client.close().await.unwrap();
 }
 

@@ -357,6 +357,52 @@ fn explain(file: &str, args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// Managers must step up with a security key: `explain` says so, and
+/// `check` warns when the gateway answers only to an address, where no
+/// passkey can be made (WebAuthn binds them to a host name).
+#[test]
+fn explain_names_the_factor_a_step_up_asks_for_and_check_warns_when_passkeys_cannot_be_made() {
+    let (_pki, file) = policy_file("");
+    let yaml = std::fs::read_to_string(&file).unwrap().replace(
+        "  managers: {}",
+        "  managers: { second_factors: [passkey], passkeys: { device_bound: true } }",
+    );
+    let with_hosts = |hosts: &str| yaml.replacen("listen:\n", &format!("listen:\n  hosts: {hosts}\n"), 1);
+    std::fs::write(&file, with_hosts("[127.0.0.1]")).unwrap();
+
+    let (code, text) = explain(
+        &file,
+        &[
+            "--user",
+            "carol",
+            "--ip",
+            OFFICE,
+            "--path",
+            "/contacts/export",
+            "--second-factor-age",
+            "1h",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text,
+        "step-up: routes[1] (/contacts/export*) requires a second factor within 5m; carol is asked for passkey (device-bound passkeys only)"
+    );
+
+    let output = process::run(&["check", "--config", &file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let warning = "warning: listen.hosts: the gateway answers only to addresses (127.0.0.1), and passkeys need a host name: carol can only use a passkey, so they can never enrol; name the gateway's host here (and in its certificate), or give them another second factor";
+    assert!(stdout.contains(warning), "{stdout}");
+
+    // With a name to answer to, passkeys can be made: no warning.
+    std::fs::write(&file, with_hosts("[crm.example.com, 127.0.0.1]")).unwrap();
+    let output = process::run(&["check", "--config", &file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(!stdout.contains("passkeys need a host name"), "{stdout}");
+}
+
 #[test]
 fn scenario_6_ops_ask_would_alice_from_this_address_reach_this_page() {
     let (_pki, file) = policy_file("");

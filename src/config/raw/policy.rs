@@ -157,6 +157,18 @@ pub enum Factor {
     Passkey,
 }
 
+impl Factor {
+    /// As the YAML writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Email => "email",
+            Factor::Sms => "sms",
+            Factor::Passkey => "passkey",
+        }
+    }
+}
+
 /// How passkeys may be used, for everyone, a group or a user.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
