@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod delivery;
 pub mod invite;
 pub mod lockout;
+pub mod oidc;
 pub mod otp;
 pub mod passkey;
 pub mod password;

@@ -249,7 +249,7 @@ fn http_url(text: &str) -> Result<Uri, String> {
 }
 
 /// A secret from a file: its contents, surrounding space trimmed.
-fn read_secret(file: &Path) -> Result<Secret, String> {
+pub(super) fn read_secret(file: &Path) -> Result<Secret, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     Ok(Secret(text.trim().to_owned()))
 }

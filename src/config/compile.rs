@@ -264,6 +264,7 @@ fn auth(raw: &RawConfig, base: &Path, found: &mut Found) -> Option<AuthSettings>
         colour,
         logo,
         texts,
+        providers: super::providers::compile(raw, base, found),
     })
 }
 

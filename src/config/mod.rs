@@ -14,6 +14,7 @@ mod compile;
 mod documented;
 pub mod hosts;
 mod mistakes;
+pub mod providers;
 pub mod raw;
 mod tls;
 
@@ -104,6 +105,8 @@ pub struct AuthSettings {
     pub logo: Option<Logo>,
     /// The words of the pages and emails, in every language the gateway has.
     pub texts: crate::i18n::Catalog,
+    /// The company's identity providers, in the order the page offers them.
+    pub providers: Vec<providers::ProviderSettings>,
 }
 
 /// A logo file, read and checked when the config is loaded.

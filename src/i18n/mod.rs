@@ -85,6 +85,7 @@ texts! {
     email_where, email_not_you, sms, use_passkey, sign_in_with_passkey, passkey_no_answer, passkey_needs_browser, passkey_refused, passkey_last_factor,
     passkeys_title, passkeys_intro, passkeys_none, passkey_name, add_passkey, remove, passkey_added, passkey_removed,
     passkey_dates, passkey_unused, manage_passkeys, create_passkey_title, create_passkey_intro, passkey_confirm_first,
+    sign_in_with_provider, or_sign_in_here, provider_problem_title, provider_problem, continuing_title, continuing,
 }
 
 const BUILT_IN: [(&str, &str); 4] = [

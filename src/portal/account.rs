@@ -14,7 +14,8 @@
 
 use http::StatusCode;
 
-use super::signin::{scan_page, shown, sign_in_first, with_cookies, Page};
+use super::cookies::with_cookies;
+use super::signin::{scan_page, shown, sign_in_first, Page};
 use super::views::{self, Links};
 use super::{forms, redirect, Ctx};
 use crate::i18n::fill;

@@ -15,6 +15,7 @@ use http_body_util::Full;
 use subtle::ConstantTimeEq;
 
 use crate::session::SessionId;
+use crate::signin::{FlowCookie, Outcome};
 
 /// The signed-in session.
 pub const SESSION: &str = "__Host-portcullis";
@@ -56,6 +57,22 @@ pub fn set(
     if let Ok(value) = HeaderValue::from_str(&cookie.build().to_string()) {
         response.headers_mut().append(SET_COOKIE, value);
     }
+}
+
+/// The step's cookies: the flow's, and a session's when one started. A
+/// flow waiting for the identity provider is `Lax`: the browser comes back
+/// to it from the provider's site, and a `Strict` cookie would stay behind.
+pub fn with_cookies(mut response: Response<Full<Bytes>>, outcome: &Outcome) -> Response<Full<Bytes>> {
+    match &outcome.flow {
+        FlowCookie::Keep => {}
+        FlowCookie::Set(id, wait) => set(&mut response, FLOW, &id.to_cookie(), SameSite::Strict, Some(*wait)),
+        FlowCookie::SetForProvider(id, wait) => set(&mut response, FLOW, &id.to_cookie(), SameSite::Lax, Some(*wait)),
+        FlowCookie::Clear => clear(&mut response, FLOW, SameSite::Strict),
+    }
+    if let Some(session) = &outcome.session {
+        set(&mut response, SESSION, &session.to_cookie(), SameSite::Lax, None);
+    }
+    response
 }
 
 pub fn clear(response: &mut Response<Full<Bytes>>, name: &'static str, same_site: SameSite) {

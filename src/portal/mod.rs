@@ -13,6 +13,7 @@ pub mod forms;
 pub mod passkeys;
 pub mod sessions;
 pub mod signin;
+pub mod sso;
 pub mod views;
 
 use bytes::Bytes;
@@ -55,6 +56,8 @@ pub enum Page {
     AccountAuthenticatorConfirm,
     AccountPasskeys,
     AccountPasskeysRemove,
+    ProviderStart,
+    ProviderCallback,
     Unknown,
 }
 
@@ -86,6 +89,8 @@ pub fn route(path: &str) -> Option<Page> {
         "account/passkeys" => Page::AccountPasskeys,
         "account/passkeys/remove" => Page::AccountPasskeysRemove,
         "logout" => Page::Logout,
+        sso if sso.starts_with("sso/") && sso.ends_with("/callback") => Page::ProviderCallback,
+        sso if sso.starts_with("sso/") && !sso[4..].contains('/') => Page::ProviderStart,
         _ => Page::Unknown,
     })
 }
@@ -132,6 +137,10 @@ pub struct Ctx<'a> {
     pub csrf: String,
     /// The name (and port) the browser addressed, one of `listen.hosts`.
     pub host: Option<String>,
+    /// The page's path (`/.portcullis/sso/<id>` names a provider).
+    pub path: String,
+    /// The company's identity providers (`auth.providers`).
+    pub providers: &'a [crate::config::providers::ProviderSettings],
 }
 
 impl Ctx<'_> {
@@ -255,6 +264,8 @@ pub async fn serve(
         form,
         csrf,
         host,
+        path: parts.uri.path().to_owned(),
+        providers: &brand.providers,
     };
     let mut response = match page {
         Page::Login => signin::login(&ctx).await?,
@@ -273,6 +284,8 @@ pub async fn serve(
         Page::AccountAuthenticatorConfirm => account::authenticator_confirm(&ctx).await?,
         Page::AccountPasskeys => passkeys::account(&ctx).await?,
         Page::AccountPasskeysRemove => passkeys::remove(&ctx).await?,
+        Page::ProviderStart => sso::start(&ctx).await?,
+        Page::ProviderCallback => sso::callback(&ctx).await?,
         _ => return Err(PortalError::NotFound),
     };
     // Every form the page shows carries this token; the browser keeps it.
@@ -386,6 +399,7 @@ mod tests {
             colour: None,
             logo: None,
             texts: crate::i18n::Catalog::built_in(),
+            providers: Vec::new(),
         };
         assert_eq!(brand_css(&brand), "");
         assert!(matches!(logo(&brand), Err(PortalError::NotFound)));

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::signin::{enrol_page, link_page, shown, sign_in_first, sign_in_page, with_cookies, Page};
+use super::cookies::with_cookies;
+use super::signin::{enrol_page, link_page, shown, sign_in_first, sign_in_page, Page};
 use super::views::{self, Links, PasskeyForm};
 use super::{forms, redirect, Ctx, PortalError};
 use crate::auth::passkey::RelyingParty;

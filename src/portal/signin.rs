@@ -11,17 +11,17 @@
 //! share ([`shown`], [`code_page`], [`scan_page`]) are here too.
 
 use bytes::Bytes;
-use cookie::SameSite;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
+use super::cookies::with_cookies;
 use super::views::{self, Links};
-use super::{cookies, forms, passkeys, redirect, safe_next, Ctx, PortalError};
+use super::{forms, passkeys, redirect, safe_next, Ctx, PortalError};
 use crate::auth::totp::TotpSecret;
 use crate::i18n::fill;
 use crate::session::Session;
 use crate::signin::codes::{self, Sent, Via};
-use crate::signin::{Expect, Flow, FlowCookie, Notice, Outcome, Show};
+use crate::signin::{Expect, Flow, Notice, Outcome, Show};
 
 pub type Page = Result<Response<Full<Bytes>>, PortalError>;
 
@@ -74,6 +74,7 @@ pub(super) fn sign_in_page(
         next,
         user,
         passkey,
+        providers: super::sso::links(ctx, next),
     };
     views::html(StatusCode::OK, &page)
 }
@@ -313,31 +314,6 @@ fn file_safe(name: &str) -> String {
         true => "portcullis".to_owned(),
         false => words.join("-"),
     }
-}
-
-/// The step's cookies: the flow's, and a session's when one started.
-pub fn with_cookies(mut response: Response<Full<Bytes>>, outcome: &Outcome) -> Response<Full<Bytes>> {
-    match &outcome.flow {
-        FlowCookie::Keep => {}
-        FlowCookie::Set(id, wait) => cookies::set(
-            &mut response,
-            cookies::FLOW,
-            &id.to_cookie(),
-            SameSite::Strict,
-            Some(*wait),
-        ),
-        FlowCookie::Clear => cookies::clear(&mut response, cookies::FLOW, SameSite::Strict),
-    }
-    if let Some(session) = &outcome.session {
-        cookies::set(
-            &mut response,
-            cookies::SESSION,
-            &session.to_cookie(),
-            SameSite::Lax,
-            None,
-        );
-    }
-    response
 }
 
 /// Which code form: the sign-in's second step, or a signed-in user's step-up.

@@ -57,6 +57,18 @@ pub struct SignIn<'a> {
     /// Kept after a wrong password.
     pub user: &'a str,
     pub passkey: Option<PasskeyForm>,
+    /// "Sign in with <provider>": each link and its words.
+    pub providers: Vec<(String, String)>,
+}
+
+/// A page that sends the browser on at once (a meta refresh, no script):
+/// back from the identity provider's site, so that the next request is
+/// this site's own and carries its `SameSite=Strict` cookies.
+#[derive(Template)]
+#[template(path = "portal/continue.html")]
+pub struct Continue<'a> {
+    pub frame: Frame<'a>,
+    pub to: &'a str,
 }
 
 /// A form whose button asks the browser for a passkey (`get`) or makes a
@@ -374,6 +386,7 @@ mod tests {
             next: "/\"><script>",
             user: "al\"ice",
             passkey: None,
+            providers: vec![("/.portcullis/sso/x?next=%2F\"><".into(), "Sign in with <Okta>".into())],
         };
         let response = html(StatusCode::OK, &page);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
@@ -387,6 +400,7 @@ mod tests {
             "{body}"
         );
         assert!(!body.contains("<script>"), "{body}");
+        assert!(!body.contains("<Okta>") && !body.contains("\"><"), "{body}");
         assert!(
             body.contains("<title>Sign in · Acme"),
             "the company is the brand: {body}"

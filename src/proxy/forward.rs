@@ -227,7 +227,7 @@ fn client_body_failed(err: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
-fn client_tls(
+pub(crate) fn client_tls(
     ca_certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

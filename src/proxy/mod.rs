@@ -8,7 +8,7 @@
 mod access_log;
 pub mod client_ip;
 mod error;
-mod forward;
+pub(crate) mod forward;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;

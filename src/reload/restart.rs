@@ -58,6 +58,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         colour: _,
         logo: _,
         texts: _,
+        providers: _, // read on every sign-in
     } = auth;
     let (l, u, m, a) = (&new.listen, &new.upstream, &new.limits, &new.auth);
     let checks = [

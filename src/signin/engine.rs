@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::auth::credentials::{CredentialError, Credentials, SecretsKey};
+use crate::auth::credentials::{Credentials, SecretsKey};
 use crate::auth::delivery::Delivery;
 use crate::auth::lockout;
 use crate::auth::passkey;
@@ -39,6 +39,8 @@ pub struct SignIn {
     /// How codes are sent; a reload replaces it whole.
     pub(super) sending: ArcSwap<Sending>,
     pub(super) metrics: Arc<Metrics>,
+    /// The identity providers' discovered settings and keys.
+    pub(super) providers: crate::auth::oidc::Providers,
 }
 
 /// The `codes` settings and the senders made from them.
@@ -47,27 +49,7 @@ pub(super) struct Sending {
     pub delivery: Delivery,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SignInSetupError {
-    #[error(transparent)]
-    Credentials(#[from] CredentialError),
-    #[error(transparent)]
-    Hash(#[from] crate::auth::password::HashError),
-    #[error(transparent)]
-    Delivery(#[from] crate::auth::delivery::SendError),
-}
-
-/// A step that could not be carried out: the store, or the secrets key,
-/// failed. Nobody is let in for it (the portal answers 503).
-#[derive(Debug, thiserror::Error)]
-pub enum SignInError {
-    #[error("the store: {0}")]
-    Store(#[from] StoreError),
-    #[error("credentials: {0}")]
-    Credentials(#[from] CredentialError),
-    #[error("hashing a password: {0}")]
-    Hash(#[from] crate::auth::password::HashError),
-}
+pub use super::errors::{SignInError, SignInSetupError};
 
 /// What the browser sees after a step, and what its cookies become.
 #[derive(Debug)]
@@ -88,6 +70,9 @@ pub enum FlowCookie {
     Keep,
     /// A new flow: its id, and how long it waits.
     Set(SessionId, std::time::Duration),
+    /// [`FlowCookie::Set`] for a flow that waits for the identity
+    /// provider: the browser must send it back from the provider's site.
+    SetForProvider(SessionId, std::time::Duration),
     Clear,
 }
 
@@ -99,6 +84,8 @@ fn starts_flow(input: &Input) -> bool {
             | Input::InvitePassword { .. }
             | Input::CurrentPassword { .. }
             | Input::PasskeyAlone { .. }
+            | Input::ProviderStart { .. }
+            | Input::ProviderAnswer(_)
     )
 }
 
@@ -134,6 +121,7 @@ impl SignIn {
             }),
             sessions,
             metrics,
+            providers: Default::default(),
         })
     }
 
@@ -291,9 +279,10 @@ impl SignIn {
                 };
                 let id = id.cloned().unwrap_or_else(SessionId::generate);
                 self.store.set(&flow_key(&id), &bytes, Some(wait)).await?;
-                match continues {
-                    Some(_) => FlowCookie::Keep,
-                    None => FlowCookie::Set(id, wait),
+                match (continues, flow) {
+                    (Some(_), _) => FlowCookie::Keep,
+                    (None, Flow::ProviderDue { .. }) => FlowCookie::SetForProvider(id, wait),
+                    (None, _) => FlowCookie::Set(id, wait),
                 }
             }
             (None, _) if flow_id.is_some() => FlowCookie::Clear,
@@ -307,7 +296,7 @@ impl SignIn {
 
     /// Carry out one effect. `Some(show)` when it could not (a racer used
     /// the flow or the invite first): the step ends there, showing that.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         at: &Attempt<'_>,
         flow_id: Option<&SessionId>,
@@ -345,10 +334,10 @@ impl SignIn {
                 // A passkey alone had its ceremony taken instead.
                 let taken = match (with, flow_id) {
                     (SignedInWith::Passkey, _) => true,
-                    (SignedInWith::PasswordAndSecondFactor, Some(id)) => {
+                    (SignedInWith::PasswordAndSecondFactor | SignedInWith::Provider, Some(id)) => {
                         self.store.take(&flow_key(id)).await?.is_some()
                     }
-                    (SignedInWith::PasswordAndSecondFactor, None) => false,
+                    (SignedInWith::PasswordAndSecondFactor | SignedInWith::Provider, None) => false,
                 };
                 if !taken {
                     return Ok(Some(Show::Redirect("/.portcullis/login".into())));
@@ -371,6 +360,10 @@ impl SignIn {
                     tracing::warn!(user = %user, error = %err, "cannot record the last sign-in");
                 }
                 outcome.session = Some(session);
+            }
+            Effect::ProviderFailure { provider, user, detail } => {
+                self.metrics.login_failures.inc();
+                tracing::info!(target: "audit", event = "login.failure", request_id = %at.request_id, user, client_ip = %at.ip, provider, reason = "identity provider", detail);
             }
             Effect::SteppedUp { user } => {
                 tracing::info!(target: "audit", event = "step_up.success", user = %user, client_ip = %at.ip);

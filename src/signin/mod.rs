@@ -10,6 +10,7 @@
 //! - [`codes`]: which second factors a user is offered, sending codes by
 //!   email and SMS, and checking whatever code comes back.
 //! - [`passkeys`]: the WebAuthn ceremonies pages start, and their answers.
+//! - `provider`: signing in with the company's identity provider (OIDC).
 //! - [`enrol`]: invite links and new passwords.
 //! - [`account`]: what signed-in users change themselves.
 //!
@@ -21,8 +22,10 @@ pub mod attempt;
 pub mod codes;
 pub mod engine;
 pub mod enrol;
+mod errors;
 pub mod machine;
 pub mod passkeys;
+mod provider;
 
 pub use account::{Ending, Expect};
 pub use attempt::Attempt;

@@ -112,6 +112,12 @@ pub(crate) async fn click(client: &fantoccini::Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
+/// Sign out on the gateway's sign-out page (`logout` is its URL).
+pub(crate) async fn sign_out(client: &fantoccini::Client, logout: &str) {
+    client.goto(logout).await.unwrap();
+    click(client, "form[action='/.portcullis/logout'] button").await;
+}
+
 pub(crate) fn artifact(name: &str, png: &[u8]) {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/test-artifacts")

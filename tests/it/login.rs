@@ -101,7 +101,7 @@ impl Office {
         Office::serve(Some(redis), &store_settings, upstream, settings, users).await
     }
 
-    async fn serve(
+    pub(crate) async fn serve(
         redis: Option<RedisServer>,
         store_settings: &RedisSettings,
         upstream: RecordingUpstream,

@@ -22,5 +22,6 @@ mod reload;
 mod scale;
 mod screens;
 mod sessions;
+mod sso;
 mod store;
 mod support;

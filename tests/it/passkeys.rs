@@ -10,7 +10,7 @@ use std::time::Duration;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::Client;
 
-use crate::browser::{chromium_speaking, click, type_into, wait_for_url};
+use crate::browser::{chromium_speaking, click, sign_out, type_into, wait_for_url};
 use crate::login::{admin_command, Office, PASSWORD};
 
 /// One WebDriver WebAuthn command under the session.
@@ -70,11 +70,6 @@ async fn password_then_passkey(client: &Client, page: &str, user: &str) {
 
 /// Sign out as a user does, from the sign-out page (it ends on the
 /// sign-in page, unless the browser's autofill signs in again at once).
-async fn sign_out(client: &Client, logout: &str) {
-    client.goto(logout).await.unwrap();
-    click(client, "form[action='/.portcullis/logout'] button").await;
-}
-
 /// Let a passkey alone sign alice in, as ops would: edit the policy
 /// file; the gateway reloads it.
 async fn allow_passwordless(office: &Office, login: &str) {

@@ -15,12 +15,14 @@ use serde::{Deserialize, Deserializer};
 
 mod codes;
 mod policy;
+mod providers;
 
 pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, SmtpSecurity};
 pub use policy::{
     Factor, LoginMode, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch, RawMatch, RawNetList,
     RawPasskeys, RawRoute, RawUser, Server,
 };
+pub use providers::RawProvider;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -326,6 +328,10 @@ pub struct RawAuth {
     /// texts of the pages and emails (see [`crate::i18n`]).
     #[serde(default)]
     pub texts: Option<String>,
+    /// Sign-in with the company's identity providers, by id (the id is in
+    /// their callback path: `/.portcullis/sso/<id>/callback`).
+    #[serde(default)]
+    pub providers: IndexMap<String, RawProvider>,
 }
 
 impl Default for RawAuth {
@@ -338,6 +344,7 @@ impl Default for RawAuth {
             colour: None,
             logo: None,
             texts: None,
+            providers: IndexMap::new(),
         }
     }
 }

@@ -59,6 +59,25 @@ pub struct PasskeyAloneCheck {
     pub refuse_sharing: bool,
 }
 
+/// What the engine found out about the identity provider's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCheck {
+    pub provider: String,
+    /// The user in `users` the provider vouched for, or why there is none
+    /// (for the audit log; the browser sees one plain page for all).
+    pub user: Result<String, String>,
+    pub locked: bool,
+    /// As for a password: the account may use the CRM from here.
+    pub allowed: bool,
+    /// The provider asked for a second factor itself, and the provider's
+    /// `trust_mfa` accepts how.
+    pub mfa: bool,
+    /// The user has a second factor of ours, for when the provider's is not trusted.
+    pub second_factor: bool,
+    pub live_elsewhere: Option<IpAddr>,
+    pub refuse_sharing: bool,
+}
+
 /// What an invite's user sets up after the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewFactor {
@@ -82,6 +101,16 @@ pub enum Input {
     },
     /// A code on the second-factor page.
     Code(CodeCheck),
+    /// "Sign in with <provider>": where to send the browser and what to
+    /// keep, or why the provider cannot be used now.
+    ProviderStart {
+        provider: String,
+        client_type: String,
+        next: String,
+        started: Result<(String, crate::auth::oidc::Kept), String>,
+    },
+    /// The provider's answer, checked.
+    ProviderAnswer(ProviderCheck),
     /// A passkey on the sign-in page, for whoever it names.
     PasskeyAlone {
         user: String,

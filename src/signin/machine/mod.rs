@@ -15,6 +15,8 @@
 //!                                  current password right  ▼
 //!                                                  ConfirmNewAuthenticator ──code──▶ authenticator changed
 //!  (no flow) ──a passkey alone, for a user the policy lets sign in so──▶ signed in
+//!  (no flow) ──"Sign in with Okta"──▶ ProviderDue ──answer for a user in the policy──▶ signed in
+//!                                                  (its second factor trusted), else SecondFactorDue
 //!
 //!  invite ok, strong password ──(totp)──▶ ConfirmAuthenticator ──code──▶ enrolled
 //!                             ├─(passkey)─▶ CreatePasskey ──new passkey──▶ enrolled
@@ -22,96 +24,31 @@
 //! ```
 //!
 //! A passkey is a code here ([`Proof::Passkey`]) or a whole sign-in
-//! ([`Input::PasskeyAlone`]); a company identity provider will add states
-//! and inputs the same way, not special cases in the pages.
+//! ([`Input::PasskeyAlone`]); the company's identity provider is a state
+//! ([`Flow::ProviderDue`]) and two inputs, not special cases in the pages.
 //! Every pair of flow and input that is not drawn above refuses: the flow
 //! ends and the browser starts again.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 use crate::auth::credentials::Sealed;
 use crate::auth::invite::Invite;
 
+mod flow;
 mod inputs;
 mod outcomes;
 mod passkey;
+mod provider;
 #[cfg(test)]
 mod tests;
 
-pub use inputs::{CodeCheck, Input, NewFactor, PasskeyAloneCheck, PasswordCheck, Problem, Proof};
+pub use flow::Flow;
+pub use inputs::{CodeCheck, Input, NewFactor, PasskeyAloneCheck, PasswordCheck, Problem, Proof, ProviderCheck};
 pub use outcomes::{Effect, Notice, Show, SignedInWith, Step};
 
 /// How long a flow waits for its next step.
 pub const SECOND_FACTOR_WITHIN: Duration = Duration::from_secs(5 * 60);
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(15 * 60);
-
-/// Where one browser's sign-in stands, kept in the store under its flow
-/// cookie between requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Flow {
-    /// The password is proven for `user`; a second factor is due.
-    SecondFactorDue {
-        user: String,
-        client_type: String,
-        next: String,
-        since: u64,
-    },
-    /// An invite's password is chosen; a code from the authenticator just
-    /// shown must confirm it.
-    ConfirmAuthenticator {
-        user: String,
-        /// The link: its use is recorded at the end.
-        invite: Invite,
-        /// The password's argon2id hash.
-        password: String,
-        totp: Sealed,
-        since: u64,
-    },
-    /// A signed-in user is moving to a new authenticator.
-    ConfirmNewAuthenticator { user: String, totp: Sealed, since: u64 },
-    /// An invite's password is chosen; the browser makes the user's passkey.
-    CreatePasskey {
-        user: String,
-        invite: Invite,
-        password: String,
-        since: u64,
-    },
-}
-
-impl Flow {
-    fn since(&self) -> u64 {
-        match self {
-            Flow::SecondFactorDue { since, .. }
-            | Flow::ConfirmAuthenticator { since, .. }
-            | Flow::ConfirmNewAuthenticator { since, .. }
-            | Flow::CreatePasskey { since, .. } => *since,
-        }
-    }
-
-    /// Whose sign-in or enrolment it is.
-    pub fn user(&self) -> &str {
-        match self {
-            Flow::SecondFactorDue { user, .. }
-            | Flow::ConfirmAuthenticator { user, .. }
-            | Flow::ConfirmNewAuthenticator { user, .. }
-            | Flow::CreatePasskey { user, .. } => user,
-        }
-    }
-
-    fn within(&self) -> Duration {
-        match self {
-            Flow::SecondFactorDue { .. } => SECOND_FACTOR_WITHIN,
-            _ => CONFIRM_WITHIN,
-        }
-    }
-
-    /// Has it waited too long for its next step at `now`?
-    pub fn expired(&self, now: SystemTime) -> bool {
-        secs(now) >= self.since().saturating_add(self.within().as_secs())
-    }
-}
 
 pub fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -168,6 +105,16 @@ pub fn step(flow: Option<Flow>, input: Input, now: SystemTime) -> Step {
             },
         ) => passkey::alone(user, client_type, next, check),
         (None, Input::StepUpCode { user, next, check }) => step_up(user, next, check),
+        (
+            _,
+            Input::ProviderStart {
+                provider,
+                client_type,
+                next,
+                started,
+            },
+        ) => provider::start(provider, client_type, next, started, now),
+        (Some(flow @ Flow::ProviderDue { .. }), Input::ProviderAnswer(check)) => provider::answer(flow, check, now),
         (
             _,
             Input::InvitePassword {
@@ -415,7 +362,9 @@ fn authenticator_code(flow: Flow, right: bool) -> Step {
             effects: vec![Effect::ReplaceAuthenticator { user, totp }],
             show: Show::AuthenticatorChanged,
         },
-        (Flow::SecondFactorDue { .. } | Flow::CreatePasskey { .. }, _) => redirect(SIGN_IN, None),
+        (Flow::SecondFactorDue { .. } | Flow::CreatePasskey { .. } | Flow::ProviderDue { .. }, _) => {
+            redirect(SIGN_IN, None)
+        }
     }
 }
 

@@ -38,6 +38,13 @@ pub enum Effect {
         totp: Option<Sealed>,
         passkey: Option<Box<NewPasskey>>,
     },
+    /// Signing in with an identity provider failed: audited with the
+    /// provider's detail (never a token).
+    ProviderFailure {
+        provider: String,
+        user: Option<String>,
+        detail: String,
+    },
     /// Replace the user's authenticator secret.
     ReplaceAuthenticator { user: String, totp: Sealed },
 }
@@ -49,6 +56,9 @@ pub enum SignedInWith {
     PasswordAndSecondFactor,
     /// A passkey alone: its ceremony, taken from the store, was the one use.
     Passkey,
+    /// The identity provider, whose own second factor is trusted: the
+    /// flow that waited for its answer is used up.
+    Provider,
 }
 
 impl SignedInWith {
@@ -56,6 +66,7 @@ impl SignedInWith {
         match self {
             SignedInWith::PasswordAndSecondFactor => "password and second factor",
             SignedInWith::Passkey => "passkey",
+            SignedInWith::Provider => "identity provider with its second factor",
         }
     }
 }
@@ -121,6 +132,8 @@ pub enum Show {
     AuthenticatorChanged,
     /// An invite link that cannot be used, and why.
     Link(crate::signin::enrol::LinkProblem),
+    /// Signing in with the company's identity provider did not work.
+    ProviderProblem,
 }
 
 /// The outcome of a [`super::step`].

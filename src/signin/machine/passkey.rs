@@ -29,45 +29,17 @@ pub(super) fn alone(user: String, client_type: String, next: String, check: Pass
             passwordless: false, ..
         } => failure("passkey alone not allowed for this user", true, Notice::Failed),
         PasskeyAloneCheck {
-            live_elsewhere: Some(other),
-            refuse_sharing: true,
+            live_elsewhere,
+            refuse_sharing,
             ..
-        } => Step {
-            flow: None,
-            effects: vec![
-                Effect::SharingSuspected {
-                    user: user.clone(),
-                    other,
-                    refused: true,
-                },
-                Effect::Failure {
-                    user: user.clone(),
-                    reason: "account in use from another network",
-                    count: false,
-                },
-            ],
-            show: Show::SignIn {
-                user: String::new(),
-                notice: Notice::InUseElsewhere,
-            },
-        },
-        PasskeyAloneCheck { live_elsewhere, .. } => {
-            let sharing = live_elsewhere.map(|other| Effect::SharingSuspected {
-                user: user.clone(),
-                other,
-                refused: false,
-            });
-            let start = Effect::StartSession {
-                user,
-                client_type,
-                with: SignedInWith::Passkey,
-            };
-            Step {
-                flow: None,
-                effects: sharing.into_iter().chain([start]).collect(),
-                show: Show::Redirect(next),
-            }
-        }
+        } => super::provider::start_session(
+            user,
+            client_type,
+            next,
+            SignedInWith::Passkey,
+            live_elsewhere,
+            refuse_sharing,
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod browser;
 pub mod disk;
 pub mod gateway;
+pub mod idp;
 pub mod mail;
 pub mod pki;
 pub mod process;

@@ -1,0 +1,386 @@
+//! Sign-in with the company's OpenID Connect provider, by the
+//! `openidconnect` crate: discovery (cached, read again when the provider
+//! rotates its keys), the authorization code flow with PKCE, state and
+//! nonce, and the ID token's checks (signature by the provider's published
+//! keys, issuer, audience, azp, expiry, issued-at, nonce).
+//!
+//! ```text
+//!  start: discover ─▶ authorize URL (state, nonce, PKCE challenge) ─▶ browser to the provider
+//!  answer: state is the flow's? ─▶ code + PKCE verifier for tokens ─▶ ID token checked
+//!          ─▶ the claim that names the user, and the methods (amr) the provider used
+//! ```
+//!
+//! Every failure is a [`Problem`]: the user sees a plain page, the audit
+//! log the detail.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim, CoreJsonWebKey, CoreProviderMetadata};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdTokenClaims, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::config::providers::ProviderSettings;
+
+/// How long a discovered configuration (and its keys) is used before it
+/// is read again; an unknown key reads it again at once (at most once a minute).
+const DISCOVERY_FOR: Duration = Duration::from_secs(3600);
+const REDISCOVER_AFTER: Duration = Duration::from_secs(60);
+/// How long the provider may take to answer one request.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far the provider's clock may be from ours.
+const CLOCK_SKEW: Duration = Duration::from_secs(120);
+/// An ID token issued longer ago than this is refused (a replayed one).
+const ISSUED_WITHIN: Duration = Duration::from_secs(10 * 60);
+
+/// What is kept between sending the browser to the provider and its
+/// return: it names the provider, and only the flow holds the verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub provider: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+    /// The callback URL the provider was given (for the token request).
+    pub redirect: String,
+}
+
+/// Who the provider vouched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched {
+    /// The provider's subject identifier.
+    pub subject: String,
+    /// The value of the provider's `user_claim`.
+    pub name: String,
+    /// Whether the provider says it asked for a second factor itself (an
+    /// `amr` value listed in `trust_mfa`).
+    pub mfa: bool,
+}
+
+/// Why a sign-in with the provider failed. The user sees the same plain
+/// page for each; the audit log records which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the provider answered with an error: {0}")]
+    ProviderSaid(String),
+    #[error("the answer's state is not this browser's sign-in (replayed or mixed up)")]
+    WrongState,
+    #[error("the provider refused the code: {0}")]
+    CodeRefused(String),
+    #[error("the ID token was refused: {0}")]
+    TokenRefused(String),
+    #[error("the ID token has no {0:?} claim")]
+    MissingClaim(String),
+    #[error("the provider says the email address is not verified")]
+    EmailNotVerified,
+}
+
+/// Any claims beyond the standard ones, for a `user_claim` like `upn`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OtherClaims {
+    #[serde(flatten)]
+    claims: HashMap<String, serde_json::Value>,
+}
+impl AdditionalClaims for OtherClaims {}
+
+type Claims = IdTokenClaims<OtherClaims, CoreGenderClaim>;
+type UserInfo = openidconnect::UserInfoClaims<OtherClaims, CoreGenderClaim>;
+type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The providers' discovered configurations, by issuer and client.
+#[derive(Default)]
+pub struct Providers {
+    discovered: Mutex<HashMap<String, Discovered>>,
+}
+
+#[derive(Clone)]
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    at: Instant,
+    http: Http,
+}
+
+impl Providers {
+    /// Where to send the browser to sign in at `provider`, and what to keep.
+    pub async fn start(&self, provider: &ProviderSettings, redirect: &str) -> Result<(String, Kept), Problem> {
+        let found = self.discovered(provider, false).await?;
+        let client = client(provider, &found.metadata, redirect)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in &provider.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        let kept = Kept {
+            provider: provider.id.clone(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+            redirect: redirect.to_owned(),
+        };
+        Ok((url.to_string(), kept))
+    }
+
+    /// The provider's answer (the callback's query): the code redeemed and
+    /// the ID token checked as of `now`.
+    pub async fn answer(
+        &self,
+        provider: &ProviderSettings,
+        kept: &Kept,
+        query: &[(String, String)],
+        now: SystemTime,
+    ) -> Result<Vouched, Problem> {
+        let value = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let state_ok = value("state").is_some_and(|s| bool::from(s.as_bytes().ct_eq(kept.state.as_bytes())));
+        if !state_ok || kept.provider != provider.id {
+            return Err(Problem::WrongState);
+        }
+        if let Some(error) = value("error") {
+            return Err(Problem::ProviderSaid(error.chars().take(100).collect()));
+        }
+        let code = value("code").ok_or_else(|| Problem::ProviderSaid("no code in the answer".into()))?;
+        let found = self.discovered(provider, false).await?;
+        let http = found.http.clone();
+        let call = move |request| send(http.clone(), request);
+        let tokens = client(provider, &found.metadata, &kept.redirect)?
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| Problem::CodeRefused(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(kept.verifier.clone()))
+            .request_async(&call)
+            .await
+            .map_err(|e| Problem::CodeRefused(describe(&e)))?;
+        let id_token = (tokens.id_token()).ok_or_else(|| Problem::TokenRefused("no ID token in the answer".into()))?;
+        let check = |metadata: &CoreProviderMetadata| -> Result<Claims, openidconnect::ClaimsVerificationError> {
+            let oidc = client(provider, metadata, &kept.redirect)
+                .map_err(|e| openidconnect::ClaimsVerificationError::Other(e.to_string()))?;
+            let verifier = oidc
+                .id_token_verifier()
+                .set_time_fn(move || chrono::DateTime::<chrono::Utc>::from(now - CLOCK_SKEW))
+                .set_issue_time_verifier_fn(move |iat| issued_in_time(iat.into(), now));
+            id_token.claims(&verifier, &Nonce::new(kept.nonce.clone())).cloned()
+        };
+        let claims = match check(&found.metadata) {
+            // A key we do not know: the provider may have rotated its keys.
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(_))
+                if found.at.elapsed() >= REDISCOVER_AFTER =>
+            {
+                let again = self.discovered(provider, true).await?;
+                check(&again.metadata)
+            }
+            other => other,
+        }
+        .map_err(|e| Problem::TokenRefused(e.to_string()))?;
+        let claim = provider.user_claim.as_str();
+        let subject = claims.subject().to_string();
+        let mfa = provider_mfa(provider, &claims);
+        let name = match naming(&claims).name(claim)? {
+            Some(name) => name,
+            // Many providers put profile claims in userinfo only.
+            None => {
+                let oidc = client(provider, &found.metadata, &kept.redirect)?;
+                let request = (oidc.user_info(tokens.access_token().clone(), Some(claims.subject().clone())))
+                    .map_err(|_| Problem::MissingClaim(claim.to_owned()))?;
+                let info: UserInfo = (request.request_async(&call).await)
+                    .map_err(|e| Problem::TokenRefused(format!("userinfo: {}", describe(&e))))?;
+                (userinfo_naming(&info).name(claim)?).ok_or_else(|| Problem::MissingClaim(claim.to_owned()))?
+            }
+        };
+        Ok(Vouched { subject, name, mfa })
+    }
+
+    async fn discovered(&self, provider: &ProviderSettings, again: bool) -> Result<Discovered, Problem> {
+        let key = format!("{} {}", provider.issuer, provider.client_id);
+        let cached = self.discovered.lock().expect("discovery cache").get(&key).cloned();
+        if let Some(found) = cached.filter(|f| !again && f.at.elapsed() < DISCOVERY_FOR) {
+            return Ok(found);
+        }
+        let http = http_client(provider)?;
+        let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|e| Problem::Unreachable(e.to_string()))?;
+        let client = http.clone();
+        let call = move |request| send(client.clone(), request);
+        let metadata = CoreProviderMetadata::discover_async(issuer, &call)
+            .await
+            .map_err(|e| Problem::Unreachable(describe(&e)))?;
+        let found = Discovered {
+            metadata,
+            at: Instant::now(),
+            http,
+        };
+        self.discovered
+            .lock()
+            .expect("discovery cache")
+            .insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+type OidcClient = openidconnect::Client<
+    OtherClaims,
+    openidconnect::core::CoreAuthDisplay,
+    CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::StandardTokenResponse<
+        openidconnect::IdTokenFields<
+            OtherClaims,
+            openidconnect::EmptyExtraTokenFields,
+            CoreGenderClaim,
+            openidconnect::core::CoreJweContentEncryptionAlgorithm,
+            openidconnect::core::CoreJwsSigningAlgorithm,
+        >,
+        openidconnect::core::CoreTokenType,
+    >,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+fn client(provider: &ProviderSettings, metadata: &CoreProviderMetadata, redirect: &str) -> Result<OidcClient, Problem> {
+    let redirect = RedirectUrl::new(redirect.to_owned()).map_err(|e| Problem::Unreachable(e.to_string()))?;
+    Ok(OidcClient::from_provider_metadata(
+        metadata.clone(),
+        ClientId::new(provider.client_id.clone()),
+        Some(ClientSecret::new(provider.client_secret.0.clone())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// The ID token was issued a moment ago by the provider's clock.
+fn issued_in_time(iat: SystemTime, now: SystemTime) -> Result<(), String> {
+    if iat > now + CLOCK_SKEW {
+        return Err("issued in the future (are the clocks apart?)".into());
+    }
+    if iat + ISSUED_WITHIN < now {
+        return Err("issued too long ago".into());
+    }
+    Ok(())
+}
+
+/// The claims that can name a user, from the ID token or from userinfo.
+struct Naming<'a> {
+    subject: String,
+    email: Option<String>,
+    email_verified: Option<bool>,
+    preferred_username: Option<String>,
+    other: &'a HashMap<String, serde_json::Value>,
+}
+
+impl Naming<'_> {
+    /// The value of `claim` (the provider's `user_claim`), if present.
+    fn name(&self, claim: &str) -> Result<Option<String>, Problem> {
+        let value = match claim {
+            "sub" => Some(self.subject.clone()),
+            "email" if self.email_verified == Some(false) => return Err(Problem::EmailNotVerified),
+            "email" => self.email.clone(),
+            "preferred_username" => self.preferred_username.clone(),
+            other => (self.other.get(other)).and_then(|v| v.as_str().map(str::to_owned)),
+        };
+        Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    }
+}
+
+fn naming(claims: &Claims) -> Naming<'_> {
+    Naming {
+        subject: claims.subject().to_string(),
+        email: claims.email().map(|e| e.to_string()),
+        email_verified: claims.email_verified(),
+        preferred_username: claims.preferred_username().map(|u| u.to_string()),
+        other: &claims.additional_claims().claims,
+    }
+}
+
+fn userinfo_naming(claims: &UserInfo) -> Naming<'_> {
+    Naming {
+        subject: claims.subject().to_string(),
+        email: claims.email().map(|e| e.to_string()),
+        email_verified: claims.email_verified(),
+        preferred_username: claims.preferred_username().map(|u| u.to_string()),
+        other: &claims.additional_claims().claims,
+    }
+}
+
+/// Did the provider ask for a second factor itself, in a way its
+/// `trust_mfa` accepts?
+fn provider_mfa(provider: &ProviderSettings, claims: &Claims) -> bool {
+    let methods = claims
+        .auth_method_refs()
+        .map(|m| m.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+    methods
+        .unwrap_or_default()
+        .iter()
+        .any(|m| provider.trust_mfa.contains(m))
+}
+
+fn http_client(provider: &ProviderSettings) -> Result<Http, Problem> {
+    let tls = crate::proxy::forward::client_tls(provider.ca_certs.as_deref())
+        .map_err(|e| Problem::Unreachable(e.to_string()))?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(PROVIDER_TIMEOUT));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HttpError(String);
+
+/// One request to the provider (no redirects followed), within the timeout.
+async fn send(http: Http, request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, HttpError> {
+    let (parts, body) = request.into_parts();
+    let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+    let exchange = async {
+        let response = http.request(request).await.map_err(|e| HttpError(e.to_string()))?;
+        let (parts, body) = response.into_parts();
+        let bytes = http_body_util::Limited::new(body, 1 << 20)
+            .collect()
+            .await
+            .map_err(|e| HttpError(e.to_string()))?
+            .to_bytes();
+        Ok(http::Response::from_parts(parts, bytes.to_vec()))
+    };
+    tokio::time::timeout(PROVIDER_TIMEOUT, exchange)
+        .await
+        .map_err(|_| HttpError("no answer within 10s".into()))?
+}
+
+/// An error with its causes, for the audit log.
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,144 @@
+//! `auth.providers`, compiled: each identity provider's issuer, client and
+//! claims, checked, with its client secret read from a file or the
+//! environment when the config loads (never printed).
+
+use std::path::Path;
+
+use rustls::pki_types::CertificateDer;
+use url::Url;
+
+use super::codes::Secret;
+use super::raw::{RawConfig, RawProvider};
+use super::Found;
+
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// As in `auth.providers.<id>` and the callback path.
+    pub id: String,
+    pub label: String,
+    /// Exactly as written: the provider's tokens must name this issuer.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    pub user_claim: String,
+    pub trust_mfa: Vec<String>,
+    pub ca_certs: Option<Vec<CertificateDer<'static>>>,
+}
+
+pub(super) fn compile(raw: &RawConfig, base: &Path, found: &mut Found) -> Vec<ProviderSettings> {
+    (raw.auth.providers.iter())
+        .filter_map(|(id, p)| provider(id, p, base, found))
+        .collect()
+}
+
+fn provider(id: &str, raw: &RawProvider, base: &Path, found: &mut Found) -> Option<ProviderSettings> {
+    let path = format!("auth.providers.{id}");
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        found.add(
+            &path,
+            "name it with lower-case letters, digits and dashes (it is part of the callback URL)",
+        );
+    }
+    let issuer = found.check(&format!("{path}.issuer"), issuer(&raw.issuer));
+    let secret = match (&raw.client_secret_file, &raw.client_secret_env) {
+        (Some(file), None) => found.check(
+            &format!("{path}.client_secret_file"),
+            super::codes::read_secret(&base.join(file)),
+        ),
+        (None, Some(name)) => found.check(
+            &format!("{path}.client_secret_env"),
+            std::env::var(name)
+                .map(|v| Secret(v.trim().to_owned()))
+                .map_err(|_| format!("the environment variable {name} is not set")),
+        ),
+        _ => {
+            found.add(&path, "set client_secret_file or client_secret_env (one of them)");
+            None
+        }
+    };
+    let secret = secret.filter(|s| {
+        let empty = s.0.is_empty();
+        if empty {
+            found.add(&path, "the client secret is empty");
+        }
+        !empty
+    });
+    if raw.label.trim().is_empty() {
+        found.add(&format!("{path}.label"), "say what the button names, like \"Okta\"");
+    }
+    if raw.client_id.trim().is_empty() {
+        found.add(
+            &format!("{path}.client_id"),
+            "is empty; copy it from the provider's app settings",
+        );
+    }
+    if raw.user_claim.trim().is_empty() {
+        found.add(
+            &format!("{path}.user_claim"),
+            "name the claim that names the user, like email",
+        );
+    }
+    let ca_certs = match &raw.ca_file {
+        Some(file) => Some(found.check(&format!("{path}.ca_file"), super::tls::load_ca_file(&base.join(file)))?),
+        None => None,
+    };
+    Some(ProviderSettings {
+        id: id.to_owned(),
+        label: raw.label.trim().to_owned(),
+        issuer: issuer?,
+        client_id: raw.client_id.trim().to_owned(),
+        client_secret: secret?,
+        scopes: raw.scopes.clone(),
+        user_claim: raw.user_claim.trim().to_owned(),
+        trust_mfa: raw.trust_mfa.clone(),
+        ca_certs,
+    })
+    .filter(|_| id_ok)
+}
+
+/// An issuer URL: HTTPS, or plain HTTP on this machine only (a test
+/// provider); no query or fragment.
+fn issuer(text: &str) -> Result<String, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(format!(
+                "{text:?} must start with https:// (the provider's tokens vouch for who signs in)"
+            ))
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.host().is_none() {
+        return Err(format!(
+            "{text:?} is not an issuer: write it like https://company.okta.com"
+        ));
+    }
+    Ok(text.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issuer_is_https_except_on_this_machine() {
+        assert!(issuer("https://company.okta.com").is_ok());
+        assert!(issuer("http://127.0.0.1:9000").is_ok());
+        let plain = issuer("http://idp.example.com").unwrap_err();
+        assert!(plain.contains("must start with https://"), "{plain}");
+        assert!(issuer("https://idp.example.com/?x=1").is_err());
+        assert!(issuer("idp.example.com").is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! The steps of signing in with the company's identity provider: sending
+//! the browser there, and its answer. The provider stands for the
+//! password; its own second factor counts when the policy trusts it,
+//! otherwise ours is asked as after a password.
+
+use std::time::SystemTime;
+
+use super::{redirect, secs, Effect, Flow, Notice, ProviderCheck, Show, SignedInWith, Step, SECOND_FACTOR};
+
+pub(super) fn start(
+    provider: String,
+    client_type: String,
+    next: String,
+    started: Result<(String, crate::auth::oidc::Kept), String>,
+    now: SystemTime,
+) -> Step {
+    match started {
+        Ok((url, kept)) => redirect(
+            &url,
+            Some(Flow::ProviderDue {
+                kept,
+                client_type,
+                next,
+                since: secs(now),
+            }),
+        ),
+        Err(detail) => Step {
+            flow: None,
+            effects: vec![Effect::ProviderFailure {
+                provider,
+                user: None,
+                detail,
+            }],
+            show: Show::ProviderProblem,
+        },
+    }
+}
+
+pub(super) fn answer(flow: Flow, check: ProviderCheck, now: SystemTime) -> Step {
+    let Flow::ProviderDue { client_type, next, .. } = flow else {
+        return redirect(super::SIGN_IN, None);
+    };
+    let user = match check.user {
+        Ok(user) => user,
+        Err(detail) => {
+            return Step {
+                flow: None,
+                effects: vec![Effect::ProviderFailure {
+                    provider: check.provider,
+                    user: None,
+                    detail,
+                }],
+                show: Show::ProviderProblem,
+            }
+        }
+    };
+    let failure = |reason: &'static str, show: Show| Step {
+        flow: None,
+        effects: vec![Effect::Failure {
+            user: user.clone(),
+            reason,
+            count: false,
+        }],
+        show,
+    };
+    match check {
+        ProviderCheck { locked: true, .. } => failure(
+            "locked",
+            Show::SignIn {
+                user: String::new(),
+                notice: Notice::Locked,
+            },
+        ),
+        ProviderCheck { allowed: false, .. } => failure("account or network not allowed", Show::ProviderProblem),
+        ProviderCheck {
+            mfa: true,
+            live_elsewhere,
+            refuse_sharing,
+            ..
+        } => start_session(
+            user,
+            client_type,
+            next,
+            SignedInWith::Provider,
+            live_elsewhere,
+            refuse_sharing,
+        ),
+        ProviderCheck {
+            second_factor: true, ..
+        } => redirect(
+            SECOND_FACTOR,
+            Some(Flow::SecondFactorDue {
+                user,
+                client_type,
+                next,
+                since: secs(now),
+            }),
+        ),
+        ProviderCheck { .. } => failure("no second factor enrolled", Show::ProviderProblem),
+    }
+}
+
+/// Both factors are proven at once (a passkey alone, or a provider whose
+/// second factor is trusted): a session, unless the account is live from
+/// another network and the policy refuses sharing.
+pub(super) fn start_session(
+    user: String,
+    client_type: String,
+    next: String,
+    with: SignedInWith,
+    live_elsewhere: Option<std::net::IpAddr>,
+    refuse_sharing: bool,
+) -> Step {
+    let sharing = live_elsewhere.map(|other| Effect::SharingSuspected {
+        user: user.clone(),
+        other,
+        refused: refuse_sharing,
+    });
+    if sharing.is_some() && refuse_sharing {
+        let refused = Effect::Failure {
+            user,
+            reason: "account in use from another network",
+            count: false,
+        };
+        return Step {
+            flow: None,
+            effects: sharing.into_iter().chain([refused]).collect(),
+            show: Show::SignIn {
+                user: String::new(),
+                notice: Notice::InUseElsewhere,
+            },
+        };
+    }
+    let start = Effect::StartSession {
+        user,
+        client_type,
+        with,
+    };
+    Step {
+        flow: None,
+        effects: sharing.into_iter().chain([start]).collect(),
+        show: Show::Redirect(next),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::super::{step, Input, CONFIRM_WITHIN};
+    use super::*;
+    use crate::auth::oidc::Kept;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    fn sent_off() -> Flow {
+        let input = Input::ProviderStart {
+            provider: "okta".into(),
+            client_type: "web".into(),
+            next: "/deals".into(),
+            started: Ok(("https://idp.example/auth?state=s".into(), kept())),
+        };
+        let step = step(None, input, at(NOW));
+        assert_eq!(step.show, Show::Redirect("https://idp.example/auth?state=s".into()));
+        step.flow.expect("a flow waits for the provider")
+    }
+
+    fn kept() -> Kept {
+        Kept {
+            provider: "okta".into(),
+            state: "s".into(),
+            nonce: "n".into(),
+            verifier: "v".into(),
+            redirect: "https://crm.example/.portcullis/sso/okta/callback".into(),
+        }
+    }
+
+    fn vouched(user: &str) -> ProviderCheck {
+        ProviderCheck {
+            provider: "okta".into(),
+            user: Ok(user.into()),
+            locked: false,
+            allowed: true,
+            mfa: false,
+            second_factor: true,
+            live_elsewhere: None,
+            refuse_sharing: false,
+        }
+    }
+
+    fn answer(check: ProviderCheck, after: u64) -> Step {
+        step(Some(sent_off()), Input::ProviderAnswer(check), at(NOW + after))
+    }
+
+    #[test]
+    fn the_provider_stands_for_the_password_and_ours_is_the_second_factor() {
+        let step = answer(vouched("alice"), 30);
+        assert_eq!(step.show, Show::Redirect(SECOND_FACTOR.into()));
+        assert!(matches!(step.flow, Some(Flow::SecondFactorDue { ref user, ref next, .. }) if user == "alice" && next == "/deals"));
+        assert!(step.effects.is_empty());
+    }
+
+    #[test]
+    fn a_trusted_second_factor_at_the_provider_signs_in_at_once() {
+        let check = ProviderCheck {
+            mfa: true,
+            second_factor: false,
+            ..vouched("carol")
+        };
+        let step = answer(check, 30);
+        assert_eq!(step.show, Show::Redirect("/deals".into()));
+        assert_eq!(
+            step.effects,
+            vec![Effect::StartSession {
+                user: "carol".into(),
+                client_type: "web".into(),
+                with: SignedInWith::Provider,
+            }]
+        );
+    }
+
+    #[test]
+    fn nobody_the_policy_refuses_gets_in_and_the_audit_log_says_why() {
+        let stranger = ProviderCheck {
+            user: Err("not in users".into()),
+            ..vouched("")
+        };
+        let step = answer(stranger, 30);
+        assert_eq!(step.show, Show::ProviderProblem);
+        assert!(matches!(&step.effects[..], [Effect::ProviderFailure { detail, .. }] if detail == "not in users"));
+        for refused in [
+            ProviderCheck {
+                allowed: false,
+                ..vouched("dave")
+            },
+            ProviderCheck {
+                second_factor: false,
+                ..vouched("erin")
+            },
+        ] {
+            let step = answer(refused, 30);
+            assert_eq!(step.show, Show::ProviderProblem);
+            assert!(step.flow.is_none());
+            assert!(matches!(&step.effects[..], [Effect::Failure { count: false, .. }]));
+        }
+        let locked = answer(
+            ProviderCheck {
+                locked: true,
+                ..vouched("alice")
+            },
+            30,
+        );
+        assert!(matches!(locked.show, Show::SignIn { notice: Notice::Locked, .. }));
+    }
+
+    #[test]
+    fn an_answer_after_the_flow_expired_or_without_one_starts_again() {
+        let late = answer(vouched("alice"), CONFIRM_WITHIN.as_secs());
+        assert_eq!(late.show, Show::Redirect(super::super::SIGN_IN.into()));
+        assert!(late.effects.is_empty() && late.flow.is_none());
+        let none = step(None, Input::ProviderAnswer(vouched("alice")), at(NOW));
+        assert!(none.effects.is_empty() && none.flow.is_none());
+    }
+
+    #[test]
+    fn a_provider_that_cannot_be_reached_is_a_plain_page() {
+        let input = Input::ProviderStart {
+            provider: "okta".into(),
+            client_type: "web".into(),
+            next: "/".into(),
+            started: Err("connect refused".into()),
+        };
+        let step = step(None, input, at(NOW));
+        assert_eq!(step.show, Show::ProviderProblem);
+        assert!(step.flow.is_none());
+    }
+}

@@ -1,0 +1,108 @@
+//! Signing in with the company's identity provider ([`crate::auth::oidc`]):
+//! the browser is sent there with a new flow, and the provider's answer is
+//! checked against that flow, then against the policy exactly as a
+//! password would be (the account, its network and client type, the
+//! lockout), before the provider's second factor or ours completes it.
+
+use crate::auth::credentials::Credentials;
+use crate::auth::lockout;
+use crate::config::providers::ProviderSettings;
+use crate::policy::Policy;
+use crate::session::{same_network, SessionId};
+
+use super::attempt::Attempt;
+use super::engine::{Outcome, SignIn, SignInError};
+use super::machine::{Effect, Flow, Input, ProviderCheck, Show};
+
+impl SignIn {
+    /// "Sign in with <provider>": send the browser there. `callback` is
+    /// this gateway's callback URL for the provider, as the browser
+    /// addressed the gateway.
+    pub async fn provider_start(
+        &self,
+        at: &Attempt<'_>,
+        flow_id: Option<&SessionId>,
+        provider: &ProviderSettings,
+        callback: &str,
+        next: String,
+    ) -> Result<Outcome, SignInError> {
+        let started = (self.providers.start(provider, callback).await).map_err(|problem| problem.to_string());
+        let input = Input::ProviderStart {
+            provider: provider.id.clone(),
+            client_type: at.client_type().to_owned(),
+            next,
+            started,
+        };
+        self.run(at, flow_id, None, input).await
+    }
+
+    /// The provider's answer: the callback's query.
+    pub async fn provider_answer(
+        &self,
+        at: &Attempt<'_>,
+        flow_id: Option<&SessionId>,
+        provider: &ProviderSettings,
+        query: &[(String, String)],
+    ) -> Result<Outcome, SignInError> {
+        let flow = self.flow(flow_id, at.now).await?;
+        let Some(Flow::ProviderDue { kept, .. }) = &flow else {
+            let mut outcome = Outcome::show(Show::ProviderProblem);
+            let failure = Effect::ProviderFailure {
+                provider: provider.id.clone(),
+                user: None,
+                detail: "no sign-in waits for this answer in this browser (replayed, or it took too long)".into(),
+            };
+            self.apply(at, flow_id, failure, &mut outcome).await?;
+            return Ok(outcome);
+        };
+        let vouched = self.providers.answer(provider, kept, query, at.now).await;
+        let user = match vouched {
+            Ok(vouched) => policy_user(at.policy, &vouched.name)
+                .map(|user| (user, vouched.mfa))
+                .map_err(|why| format!("{why} (subject {})", vouched.subject)),
+            Err(problem) => Err(problem.to_string()),
+        };
+        let mut check = ProviderCheck {
+            provider: provider.id.clone(),
+            user: user.as_ref().map(|(u, _)| u.clone()).map_err(Clone::clone),
+            locked: false,
+            allowed: false,
+            mfa: false,
+            second_factor: false,
+            live_elsewhere: None,
+            refuse_sharing: self.sessions.limits.refuse_sharing,
+        };
+        if let Ok((user, mfa)) = &user {
+            check.locked = lockout::is_locked(&self.store, user, at.ip).await?;
+            check.allowed = at.allowed(user);
+            check.mfa = *mfa;
+            let credentials = Credentials::load(&self.store, user).await?;
+            check.second_factor = self.offers(at, user, credentials.as_ref()).any()
+                || credentials.as_ref().is_some_and(|c| !c.recovery.is_empty());
+            check.live_elsewhere = (self.sessions.sessions().list(user, at.now).await?.into_iter())
+                .find(|(_, s)| !same_network(s.ip, at.ip))
+                .map(|(_, s)| s.ip);
+        }
+        self.run(at, flow_id, flow, Input::ProviderAnswer(check)).await
+    }
+}
+
+/// The user in `users` the provider's claim names: by their name, else by
+/// their `email` (case aside). Two users with one email name nobody.
+fn policy_user(policy: &Policy, claim: &str) -> Result<String, String> {
+    if policy.users.contains_key(claim) {
+        return Ok(claim.to_owned());
+    }
+    let by_email: Vec<&str> = (policy.users.values())
+        .filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(claim)))
+        .map(|u| u.name.as_str())
+        .collect();
+    match by_email.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(format!("the provider vouched for {claim:?}, who is not in users")),
+        several => Err(format!(
+            "{claim:?} is the email of several users ({})",
+            several.join(", ")
+        )),
+    }
+}

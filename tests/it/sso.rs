@@ -1,0 +1,207 @@
+//! Signing in with the company's identity provider: a real OpenID provider
+//! (node's oidc-provider) and the real gateway, driven by headless
+//! Chromium. The provider vouches for who signs in; the gateway's own
+//! rules (the user in the YAML, disabled, the network) and its second
+//! factor still apply, unless the provider's own second factor is trusted.
+
+use fantoccini::{Client, Locator};
+
+use crate::browser::{chromium_speaking, click, sign_out, type_into, wait_for_url};
+use crate::login::Office;
+use crate::support::browser::Browser;
+use crate::support::idp::{IdentityProvider, CLIENT_ID, CLIENT_SECRET};
+use crate::support::redis::RedisServer;
+use crate::support::{RecordingUpstream, Settings};
+
+const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
+     networks: { here: [127.0.0.0/8] }\n\
+     access: { web: [here] }\n\
+     users:\n  \
+       alice: { email: alice@example.com }\n  \
+       carol: { email: carol@example.com }\n  \
+       dave: { email: dave@example.com, disabled: true }\n";
+
+/// A gateway whose sign-in page offers "Sign in with Company SSO" (the
+/// provider on `idp_port`, whose `mfa` is trusted) and one that is down;
+/// alice enrolled with an authenticator app.
+async fn office(idp_port: u16) -> Office {
+    let redis = RedisServer::start();
+    let store_settings = portcullis::config::RedisSettings::single(&redis.url(), "portcullis:");
+    let upstream = RecordingUpstream::start().await;
+    let mut settings = Settings::new(upstream.url());
+    settings
+        .files
+        .push(("idp.secret".into(), CLIENT_SECRET.as_bytes().to_vec()));
+    settings.policy = format!(
+        "store: {{ redis: {{ url: \"{}\" }} }}\n\
+         auth:\n  company: Acme CRM\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n  providers:\n    \
+           company: {{ label: Company SSO, issuer: \"http://127.0.0.1:{idp_port}\", client_id: {CLIENT_ID}, \
+                       client_secret_file: idp.secret, trust_mfa: [mfa] }}\n    \
+           down: {{ label: Old SSO, issuer: \"http://127.0.0.1:9\", client_id: x, client_secret_file: idp.secret }}\n\
+         {POLICY}",
+        redis.url()
+    );
+    Office::serve(Some(redis), &store_settings, upstream, settings, &["alice"]).await
+}
+
+/// At the provider's own pages: its sign-in (any password), then consent.
+async fn sign_in_at_provider(client: &Client, login: &str) {
+    wait_for_url(client, "/interaction/").await;
+    let field = |name: &'static str| client.find(Locator::Css(name));
+    field("input[name=login]")
+        .await
+        .unwrap()
+        .send_keys(login)
+        .await
+        .unwrap();
+    field("input[name=password]")
+        .await
+        .unwrap()
+        .send_keys("anything")
+        .await
+        .unwrap();
+    click(client, "button[type=submit]").await;
+    // The consent page, the first time this account meets the gateway.
+    for _ in 0..100 {
+        let url = client.current_url().await.unwrap();
+        if !url.as_str().contains("/interaction/") {
+            return;
+        }
+        let page = client.source().await.unwrap();
+        if page.contains("Authorize") || page.contains("consent") {
+            if let Ok(button) = client.find(Locator::Css("button[type=submit]")).await {
+                let _ = button.click().await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("stuck at the provider: {}", client.source().await.unwrap());
+}
+
+async fn wait_for_text(client: &Client, text: &str) -> String {
+    for _ in 0..100 {
+        let page = client.source().await.unwrap();
+        if page.contains(text) {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page never said {text:?}: {}", client.source().await.unwrap());
+}
+
+/// Forget the provider's session in this browser (its cookies are its own
+/// site's), so that the next sign-in there is someone else.
+async fn forget_provider(client: &Client, idp: &IdentityProvider) {
+    client
+        .goto(&format!("{}/.well-known/openid-configuration", idp.issuer()))
+        .await
+        .unwrap();
+    client.delete_all_cookies().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_signs_in_with_the_company_provider_then_our_code_and_carol_with_the_providers_own_second_factor() {
+    let idp_port = IdentityProvider::port();
+    let office = office(idp_port).await;
+    let url = |path: &str| format!("https://localhost:{}{path}", office.gateway.addr.port());
+    let idp = IdentityProvider::start(idp_port, &url("/.portcullis/sso/company/callback"));
+    let (_driver, client, _profile) = chromium_speaking("en").await;
+
+    // Alice: the provider vouches for alice@example.com, who is alice in
+    // the YAML; its sign-in was a password only, so ours asks for her code.
+    client.goto(&url("/contacts?page=2")).await.unwrap();
+    wait_for_url(&client, "/.portcullis/login").await;
+    click(&client, "ul.providers a[href^='/.portcullis/sso/company']").await;
+    sign_in_at_provider(&client, "alice").await;
+    wait_for_url(&client, "/.portcullis/second-factor").await;
+    assert!(
+        office.upstream.seen().is_empty(),
+        "nothing reaches the CRM before the code"
+    );
+    type_into(&client, "code", &office.code()).await;
+    click(
+        &client,
+        "form[action='/.portcullis/second-factor']:not(.passkey) button",
+    )
+    .await;
+    wait_for_url(&client, "/contacts?page=2").await;
+    assert!(client.source().await.unwrap().contains("hello from upstream"));
+    assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("alice"));
+
+    // Mallory has an account at the provider but is not in the YAML, and
+    // dave is disabled: a plain page each, and nothing reaches the CRM.
+    sign_out(&client, &url("/.portcullis/logout")).await;
+    wait_for_url(&client, "/.portcullis/login").await;
+    let reached = office.upstream.seen().len();
+    for login in ["mallory", "dave"] {
+        forget_provider(&client, &idp).await;
+        client.goto(&url("/.portcullis/login")).await.unwrap();
+        click(&client, "ul.providers a[href^='/.portcullis/sso/company']").await;
+        sign_in_at_provider(&client, login).await;
+        let page = wait_for_text(&client, "Sign-in did not work").await;
+        assert!(
+            page.contains("Your company sign-in could not sign you in here"),
+            "{page}"
+        );
+        assert!(!page.contains(login), "no detail for the user: {page}");
+    }
+    assert_eq!(office.upstream.seen().len(), reached, "{:?}", office.upstream.seen());
+
+    // Carol signs in at the provider with its second factor (amr: mfa),
+    // which this provider's settings trust: straight into the CRM.
+    forget_provider(&client, &idp).await;
+    client.goto(&url("/.portcullis/login?next=%2Fdeals")).await.unwrap();
+    click(&client, "ul.providers a[href^='/.portcullis/sso/company']").await;
+    sign_in_at_provider(&client, "carol+mfa").await;
+    wait_for_url(&client, "/deals").await;
+    assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("carol"));
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replayed_or_mixed_up_answer_and_a_provider_that_is_down_get_a_plain_page_and_reach_nothing() {
+    let idp_port = IdentityProvider::port();
+    let office = office(idp_port).await;
+    let base = format!("https://localhost:{}", office.gateway.addr.port());
+    let _idp = IdentityProvider::start(idp_port, &format!("{base}/.portcullis/sso/company/callback"));
+    let mut browser = Browser::new(&office.gateway);
+
+    // Off to the provider: with state, nonce and a PKCE challenge, and a
+    // flow cookie the browser will bring back from the provider's site.
+    let start = browser.get("/.portcullis/sso/company?next=%2Fcontacts").await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let to = start.header("location").unwrap().to_owned();
+    assert!(to.starts_with(&format!("http://127.0.0.1:{idp_port}/auth?")), "{to}");
+    for part in [
+        "state=",
+        "nonce=",
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "response_type=code",
+    ] {
+        assert!(to.contains(part), "{part} in {to}");
+    }
+    let cookie = start.header("set-cookie").unwrap();
+    assert!(cookie.contains("SameSite=Lax") && cookie.contains("Secure"), "{cookie}");
+
+    // An answer whose state is not this browser's (a mixed-up or forged
+    // one), and one with no sign-in waiting for it at all.
+    let wrong = browser
+        .get("/.portcullis/sso/company/callback?code=abc&state=not-yours")
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("Sign-in did not work"), "{}", wrong.body);
+    let mut stranger = Browser::new(&office.gateway);
+    let replayed = stranger
+        .get("/.portcullis/sso/company/callback?code=abc&state=xyz")
+        .await;
+    assert_eq!(replayed.status, 403);
+
+    // A provider that cannot be reached: the same plain page, at once.
+    let down = browser.get("/.portcullis/sso/down?next=%2F").await;
+    assert_eq!(down.status, 403);
+    assert!(down.body.contains("Your company sign-in could not sign you in here"));
+    // An unknown provider is no page at all.
+    assert_eq!(browser.get("/.portcullis/sso/nobody").await.status, 404);
+    assert!(office.upstream.seen().is_empty(), "{:?}", office.upstream.seen());
+}
