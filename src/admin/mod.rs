@@ -105,10 +105,11 @@ pub enum AdminError {
 }
 
 /// Carry out `command` under the current `policy` (whose users a listing
-/// or a search by id looks at).
+/// or a search by id looks at) and identity `providers`.
 pub async fn execute(
     service: &SessionService,
     policy: &Policy,
+    providers: &[crate::config::providers::ProviderSettings],
     request: &Request,
     now: SystemTime,
 ) -> Result<Outcome, AdminError> {
@@ -171,7 +172,7 @@ pub async fn execute(
         Command::Review { inactive_days } => {
             let inactive = std::time::Duration::from_secs(inactive_days.saturating_mul(86_400));
             Outcome::Review {
-                rows: review::review(service, policy, now, inactive).await?,
+                rows: review::review(service, policy, providers, now, inactive).await?,
             }
         }
     };

@@ -43,6 +43,11 @@ pub struct Row {
     pub passkeys: Vec<PasskeyRow>,
     /// A passkey alone signs them in.
     pub passwordless: bool,
+    /// The company identity providers that can sign them in instead of
+    /// the password (by label), and those whose own second factor counts
+    /// for ours (`trust_mfa`).
+    pub company_sign_in: Vec<String>,
+    pub company_second_factor: Vec<String>,
     /// Exemptions running now.
     pub exemptions: Vec<RunningExemption>,
     pub exempted: bool,
@@ -88,6 +93,7 @@ pub struct SignIn {
 pub async fn review(
     service: &SessionService,
     policy: &Policy,
+    providers: &[crate::config::providers::ProviderSettings],
     now: SystemTime,
     inactive: Duration,
 ) -> Result<Vec<Row>, StoreError> {
@@ -185,6 +191,11 @@ pub async fn review(
             second_factors,
             passkeys,
             passwordless: user.passkeys.passwordless,
+            company_sign_in: providers.iter().map(|p| p.label.clone()).collect(),
+            company_second_factor: (providers.iter())
+                .filter(|p| !p.trust_mfa.is_empty())
+                .map(|p| p.label.clone())
+                .collect(),
             exempted: !exemptions.is_empty(),
             exemptions,
             last_login: last_login.map(|l| SignIn {
@@ -205,8 +216,12 @@ fn sign_in_words(row: &Row) -> String {
     if row.status != "active" {
         return "-".to_owned();
     }
+    let company = row.company_sign_in.join(" or ");
     if !row.enrolled {
-        return "not enrolled".to_owned();
+        return match row.company_second_factor.is_empty() {
+            true => "not enrolled".to_owned(),
+            false => format!("{} alone (not enrolled here)", row.company_second_factor.join(" or ")),
+        };
     }
     let has_totp = row.second_factors.iter().any(|f| f == "totp");
     let usable: Vec<&str> = row
@@ -221,7 +236,8 @@ fn sign_in_words(row: &Row) -> String {
         _ if row.passwordless && !row.passkeys.is_empty() => {
             format!("passkey alone, or password then {}", usable.join(" or "))
         }
-        factors => factors.join(" or "),
+        factors if company.is_empty() => factors.join(" or "),
+        factors => format!("{company}, or password; then {}", factors.join(" or ")),
     }
 }
 
@@ -373,6 +389,8 @@ mod tests {
             second_factors: Vec::new(),
             passkeys: Vec::new(),
             passwordless: false,
+            company_sign_in: Vec::new(),
+            company_second_factor: Vec::new(),
             last_login: None,
             open_sessions: 0,
             flags: Vec::new(),

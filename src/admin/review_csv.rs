@@ -25,6 +25,8 @@ pub fn csv(rows: &[Row]) -> String {
         "last_login",
         "open_sessions",
         "flags",
+        "company_sign_in",
+        "company_second_factor",
     ];
     let lines: Vec<Vec<String>> = rows
         .iter()
@@ -63,6 +65,8 @@ pub fn csv(rows: &[Row]) -> String {
                 }),
                 row.open_sessions.to_string(),
                 row.flags.join("; "),
+                row.company_sign_in.join("; "),
+                row.company_second_factor.join("; "),
             ]
         })
         .collect();

@@ -68,7 +68,15 @@ async fn answer(
     let outcome = match serde_json::from_str::<Request>(&line) {
         Ok(request) => {
             let live = live.load();
-            match execute(sessions, &live.policy, &request, clock.now()).await {
+            match execute(
+                sessions,
+                &live.policy,
+                &live.config.auth.providers,
+                &request,
+                clock.now(),
+            )
+            .await
+            {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Refused {
                     message: err.to_string(),

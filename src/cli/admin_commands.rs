@@ -50,7 +50,14 @@ async fn open_store(live: &Live) -> anyhow::Result<SessionService> {
 }
 
 async fn run_admin(sessions: &SessionService, live: &Live, request: &admin::Request) -> anyhow::Result<admin::Outcome> {
-    Ok(admin::execute(sessions, &live.policy, request, portcullis::clock::now()).await?)
+    Ok(admin::execute(
+        sessions,
+        &live.policy,
+        &live.config.auth.providers,
+        request,
+        portcullis::clock::now(),
+    )
+    .await?)
 }
 
 /// What an admin command changed, or why it could not.

@@ -141,4 +141,39 @@ mod tests {
         assert!(issuer("https://idp.example.com/?x=1").is_err());
         assert!(issuer("idp.example.com").is_err());
     }
+
+    #[test]
+    fn each_mistake_is_named_by_its_path_and_the_secret_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("okta.secret"), "s3cret\n").unwrap();
+        let yaml = r#"
+listen: { address: "127.0.0.1:0", tls: { cert: a, key: b } }
+upstream: { url: "http://127.0.0.1:1" }
+auth:
+  providers:
+    okta: { label: Okta, issuer: "https://acme.okta.com", client_id: portcullis, client_secret_file: okta.secret }
+    Entra: { label: "", issuer: "http://login.example.com", client_id: "", client_secret_env: PORTCULLIS_NOT_SET }
+    google: { label: Google, issuer: "https://accounts.google.com", client_id: x }
+"#;
+        let raw: RawConfig = serde_yaml::from_str(yaml).unwrap();
+        let mut found = Found::default();
+        let providers = compile(&raw, dir.path(), &mut found);
+        assert_eq!(providers.len(), 1);
+        assert_eq!(providers[0].client_secret.0, "s3cret");
+        assert!(!format!("{providers:?}").contains("s3cret"));
+        let problems: Vec<String> = found.0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+        for expected in [
+            "auth.providers.Entra: name it with lower-case letters",
+            "auth.providers.Entra.issuer: \"http://login.example.com\" must start with https://",
+            "auth.providers.Entra.client_secret_env: the environment variable PORTCULLIS_NOT_SET is not set",
+            "auth.providers.Entra.label: say what the button names",
+            "auth.providers.Entra.client_id: is empty",
+            "auth.providers.google: set client_secret_file or client_secret_env",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{expected:?} in {problems:#?}"
+            );
+        }
+    }
 }

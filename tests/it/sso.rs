@@ -7,7 +7,7 @@
 use fantoccini::{Client, Locator};
 
 use crate::browser::{chromium_speaking, click, sign_out, type_into, wait_for_url};
-use crate::login::Office;
+use crate::login::{admin_command, Office};
 use crate::support::browser::Browser;
 use crate::support::idp::{IdentityProvider, CLIENT_ID, CLIENT_SECRET};
 use crate::support::redis::RedisServer;
@@ -204,4 +204,24 @@ async fn a_replayed_or_mixed_up_answer_and_a_provider_that_is_down_get_a_plain_p
     // An unknown provider is no page at all.
     assert_eq!(browser.get("/.portcullis/sso/nobody").await.status, 404);
     assert!(office.upstream.seen().is_empty(), "{:?}", office.upstream.seen());
+
+    // users review says how each can sign in: alice by either provider or
+    // her password, then her code; carol has nothing of ours, so only the
+    // provider whose second factor counts can sign her in.
+    let config = office.config_file();
+    let json = admin_command(&["users", "review", "--config", &config, "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let alice = rows.as_array().unwrap().iter().find(|r| r["user"] == "alice").unwrap();
+    assert_eq!(alice["company_sign_in"], serde_json::json!(["Company SSO", "Old SSO"]));
+    assert_eq!(alice["company_second_factor"], serde_json::json!(["Company SSO"]));
+    let table = admin_command(&["users", "review", "--config", &config]);
+    let line = |user: &str| table.lines().find(|l| l.starts_with(user)).unwrap().to_owned();
+    assert!(
+        line("alice").contains("Company SSO or Old SSO, or password; then totp"),
+        "{table}"
+    );
+    assert!(
+        line("carol").contains("Company SSO alone (not enrolled here)"),
+        "{table}"
+    );
 }

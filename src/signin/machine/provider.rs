@@ -200,7 +200,9 @@ mod tests {
     fn the_provider_stands_for_the_password_and_ours_is_the_second_factor() {
         let step = answer(vouched("alice"), 30);
         assert_eq!(step.show, Show::Redirect(SECOND_FACTOR.into()));
-        assert!(matches!(step.flow, Some(Flow::SecondFactorDue { ref user, ref next, .. }) if user == "alice" && next == "/deals"));
+        assert!(
+            matches!(step.flow, Some(Flow::SecondFactorDue { ref user, ref next, .. }) if user == "alice" && next == "/deals")
+        );
         assert!(step.effects.is_empty());
     }
 
@@ -254,7 +256,13 @@ mod tests {
             },
             30,
         );
-        assert!(matches!(locked.show, Show::SignIn { notice: Notice::Locked, .. }));
+        assert!(matches!(
+            locked.show,
+            Show::SignIn {
+                notice: Notice::Locked,
+                ..
+            }
+        ));
     }
 
     #[test]

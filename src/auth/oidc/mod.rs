@@ -384,3 +384,5 @@ fn describe(err: &dyn std::error::Error) -> String {
     }
     text
 }
+#[cfg(test)]
+mod tests;
