@@ -48,6 +48,8 @@ pub struct Row {
     /// for ours (`trust_mfa`).
     pub company_sign_in: Vec<String>,
     pub company_second_factor: Vec<String>,
+    /// May sign in with a password (`password_sign_in`).
+    pub password_sign_in: bool,
     /// Exemptions running now.
     pub exemptions: Vec<RunningExemption>,
     pub exempted: bool,
@@ -192,6 +194,7 @@ pub async fn review(
             passkeys,
             passwordless: user.passkeys.passwordless,
             company_sign_in: providers.iter().map(|p| p.label.clone()).collect(),
+            password_sign_in: user.password_sign_in,
             company_second_factor: (providers.iter())
                 .filter(|p| !p.trust_mfa.is_empty())
                 .map(|p| p.label.clone())
@@ -236,7 +239,9 @@ fn sign_in_words(row: &Row) -> String {
         _ if row.passwordless && !row.passkeys.is_empty() => {
             format!("passkey alone, or password then {}", usable.join(" or "))
         }
+        _ if company.is_empty() && !row.password_sign_in => "no way: passwords off and no provider".to_owned(),
         factors if company.is_empty() => factors.join(" or "),
+        factors if !row.password_sign_in => format!("{company}; then {}", factors.join(" or ")),
         factors => format!("{company}, or password; then {}", factors.join(" or ")),
     }
 }
@@ -391,6 +396,7 @@ mod tests {
             passwordless: false,
             company_sign_in: Vec::new(),
             company_second_factor: Vec::new(),
+            password_sign_in: true,
             last_login: None,
             open_sessions: 0,
             flags: Vec::new(),

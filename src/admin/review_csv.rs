@@ -27,6 +27,7 @@ pub fn csv(rows: &[Row]) -> String {
         "flags",
         "company_sign_in",
         "company_second_factor",
+        "password_sign_in",
     ];
     let lines: Vec<Vec<String>> = rows
         .iter()
@@ -67,6 +68,7 @@ pub fn csv(rows: &[Row]) -> String {
                 row.flags.join("; "),
                 row.company_sign_in.join("; "),
                 row.company_second_factor.join("; "),
+                row.password_sign_in.to_string(),
             ]
         })
         .collect();

@@ -67,6 +67,13 @@ pub fn lint(raw: &RawConfig, policy: &Policy, hosts: &ServedNames, now: SystemTi
                     .into(),
             );
         }
+        if !user.password_sign_in && raw.auth.providers.is_empty() && !user.disabled {
+            warn(
+                format!("{path}.password_sign_in"),
+                "passwords are off for this user and auth.providers names no identity provider: they cannot sign in"
+                    .into(),
+            );
+        }
         let raw_user = &raw.users[name];
         if raw_user.groups.is_empty() && raw_user.access.is_none() && !user.disabled {
             warn(

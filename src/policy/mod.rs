@@ -175,6 +175,8 @@ pub struct User {
     /// their groups' (together), else the default (`[totp]`).
     pub second_factors: Vec<Factor>,
     pub passkeys: PasskeyRules,
+    /// May sign in with a password (else only with an identity provider).
+    pub password_sign_in: bool,
     pub disabled: bool,
     pub expires: Option<SystemTime>,
     /// Why this user may only look, if they may only look.

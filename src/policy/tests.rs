@@ -321,3 +321,22 @@ fn a_step_up_names_the_factors_the_user_will_be_asked_for() {
         export.explain()
     );
 }
+
+#[test]
+fn passwords_off_for_a_group_stay_on_for_a_break_glass_user_of_it() {
+    let text = POLICY
+        .replace("  finance: {}", "  finance: { password_sign_in: false }")
+        .replace(
+            "  frank: { groups: [readonly, finance] }",
+            "  frank: { groups: [readonly, finance], password_sign_in: true }",
+        );
+    let p = compile(&serde_yaml::from_str(&text).unwrap()).unwrap();
+    assert!(
+        !p.users["alice"].password_sign_in,
+        "finance signs in with the provider only"
+    );
+    assert!(p.users["frank"].password_sign_in, "his own setting wins");
+    assert!(p.users["bob"].password_sign_in, "the default");
+    let off = compile(&serde_yaml::from_str(&format!("{POLICY}password_sign_in: false\n")).unwrap()).unwrap();
+    assert!(!off.users["bob"].password_sign_in);
+}

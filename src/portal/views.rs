@@ -400,7 +400,7 @@ mod tests {
             "{body}"
         );
         assert!(!body.contains("<script>"), "{body}");
-        assert!(!body.contains("<Okta>") && !body.contains("\"><"), "{body}");
+        assert!(!body.contains("<Okta>") && !body.contains("%2F\"><"), "{body}");
         assert!(
             body.contains("<title>Sign in · Acme"),
             "the company is the brand: {body}"

@@ -175,6 +175,7 @@ impl SignIn {
             allowed,
             right,
             second_factor,
+            password_sign_in: at.policy.users.get(user).is_some_and(|u| u.password_sign_in),
         };
         let input = Input::Password {
             user: user.to_owned(),

@@ -451,7 +451,7 @@ fn scenario_6_ops_ask_would_alice_from_this_address_reach_this_page() {
         (code, text.as_str()),
         (
             0,
-            "step-up: routes[1] (/contacts/export*) requires a second factor within 5m"
+            "step-up: routes[1] (/contacts/export*) requires a second factor within 5m; carol is asked for totp"
         )
     );
 }

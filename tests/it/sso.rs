@@ -7,7 +7,7 @@
 use fantoccini::{Client, Locator};
 
 use crate::browser::{chromium_speaking, click, sign_out, type_into, wait_for_url};
-use crate::login::{admin_command, Office};
+use crate::login::{admin_command, enter_code, enter_password, Office, PASSWORD};
 use crate::support::browser::Browser;
 use crate::support::idp::{IdentityProvider, CLIENT_ID, CLIENT_SECRET};
 use crate::support::redis::RedisServer;
@@ -16,14 +16,17 @@ use crate::support::{RecordingUpstream, Settings};
 const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
      networks: { here: [127.0.0.0/8] }\n\
      access: { web: [here] }\n\
+     password_sign_in: false\n\
      users:\n  \
-       alice: { email: alice@example.com }\n  \
+       alice: { email: alice@example.com, password_sign_in: true }\n  \
+       erin: { email: erin@example.com }\n  \
        carol: { email: carol@example.com }\n  \
        dave: { email: dave@example.com, disabled: true }\n";
 
 /// A gateway whose sign-in page offers "Sign in with Company SSO" (the
 /// provider on `idp_port`, whose `mfa` is trusted) and one that is down;
-/// alice enrolled with an authenticator app.
+/// passwords off but for alice (the break-glass account); alice and erin
+/// enrolled with a password and an authenticator app.
 async fn office(idp_port: u16) -> Office {
     let redis = RedisServer::start();
     let store_settings = portcullis::config::RedisSettings::single(&redis.url(), "portcullis:");
@@ -41,7 +44,7 @@ async fn office(idp_port: u16) -> Office {
          {POLICY}",
         redis.url()
     );
-    Office::serve(Some(redis), &store_settings, upstream, settings, &["alice"]).await
+    Office::serve(Some(redis), &store_settings, upstream, settings, &["alice", "erin"]).await
 }
 
 /// At the provider's own pages: its sign-in (any password), then consent.
@@ -204,6 +207,22 @@ async fn a_replayed_or_mixed_up_answer_and_a_provider_that_is_down_get_a_plain_p
     // An unknown provider is no page at all.
     assert_eq!(browser.get("/.portcullis/sso/nobody").await.status, 404);
     assert!(office.upstream.seen().is_empty(), "{:?}", office.upstream.seen());
+
+    // Passwords are off here but for alice: erin's right password is
+    // refused like a wrong one; alice's is taken, then her code.
+    let erin = enter_password(&mut Browser::new(&office.gateway), "erin", PASSWORD, "/").await;
+    assert_eq!(erin.status, 200);
+    assert!(
+        erin.body.contains("The username, password or code is not right."),
+        "{}",
+        erin.body
+    );
+    assert!(erin.header("location").is_none());
+    let mut alice = Browser::new(&office.gateway);
+    let password = enter_password(&mut alice, "alice", PASSWORD, "/").await;
+    assert_eq!(password.header("location"), Some("/.portcullis/second-factor"));
+    assert_eq!(enter_code(&mut alice, &office.code()).await.status, 303);
+    assert_eq!(alice.get("/contacts").await.status, 200);
 
     // users review says how each can sign in: alice by either provider or
     // her password, then her code; carol has nothing of ours, so only the

@@ -69,6 +69,11 @@ pub struct RawConfig {
     /// Default passkey rules, for users and groups that set none.
     #[serde(default)]
     pub passkeys: Option<RawPasskeys>,
+    /// `false`: nobody signs in with a password here, only with the
+    /// company's identity provider (a user's own `true` keeps a break-glass
+    /// account). Default true.
+    #[serde(default)]
+    pub password_sign_in: Option<bool>,
     #[serde(default)]
     pub groups: IndexMap<String, RawGroup>,
     #[serde(default)]

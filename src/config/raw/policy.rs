@@ -85,6 +85,8 @@ pub struct RawGroup {
     pub access: Option<RawAccess>,
     pub second_factors: Option<Vec<Factor>>,
     pub passkeys: Option<RawPasskeys>,
+    /// `false`: members sign in with the company's identity provider only.
+    pub password_sign_in: Option<bool>,
     /// Members may only look: GET and HEAD.
     #[serde(default)]
     pub read_only: bool,
@@ -101,6 +103,9 @@ pub struct RawUser {
     pub access: Option<RawAccess>,
     pub second_factors: Option<Vec<Factor>>,
     pub passkeys: Option<RawPasskeys>,
+    /// Overrides the groups' and the default's: `true` for a break-glass
+    /// account where passwords are otherwise off.
+    pub password_sign_in: Option<bool>,
     #[serde(default)]
     pub disabled: bool,
     /// RFC 3339 time after which the account is refused.

@@ -61,6 +61,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         let expires = u.expires.as_deref().and_then(|t| c.time(t, &format!("{path}.expires")));
         let second_factors = second_factors(u.second_factors.as_ref(), &ids, raw);
         let passkeys = passkey_rules(u.passkeys.as_ref(), &ids, raw);
+        let password_sign_in = password_sign_in(u.password_sign_in, &ids, raw);
         users.insert(
             name.clone(),
             User {
@@ -71,6 +72,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 groups: ids,
                 second_factors,
                 passkeys,
+                password_sign_in,
                 disabled: u.disabled,
                 expires,
                 read_only,
@@ -282,6 +284,15 @@ fn second_factors(own: Option<&Vec<Factor>>, groups: &[GroupId], raw: &RawConfig
     factors.sort();
     factors.dedup();
     factors
+}
+
+/// Whether a user may sign in with a password: their own setting, else
+/// `false` if any of their groups turns it off, else the default (true).
+fn password_sign_in(own: Option<bool>, groups: &[GroupId], raw: &RawConfig) -> bool {
+    let off_in_a_group = (groups.iter())
+        .filter_map(|g| raw.groups.get_index(g.index())?.1.password_sign_in)
+        .any(|allowed| !allowed);
+    own.unwrap_or(!off_in_a_group && raw.password_sign_in.unwrap_or(true))
 }
 
 fn effective_access(

@@ -19,6 +19,9 @@ pub struct PasswordCheck {
     /// The user has some second factor: an authenticator, a code the
     /// gateway can send, or recovery codes left.
     pub second_factor: bool,
+    /// The policy lets this user sign in with a password at all
+    /// (`password_sign_in`); else only with the company's identity provider.
+    pub password_sign_in: bool,
 }
 
 /// What the engine found out about a code before the step. Checking a code

@@ -177,6 +177,10 @@ fn password(user: String, client_type: String, next: String, check: PasswordChec
         PasswordCheck { allowed: false, .. } => failure("account or network not allowed", true, Notice::Failed),
         PasswordCheck { right: false, .. } => failure("wrong password", true, Notice::Failed),
         PasswordCheck {
+            password_sign_in: false,
+            ..
+        } => failure("password sign-in is off for this user", true, Notice::Failed),
+        PasswordCheck {
             second_factor: false, ..
         } => failure("no second factor enrolled", true, Notice::Failed),
         PasswordCheck { .. } => redirect(

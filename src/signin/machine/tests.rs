@@ -24,6 +24,7 @@ fn good_password() -> PasswordCheck {
         allowed: true,
         right: true,
         second_factor: true,
+        password_sign_in: true,
     }
 }
 
@@ -103,6 +104,15 @@ fn every_failed_password_looks_the_same_keeps_the_username_and_counts_but_a_lock
                 ..good_password()
             },
             "no second factor enrolled",
+            true,
+            Notice::Failed,
+        ),
+        (
+            PasswordCheck {
+                password_sign_in: false,
+                ..good_password()
+            },
+            "password sign-in is off for this user",
             true,
             Notice::Failed,
         ),
