@@ -96,6 +96,20 @@ impl AdditionalClaims for OtherClaims {}
 
 type Claims = IdTokenClaims<OtherClaims, CoreGenderClaim>;
 type UserInfo = openidconnect::UserInfoClaims<OtherClaims, CoreGenderClaim>;
+/// The naming claims of an ID token's or userinfo's claims (two types
+/// with the same accessors and no trait in common).
+macro_rules! naming {
+    ($claims:expr) => {
+        Naming {
+            subject: $claims.subject().to_string(),
+            email: $claims.email().map(|e| e.to_string()),
+            email_verified: $claims.email_verified(),
+            preferred_username: $claims.preferred_username().map(|u| u.to_string()),
+            other: &$claims.additional_claims().claims,
+        }
+    };
+}
+
 type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The providers' discovered configurations, by issuer and client.
@@ -190,7 +204,7 @@ impl Providers {
         let claim = provider.user_claim.as_str();
         let subject = claims.subject().to_string();
         let mfa = provider_mfa(provider, &claims);
-        let name = match naming(&claims).name(claim)? {
+        let name = match naming!(claims).name(claim)? {
             Some(name) => name,
             // Many providers put profile claims in userinfo only.
             None => {
@@ -199,7 +213,7 @@ impl Providers {
                     .map_err(|_| Problem::MissingClaim(claim.to_owned()))?;
                 let info: UserInfo = (request.request_async(&call).await)
                     .map_err(|e| Problem::TokenRefused(format!("userinfo: {}", describe(&e))))?;
-                (userinfo_naming(&info).name(claim)?).ok_or_else(|| Problem::MissingClaim(claim.to_owned()))?
+                (naming!(info).name(claim)?).ok_or_else(|| Problem::MissingClaim(claim.to_owned()))?
             }
         };
         Ok(Vouched { subject, name, mfa })
@@ -301,26 +315,6 @@ impl Naming<'_> {
             other => (self.other.get(other)).and_then(|v| v.as_str().map(str::to_owned)),
         };
         Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
-    }
-}
-
-fn naming(claims: &Claims) -> Naming<'_> {
-    Naming {
-        subject: claims.subject().to_string(),
-        email: claims.email().map(|e| e.to_string()),
-        email_verified: claims.email_verified(),
-        preferred_username: claims.preferred_username().map(|u| u.to_string()),
-        other: &claims.additional_claims().claims,
-    }
-}
-
-fn userinfo_naming(claims: &UserInfo) -> Naming<'_> {
-    Naming {
-        subject: claims.subject().to_string(),
-        email: claims.email().map(|e| e.to_string()),
-        email_verified: claims.email_verified(),
-        preferred_username: claims.preferred_username().map(|u| u.to_string()),
-        other: &claims.additional_claims().claims,
     }
 }
 

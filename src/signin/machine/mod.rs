@@ -183,16 +183,20 @@ fn password(user: String, client_type: String, next: String, check: PasswordChec
         PasswordCheck {
             second_factor: false, ..
         } => failure("no second factor enrolled", true, Notice::Failed),
-        PasswordCheck { .. } => redirect(
-            SECOND_FACTOR,
-            Some(Flow::SecondFactorDue {
-                user,
-                client_type,
-                next,
-                since: secs(now),
-            }),
-        ),
+        PasswordCheck { .. } => second_factor_due(user, client_type, next, now),
     }
+}
+
+/// The first factor is proven (a password, or the identity provider):
+/// on to the second-factor page, with a flow that waits for it.
+fn second_factor_due(user: String, client_type: String, next: String, now: SystemTime) -> Step {
+    let due = Flow::SecondFactorDue {
+        user,
+        client_type,
+        next,
+        since: secs(now),
+    };
+    redirect(SECOND_FACTOR, Some(due))
 }
 
 fn second_factor(due: Flow, user: String, client_type: String, next: String, check: CodeCheck) -> Step {

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use super::{redirect, secs, Effect, Flow, Notice, ProviderCheck, Show, SignedInWith, Step, SECOND_FACTOR};
+use super::{redirect, secs, Effect, Flow, Notice, ProviderCheck, Show, SignedInWith, Step};
 
 pub(super) fn start(
     provider: String,
@@ -87,15 +87,7 @@ pub(super) fn answer(flow: Flow, check: ProviderCheck, now: SystemTime) -> Step 
         ),
         ProviderCheck {
             second_factor: true, ..
-        } => redirect(
-            SECOND_FACTOR,
-            Some(Flow::SecondFactorDue {
-                user,
-                client_type,
-                next,
-                since: secs(now),
-            }),
-        ),
+        } => super::second_factor_due(user, client_type, next, now),
         ProviderCheck { .. } => failure("no second factor enrolled", Show::ProviderProblem),
     }
 }
@@ -147,7 +139,7 @@ pub(super) fn start_session(
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::super::{step, Input, CONFIRM_WITHIN};
+    use super::super::{step, Input, CONFIRM_WITHIN, SECOND_FACTOR};
     use super::*;
     use crate::auth::oidc::Kept;
 
