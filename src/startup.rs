@@ -40,7 +40,7 @@ impl Summary {
                 // A store that cannot answer now shows as not enrolled; the
                 // gateway's own checks (readyz, 503) report the store itself.
                 if let Ok(Some(credentials)) = Credentials::load(store, user).await {
-                    count += usize::from(credentials.password.is_some());
+                    count += usize::from(credentials.enrolled());
                 }
             }
             enrolled = Some(count);

@@ -13,7 +13,7 @@ use super::tables;
 pub use super::review_csv::csv;
 use crate::auth::credentials::Credentials;
 use crate::policy::lint::is_generic_name;
-use crate::policy::Policy;
+use crate::policy::{PasswordFrom, Policy};
 use crate::session::LastLogin;
 use crate::session::{same_network, SessionService};
 use crate::store::StoreError;
@@ -50,6 +50,8 @@ pub struct Row {
     pub company_second_factor: Vec<String>,
     /// May sign in with a password (`password_sign_in`).
     pub password_sign_in: bool,
+    /// Where that password is checked: `local` or `directory`.
+    pub password_from: String,
     /// Exemptions running now.
     pub exemptions: Vec<RunningExemption>,
     pub exempted: bool,
@@ -189,12 +191,16 @@ pub async fn review(
                 })
                 .collect(),
             asked_for: user.second_factors.iter().map(|f| f.name().to_owned()).collect(),
-            enrolled: credentials.as_ref().is_some_and(|c| c.password.is_some()),
+            enrolled: credentials.as_ref().is_some_and(Credentials::enrolled),
             second_factors,
             passkeys,
             passwordless: user.passkeys.passwordless,
             company_sign_in: providers.iter().map(|p| p.label.clone()).collect(),
             password_sign_in: user.password_sign_in,
+            password_from: match user.password_from {
+                PasswordFrom::Local => "local".to_owned(),
+                PasswordFrom::Directory => "directory".to_owned(),
+            },
             company_second_factor: (providers.iter())
                 .filter(|p| !p.trust_mfa.is_empty())
                 .map(|p| p.label.clone())
@@ -234,15 +240,20 @@ fn sign_in_words(row: &Row) -> String {
         .filter(|f| *f != "totp" || has_totp)
         .filter(|f| *f != "passkey" || !row.passkeys.is_empty())
         .collect();
+    let password = match row.password_from.as_str() {
+        "directory" => "directory password",
+        _ => "password",
+    };
     match usable.as_slice() {
         [] => "no factor set up".to_owned(),
         _ if row.passwordless && !row.passkeys.is_empty() => {
-            format!("passkey alone, or password then {}", usable.join(" or "))
+            format!("passkey alone, or {password} then {}", usable.join(" or "))
         }
         _ if company.is_empty() && !row.password_sign_in => "no way: passwords off and no provider".to_owned(),
+        factors if company.is_empty() && password != "password" => format!("{password}; then {}", factors.join(" or ")),
         factors if company.is_empty() => factors.join(" or "),
         factors if !row.password_sign_in => format!("{company}; then {}", factors.join(" or ")),
-        factors => format!("{company}, or password; then {}", factors.join(" or ")),
+        factors => format!("{company}, or {password}; then {}", factors.join(" or ")),
     }
 }
 
@@ -397,6 +408,7 @@ mod tests {
             company_sign_in: Vec::new(),
             company_second_factor: Vec::new(),
             password_sign_in: true,
+            password_from: "local".into(),
             last_login: None,
             open_sessions: 0,
             flags: Vec::new(),

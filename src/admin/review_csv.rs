@@ -28,6 +28,7 @@ pub fn csv(rows: &[Row]) -> String {
         "company_sign_in",
         "company_second_factor",
         "password_sign_in",
+        "password_from",
     ];
     let lines: Vec<Vec<String>> = rows
         .iter()
@@ -69,6 +70,7 @@ pub fn csv(rows: &[Row]) -> String {
                 row.company_sign_in.join("; "),
                 row.company_second_factor.join("; "),
                 row.password_sign_in.to_string(),
+                row.password_from.clone(),
             ]
         })
         .collect();

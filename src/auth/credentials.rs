@@ -174,6 +174,12 @@ fn revoked_key(user: &str) -> String {
 }
 
 impl Credentials {
+    /// An invite was used: a password was set, or (the password living in
+    /// the directory) enrolment finished without one.
+    pub fn enrolled(&self) -> bool {
+        self.password.is_some() || self.enrolled_at.is_some()
+    }
+
     pub async fn load(store: &Store, user: &str) -> Result<Option<Credentials>, CredentialError> {
         let bytes = store.get(&key(user)).await?;
         // Unreadable records count as none: the user must be re-invited.

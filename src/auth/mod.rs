@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod delivery;
+pub mod directory;
 pub mod invite;
 pub mod lockout;
 pub mod oidc;

@@ -254,6 +254,36 @@ pub(super) fn read_secret(file: &Path) -> Result<Secret, String> {
     Ok(Secret(text.trim().to_owned()))
 }
 
+/// A secret set by `<path>.<key>_file` or `<path>.<key>_env`, exactly one
+/// of them, and not empty: what is wrong goes to `found`.
+pub(super) fn file_or_env(
+    found: &mut Found,
+    path: &str,
+    key: &str,
+    (file, env): (Option<&String>, Option<&String>),
+    base: &Path,
+) -> Option<Secret> {
+    let secret = match (file, env) {
+        (Some(file), None) => found.check(&format!("{path}.{key}_file"), read_secret(&base.join(file))),
+        (None, Some(name)) => found.check(
+            &format!("{path}.{key}_env"),
+            std::env::var(name)
+                .map(|v| Secret(v.trim().to_owned()))
+                .map_err(|_| format!("the environment variable {name} is not set")),
+        ),
+        _ => {
+            found.add(path, format!("set {key}_file or {key}_env (one of them)"));
+            None
+        }
+    };
+    secret.filter(|s| {
+        if s.0.is_empty() {
+            found.add(path, format!("the {} is empty", key.replace('_', " ")));
+        }
+        !s.0.is_empty()
+    })
+}
+
 /// A header value with `{env:NAME}` and `{file:PATH}` filled in.
 fn expand(value: &str, base: &Path) -> Result<Secret, String> {
     let mut out = String::new();

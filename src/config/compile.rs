@@ -265,6 +265,7 @@ fn auth(raw: &RawConfig, base: &Path, found: &mut Found) -> Option<AuthSettings>
         logo,
         texts,
         providers: super::providers::compile(raw, base, found),
+        directory: super::directory::compile(raw, base, found),
     })
 }
 

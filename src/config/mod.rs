@@ -10,6 +10,7 @@
 
 pub mod codes;
 mod compile;
+pub mod directory;
 #[cfg(test)]
 mod documented;
 pub mod hosts;
@@ -107,6 +108,9 @@ pub struct AuthSettings {
     pub texts: crate::i18n::Catalog,
     /// The company's identity providers, in the order the page offers them.
     pub providers: Vec<providers::ProviderSettings>,
+    /// The company directory that checks the passwords of users whose
+    /// `password_from` is `directory`.
+    pub directory: Option<directory::DirectorySettings>,
 }
 
 /// A logo file, read and checked when the config is loaded.

@@ -45,29 +45,8 @@ fn provider(id: &str, raw: &RawProvider, base: &Path, found: &mut Found) -> Opti
         );
     }
     let issuer = found.check(&format!("{path}.issuer"), issuer(&raw.issuer));
-    let secret = match (&raw.client_secret_file, &raw.client_secret_env) {
-        (Some(file), None) => found.check(
-            &format!("{path}.client_secret_file"),
-            super::codes::read_secret(&base.join(file)),
-        ),
-        (None, Some(name)) => found.check(
-            &format!("{path}.client_secret_env"),
-            std::env::var(name)
-                .map(|v| Secret(v.trim().to_owned()))
-                .map_err(|_| format!("the environment variable {name} is not set")),
-        ),
-        _ => {
-            found.add(&path, "set client_secret_file or client_secret_env (one of them)");
-            None
-        }
-    };
-    let secret = secret.filter(|s| {
-        let empty = s.0.is_empty();
-        if empty {
-            found.add(&path, "the client secret is empty");
-        }
-        !empty
-    });
+    let secret = (raw.client_secret_file.as_ref(), raw.client_secret_env.as_ref());
+    let secret = super::codes::file_or_env(found, &path, "client_secret", secret, base);
     if raw.label.trim().is_empty() {
         found.add(&format!("{path}.label"), "say what the button names, like \"Okta\"");
     }

@@ -41,8 +41,8 @@ pub use decide::{decide, decide_reading, depends_on_method, Decision, Deny, Fact
 pub use explain::verdict;
 pub use ipset::IpSet;
 
-pub use crate::config::raw::Factor;
 use crate::config::raw::LoginMode;
+pub use crate::config::raw::{Factor, PasswordFrom};
 
 /// Ids of what the compiled policy holds: each names one kind of thing,
 /// so that a group's id cannot be passed where a route's is meant. Only
@@ -104,6 +104,9 @@ pub struct Policy {
     /// Every method some route rule names: the methods for which a decision
     /// can differ from another method's (see [`decide::depends_on_method`]).
     rule_methods: Vec<Method>,
+    /// Where passwords are checked for names that are no user's (so that
+    /// a guess at a name costs what a real user's sign-in costs).
+    pub password_from: PasswordFrom,
 }
 
 #[derive(Debug)]
@@ -177,6 +180,8 @@ pub struct User {
     pub passkeys: PasskeyRules,
     /// May sign in with a password (else only with an identity provider).
     pub password_sign_in: bool,
+    /// Where that password is checked: the gateway's own, or the directory.
+    pub password_from: PasswordFrom,
     pub disabled: bool,
     pub expires: Option<SystemTime>,
     /// Why this user may only look, if they may only look.

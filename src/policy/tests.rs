@@ -340,3 +340,35 @@ fn passwords_off_for_a_group_stay_on_for_a_break_glass_user_of_it() {
     let off = compile(&serde_yaml::from_str(&format!("{POLICY}password_sign_in: false\n")).unwrap()).unwrap();
     assert!(!off.users["bob"].password_sign_in);
 }
+
+#[test]
+fn directory_passwords_for_a_group_stay_local_for_a_break_glass_user_and_need_a_directory() {
+    use crate::policy::PasswordFrom::{Directory, Local};
+    let text = POLICY
+        .replace("  finance: {}", "  finance: { password_from: directory }")
+        .replace(
+            "  readonly: { read_only: true }",
+            "  readonly: { read_only: true, password_from: local }",
+        )
+        .replace(
+            "  frank: { groups: [readonly, finance] }",
+            "  frank: { groups: [readonly, finance], password_from: local }",
+        );
+    let without = compile(&serde_yaml::from_str(&text).unwrap()).unwrap_err();
+    let paths: Vec<&str> = without.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["users.alice.password_from"], "{without:#?}");
+    assert!(without[0].message.contains("auth.directory is not set"), "{without:#?}");
+
+    let directory = "auth: { directory: { url: \"ldaps://dc1\", bind_dn: x, base_dn: y } }\n";
+    let p = compile(&serde_yaml::from_str(&format!("{text}{directory}")).unwrap()).unwrap();
+    assert_eq!(p.users["alice"].password_from, Directory, "finance's");
+    assert_eq!(p.users["frank"].password_from, Local, "his own setting wins");
+    assert_eq!(p.users["bob"].password_from, Local, "the default");
+    assert_eq!(p.password_from, Local);
+    let everyone =
+        compile(&serde_yaml::from_str(&format!("{POLICY}{directory}password_from: directory\n")).unwrap()).unwrap();
+    assert_eq!(
+        (everyone.users["bob"].password_from, everyone.password_from),
+        (Directory, Directory)
+    );
+}

@@ -46,6 +46,17 @@ pub async fn password(ctx: &Ctx<'_>) -> Page {
         return Ok(sign_in_first(ACCOUNT));
     };
     let t = ctx.t;
+    let in_directory = (ctx.at.policy.users.get(&session.user))
+        .is_some_and(|u| u.password_from == crate::policy::PasswordFrom::Directory);
+    if in_directory {
+        let frame = ctx.frame(&t.password_title, Links::Account);
+        return Ok(views::message(
+            frame,
+            StatusCode::OK,
+            vec![t.password_in_directory.clone()],
+            None,
+        ));
+    }
     let form_page = |error: Option<String>| {
         let page = views::ChangePassword {
             frame: ctx.frame(&t.password_title, Links::Account),

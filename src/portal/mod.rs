@@ -110,11 +110,17 @@ pub enum PortalError {
     NobodyFromHere(std::net::IpAddr),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The directory that checks the user's password did not answer.
+    #[error("{0}")]
+    DirectoryDown(String),
 }
 
 impl From<SignInError> for PortalError {
     fn from(err: SignInError) -> PortalError {
-        PortalError::Unavailable(err.to_string())
+        match err {
+            SignInError::Directory(down) => PortalError::DirectoryDown(down.to_string()),
+            err => PortalError::Unavailable(err.to_string()),
+        }
     }
 }
 
@@ -400,6 +406,7 @@ mod tests {
             logo: None,
             texts: crate::i18n::Catalog::built_in(),
             providers: Vec::new(),
+            directory: None,
         };
         assert_eq!(brand_css(&brand), "");
         assert!(matches!(logo(&brand), Err(PortalError::NotFound)));

@@ -259,9 +259,17 @@ pub async fn enrol_confirm(ctx: &Ctx<'_>) -> Page {
 
 pub(super) fn enrol_page(ctx: &Ctx<'_>, token: &str, user: &str, notice: Option<Notice>) -> Response<Full<Bytes>> {
     let t = ctx.t;
+    let directory = ctx.at.directory.is_some()
+        && (ctx.at.policy.users.get(user)).is_some_and(|u| u.password_from == crate::policy::PasswordFrom::Directory);
+    let intro = if directory {
+        &t.enrol_intro_directory
+    } else {
+        &t.enrol_intro
+    };
     let page = views::EnrolPassword {
         frame: ctx.frame(&t.enrol_title, Links::None),
-        intro: fill(&t.enrol_intro, &[("user", user)]),
+        intro: fill(intro, &[("user", user)]),
+        directory,
         info: None,
         error: notice.map(|n| views::notice(t, n)),
         csrf: &ctx.csrf,

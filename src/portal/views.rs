@@ -147,6 +147,8 @@ pub struct Code<'a> {
 pub struct EnrolPassword<'a> {
     pub frame: Frame<'a>,
     pub intro: String,
+    /// The user's password lives in the directory: they type it, once.
+    pub directory: bool,
     pub info: Option<String>,
     pub error: Option<String>,
     pub csrf: &'a str,
@@ -292,6 +294,7 @@ pub fn notice(t: &Texts, notice: Notice) -> String {
             Problem::HasUsername => t.has_username.clone(),
             Problem::TooEasy => t.too_easy.clone(),
             Problem::UsedBefore => t.used_before.clone(),
+            Problem::NotDirectoryPassword => t.not_directory_password.clone(),
         },
     }
 }

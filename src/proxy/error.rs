@@ -55,6 +55,9 @@ pub enum GatewayError {
     /// The store did not answer: fail closed.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// The directory that checks passwords did not answer: fail closed.
+    #[error("directory unavailable: {0}")]
+    DirectoryUnavailable(String),
 }
 
 /// Whose fault it was: decides the log level and helps the reader of a log.
@@ -79,7 +82,9 @@ impl GatewayError {
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::Csrf => StatusCode::FORBIDDEN,
             GatewayError::FormTooLarge | GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::StoreUnavailable(_) | GatewayError::DirectoryUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
@@ -101,6 +106,7 @@ impl GatewayError {
             | GatewayError::FormTooLarge
             | GatewayError::BodyTooLarge(_) => Fault::Client,
             GatewayError::StoreUnavailable(_) => Fault::Gateway,
+            GatewayError::DirectoryUnavailable(_) => Fault::Upstream,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
         }
     }
@@ -117,6 +123,7 @@ impl GatewayError {
             GatewayError::FormTooLarge => text(&t.too_much_title, &t.form_too_large),
             GatewayError::BodyTooLarge(_) => text(&t.too_much_title, &t.upload_too_large),
             GatewayError::StoreUnavailable(_) => text(&t.unavailable_title, &t.unavailable),
+            GatewayError::DirectoryUnavailable(_) => text(&t.directory_down_title, &t.directory_down),
             GatewayError::LoginRequired => text(&t.sign_in_required_title, &t.sign_in_required),
             GatewayError::StepUpRequired => text(&t.confirm_title, &t.step_up_required),
             GatewayError::Unreadable(Unreadable::Method(_)) => text(&t.not_allowed_title, &t.not_allowed),
@@ -144,6 +151,7 @@ impl From<PortalError> for GatewayError {
                 why: format!("login page asked for from {ip}, which no rule lets in"),
             },
             PortalError::Unavailable(err) => GatewayError::StoreUnavailable(err),
+            PortalError::DirectoryDown(err) => GatewayError::DirectoryUnavailable(err),
         }
     }
 }

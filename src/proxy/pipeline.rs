@@ -327,6 +327,7 @@ impl Gateway {
             now,
             request_id: ctx.id,
             company: &auth.company,
+            directory: auth.directory.as_ref(),
         };
         Ok(portal::serve(page, req, self.signin.as_deref(), at, auth, t).await?)
     }

@@ -59,6 +59,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         logo: _,
         texts: _,
         providers: _, // read on every sign-in
+        directory: _,
     } = auth;
     let (l, u, m, a) = (&new.listen, &new.upstream, &new.limits, &new.auth);
     let checks = [

@@ -47,7 +47,9 @@ impl SignIn {
         current: &Password,
     ) -> Result<(Outcome, Option<totp::TotpSecret>), SignInError> {
         let locked = lockout::is_locked(&self.store, user, at.ip).await?;
-        let right = !locked && self.password_right(user, current).await?;
+        let credentials = Credentials::load(&self.store, user).await?;
+        let hash = credentials.as_ref().and_then(|c| c.password.as_deref());
+        let right = !locked && self.password_matches(at, user, hash, locked, current).await?;
         let secret = totp::TotpSecret::generate();
         let input = Input::CurrentPassword {
             user: user.to_owned(),
@@ -90,13 +92,6 @@ impl SignIn {
             .await?;
         let shown = matches!(outcome.show, Show::Scan { .. }).then_some(secret).flatten();
         Ok((outcome, shown))
-    }
-
-    pub(super) async fn password_right(&self, user: &str, password: &Password) -> Result<bool, SignInError> {
-        let credentials = Credentials::load(&self.store, user).await?;
-        Ok(credentials
-            .and_then(|c| c.password)
-            .is_some_and(|hash| self.hasher.verify(password, &hash)))
     }
 
     /// Change a signed-in user's password: the current one, a strong new

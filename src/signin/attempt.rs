@@ -17,6 +17,8 @@ pub struct Attempt<'a> {
     pub request_id: RequestId,
     /// Shown in authenticator apps and in codes sent.
     pub company: &'a str,
+    /// Checks the passwords of users whose `password_from` is `directory`.
+    pub directory: Option<&'a crate::config::directory::DirectorySettings>,
 }
 
 impl Attempt<'_> {

@@ -163,11 +163,8 @@ impl SignIn {
             true => Credentials::load(&self.store, user).await?,
             false => None,
         };
-        // The same cost whether or not the user exists (a dummy hash).
-        let right = match credentials.as_ref().and_then(|c| c.password.as_deref()) {
-            Some(hash) => self.hasher.verify(password, hash),
-            None => self.hasher.verify_nobody(password),
-        };
+        let hash = credentials.as_ref().and_then(|c| c.password.as_deref());
+        let right = self.password_matches(at, user, hash, locked, password).await?;
         let second_factor = self.offers(at, user, credentials.as_ref()).any()
             || credentials.as_ref().is_some_and(|c| !c.recovery.is_empty());
         let check = PasswordCheck {
@@ -389,7 +386,8 @@ impl SignIn {
                     passkey::record_owner(&self.store, &new.handle, &user).await?;
                 }
                 Credentials {
-                    password: Some(password),
+                    // Empty: the user's password lives in the directory.
+                    password: Some(password).filter(|hash| !hash.is_empty()),
                     totp,
                     recovery: codes.iter().map(|c| recovery::hash(c)).collect(),
                     enrolled_at: Some(machine::secs(at.now)),

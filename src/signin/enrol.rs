@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use crate::auth::credentials::Credentials;
 use crate::auth::invite::{self, Invite, InviteError};
+use crate::auth::lockout;
 use crate::auth::password::Password;
 use crate::auth::totp;
-use crate::policy::Factor;
+use crate::policy::{Factor, PasswordFrom};
 use crate::session::SessionId;
 
 use super::attempt::Attempt;
@@ -94,7 +95,9 @@ impl SignIn {
     }
 
     /// The invite's password form: a strong password, then the
-    /// authenticator to scan (unless the user only gets codes sent).
+    /// authenticator to scan (unless the user only gets codes sent). A
+    /// user whose password lives in the directory types that one instead:
+    /// it proves the link reached its owner, and nothing is kept of it.
     pub async fn invite_password(
         &self,
         at: &Attempt<'_>,
@@ -108,10 +111,21 @@ impl SignIn {
             Err(problem) => return Ok((Outcome::show(Show::Link(problem)), None)),
         };
         let user = invite.user.clone();
-        let problem = weakness(password.expose(), confirm.expose(), &user);
-        let hash = match problem {
-            Some(_) => String::new(),
-            None => self.hasher.hash(password)?,
+        let in_directory = (at.policy.users.get(&user)).is_some_and(|u| u.password_from == PasswordFrom::Directory);
+        let (problem, hash) = match in_directory {
+            true => {
+                let locked = lockout::is_locked(&self.store, &user, at.ip).await?;
+                let right = !locked && self.password_matches(at, &user, None, locked, password).await?;
+                if !right {
+                    self.failure(at, &user, "wrong directory password on the invite page", !locked)
+                        .await?;
+                }
+                (Some(Problem::NotDirectoryPassword).filter(|_| !right), String::new())
+            }
+            false => match weakness(password.expose(), confirm.expose(), &user) {
+                Some(problem) => (Some(problem), String::new()),
+                None => (None, self.hasher.hash(password)?),
+            },
         };
         // An authenticator app where the policy offers one, else a passkey
         // where it offers that, else nothing (codes are sent).

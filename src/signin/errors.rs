@@ -14,8 +14,8 @@ pub enum SignInSetupError {
     Delivery(#[from] crate::auth::delivery::SendError),
 }
 
-/// A step that could not be carried out: the store, or the secrets key,
-/// failed. Nobody is let in for it (the portal answers 503).
+/// A step that could not be carried out: the store, the secrets key or
+/// the directory failed. Nobody is let in for it (the portal answers 503).
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error("the store: {0}")]
@@ -24,4 +24,7 @@ pub enum SignInError {
     Credentials(#[from] CredentialError),
     #[error("hashing a password: {0}")]
     Hash(#[from] crate::auth::password::HashError),
+    /// The directory that checks this user's password did not answer.
+    #[error(transparent)]
+    Directory(#[from] crate::auth::directory::Down),
 }

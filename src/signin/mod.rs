@@ -25,6 +25,7 @@ pub mod enrol;
 mod errors;
 pub mod machine;
 pub mod passkeys;
+mod passwords;
 mod provider;
 
 pub use account::{Ending, Expect};

@@ -10,6 +10,7 @@ mod codes;
 mod crm_reading;
 mod crm_servers;
 mod deploy;
+mod directory;
 mod harness;
 mod login;
 mod networks;

@@ -28,6 +28,7 @@ fn the_documented_example_config_passes_check() {
     std::fs::write(pki.path().join("smtp.password"), "mail-password\n").unwrap();
     std::fs::write(pki.path().join("sms.token"), "sms-token\n").unwrap();
     std::fs::write(pki.path().join("okta.secret"), "okta-client-secret\n").unwrap();
+    std::fs::write(pki.path().join("ldap.secret"), "service-account-password\n").unwrap();
     let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml")).unwrap();
     let file = write(pki.path(), "portcullis.yaml", &example);
     let output = process::run(&["check", "--config", &file]);

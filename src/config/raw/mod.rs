@@ -14,13 +14,15 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 mod codes;
+mod directory;
 mod policy;
 mod providers;
 
 pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, SmtpSecurity};
+pub use directory::RawDirectory;
 pub use policy::{
-    Factor, LoginMode, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch, RawMatch, RawNetList,
-    RawPasskeys, RawRoute, RawUser, Server,
+    Factor, LoginMode, PasswordFrom, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch, RawMatch,
+    RawNetList, RawPasskeys, RawRoute, RawUser, Server,
 };
 pub use providers::RawProvider;
 
@@ -74,6 +76,10 @@ pub struct RawConfig {
     /// account). Default true.
     #[serde(default)]
     pub password_sign_in: Option<bool>,
+    /// Where the password of the sign-in form is checked: `local` (the
+    /// gateway's own, set from the invite; default) or `directory`.
+    #[serde(default)]
+    pub password_from: Option<PasswordFrom>,
     #[serde(default)]
     pub groups: IndexMap<String, RawGroup>,
     #[serde(default)]
@@ -337,6 +343,10 @@ pub struct RawAuth {
     /// their callback path: `/.portcullis/sso/<id>/callback`).
     #[serde(default)]
     pub providers: IndexMap<String, RawProvider>,
+    /// The company's LDAP directory or Active Directory, for users whose
+    /// `password_from` is `directory`.
+    #[serde(default)]
+    pub directory: Option<RawDirectory>,
 }
 
 impl Default for RawAuth {
@@ -350,6 +360,7 @@ impl Default for RawAuth {
             logo: None,
             texts: None,
             providers: IndexMap::new(),
+            directory: None,
         }
     }
 }

@@ -87,6 +87,8 @@ pub struct RawGroup {
     pub passkeys: Option<RawPasskeys>,
     /// `false`: members sign in with the company's identity provider only.
     pub password_sign_in: Option<bool>,
+    /// `directory`: members' passwords are checked by `auth.directory`.
+    pub password_from: Option<PasswordFrom>,
     /// Members may only look: GET and HEAD.
     #[serde(default)]
     pub read_only: bool,
@@ -106,6 +108,9 @@ pub struct RawUser {
     /// Overrides the groups' and the default's: `true` for a break-glass
     /// account where passwords are otherwise off.
     pub password_sign_in: Option<bool>,
+    /// Overrides the groups' and the default's: `local` for a break-glass
+    /// account that must not depend on the directory.
+    pub password_from: Option<PasswordFrom>,
     #[serde(default)]
     pub disabled: bool,
     /// RFC 3339 time after which the account is refused.
@@ -145,6 +150,17 @@ pub struct RawRoute {
     pub networks: Option<Vec<String>>,
     /// Only with a second factor completed within this long.
     pub step_up: Option<HumanDuration>,
+}
+
+/// Where a user's password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordFrom {
+    /// The gateway's own, set from the invite link (argon2id in the store).
+    #[default]
+    Local,
+    /// The company directory (`auth.directory`): a bind as the user.
+    Directory,
 }
 
 /// A second factor a user may sign in with (recovery codes always work).

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use http::Method;
 use regex::RegexSet;
 
-use crate::config::raw::{Factor, RawConfig, RawNetList, RawPasskeys};
+use crate::config::raw::{Factor, PasswordFrom, RawConfig, RawNetList, RawPasskeys};
 use crate::config::{suggest, Problem};
 use crate::policy::{
     glob, Access, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, PasskeyRules, Policy, Route, Source,
@@ -62,6 +62,13 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         let second_factors = second_factors(u.second_factors.as_ref(), &ids, raw);
         let passkeys = passkey_rules(u.passkeys.as_ref(), &ids, raw);
         let password_sign_in = password_sign_in(u.password_sign_in, &ids, raw);
+        let password_from = password_from(u.password_from, &ids, raw);
+        if password_from == PasswordFrom::Directory && raw.auth.directory.is_none() {
+            let message = "checks this user's password with the directory, but auth.directory is not set; \
+                           set it (url, bind_dn, base_dn) or say password_from: local"
+                .to_owned();
+            c.problem(&format!("{path}.password_from"), message);
+        }
         users.insert(
             name.clone(),
             User {
@@ -73,6 +80,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 second_factors,
                 passkeys,
                 password_sign_in,
+                password_from,
                 disabled: u.disabled,
                 expires,
                 read_only,
@@ -239,6 +247,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         route_paths,
         reachable,
         rule_methods,
+        password_from: raw.password_from.unwrap_or_default(),
     })
 }
 
@@ -293,6 +302,20 @@ fn password_sign_in(own: Option<bool>, groups: &[GroupId], raw: &RawConfig) -> b
         .filter_map(|g| raw.groups.get_index(g.index())?.1.password_sign_in)
         .any(|allowed| !allowed);
     own.unwrap_or(!off_in_a_group && raw.password_sign_in.unwrap_or(true))
+}
+
+/// Where a user's password is checked: their own setting, else the
+/// directory if any of their groups says so, else local if any says that,
+/// else the default (local).
+fn password_from(own: Option<PasswordFrom>, groups: &[GroupId], raw: &RawConfig) -> PasswordFrom {
+    let in_groups: Vec<PasswordFrom> = (groups.iter())
+        .filter_map(|g| raw.groups.get_index(g.index())?.1.password_from)
+        .collect();
+    let from_groups = match in_groups.contains(&PasswordFrom::Directory) {
+        true => Some(PasswordFrom::Directory),
+        false => in_groups.first().copied(),
+    };
+    (own.or(from_groups).or(raw.password_from)).unwrap_or_default()
 }
 
 fn effective_access(

@@ -157,6 +157,8 @@ pub enum Problem {
     HasUsername,
     TooEasy,
     UsedBefore,
+    /// The directory did not take it (the user's password lives there).
+    NotDirectoryPassword,
 }
 
 impl CodeCheck {
