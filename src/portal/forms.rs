@@ -131,3 +131,10 @@ mod tests {
         assert!(!format!("{form:?}").contains("hunter2"), "passwords are never printed");
     }
 }
+
+/// What an identity provider's server posts to end sessions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LogoutToken {
+    pub logout_token: String,
+}

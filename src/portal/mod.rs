@@ -58,6 +58,9 @@ pub enum Page {
     AccountPasskeysRemove,
     ProviderStart,
     ProviderCallback,
+    /// The provider's server ends sessions (back-channel logout): signed,
+    /// so it carries no CSRF token.
+    ProviderLogout,
     Unknown,
 }
 
@@ -90,6 +93,7 @@ pub fn route(path: &str) -> Option<Page> {
         "account/passkeys/remove" => Page::AccountPasskeysRemove,
         "logout" => Page::Logout,
         sso if sso.starts_with("sso/") && sso.ends_with("/callback") => Page::ProviderCallback,
+        sso if sso.starts_with("sso/") && sso.ends_with("/backchannel-logout") => Page::ProviderLogout,
         sso if sso.starts_with("sso/") && !sso[4..].contains('/') => Page::ProviderStart,
         _ => Page::Unknown,
     })
@@ -249,8 +253,9 @@ pub async fn serve(
                 .map_err(|_| PortalError::FormTooLarge)?
                 .to_bytes();
             let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
-            // Checked once, here, for every form of every page.
-            if !cookies::csrf_ok(&parts.headers, &pairs) {
+            // Checked once, here, for every form of every page but the
+            // one the provider's server posts a signed token to.
+            if page != Page::ProviderLogout && !cookies::csrf_ok(&parts.headers, &pairs) {
                 return Err(PortalError::Csrf);
             }
             Some(bytes)
@@ -292,6 +297,7 @@ pub async fn serve(
         Page::AccountPasskeysRemove => passkeys::remove(&ctx).await?,
         Page::ProviderStart => sso::start(&ctx).await?,
         Page::ProviderCallback => sso::callback(&ctx).await?,
+        Page::ProviderLogout => sso::backchannel_logout(&ctx).await?,
         _ => return Err(PortalError::NotFound),
     };
     // Every form the page shows carries this token; the browser keeps it.

@@ -65,10 +65,28 @@ pub async fn logout(ctx: &Ctx<'_>) -> Page {
         };
         return Ok(views::html(StatusCode::OK, &page));
     }
-    if let Some(id) = ctx.session_id() {
-        ctx.signin.sign_out(&ctx.at, &id).await?;
-    }
-    let mut response = redirect(SIGN_IN);
+    let ended = match ctx.session_id() {
+        Some(id) => ctx.signin.sign_out(&ctx.at, &id).await?,
+        None => None,
+    };
+    // Signed in by the company's provider: signed out there too, then back.
+    let then = ctx.host.as_ref().map(|host| format!("https://{host}{SIGN_IN}"));
+    let at_provider = match (&ended, then) {
+        (Some(ended), Some(then)) => ctx.signin.provider_sign_out(ctx.providers, Some(ended), &then).await,
+        _ => None,
+    };
+    let mut response = match &at_provider {
+        // A page that goes on: the form's CSP (form-action 'self') would
+        // stop a redirect to the provider's site.
+        Some(to) => {
+            let page = views::Continue {
+                frame: ctx.frame(&ctx.t.sign_out_title, Links::None),
+                to,
+            };
+            views::html(StatusCode::OK, &page)
+        }
+        None => redirect(SIGN_IN),
+    };
     cookies::clear(&mut response, cookies::SESSION, SameSite::Lax);
     Ok(response)
 }

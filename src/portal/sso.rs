@@ -30,10 +30,10 @@ pub(super) fn links(ctx: &Ctx<'_>, next: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The provider a path names (`/.portcullis/sso/<id>[/callback]`).
+/// The provider a path names (`/.portcullis/sso/<id>[/callback|/backchannel-logout]`).
 fn provider<'a>(ctx: &'a Ctx<'_>) -> Result<&'a ProviderSettings, PortalError> {
     let rest = ctx.path.strip_prefix(PREFIX).ok_or(PortalError::NotFound)?;
-    let id = rest.strip_suffix("/callback").unwrap_or(rest);
+    let id = rest.split('/').next().unwrap_or(rest);
     (ctx.providers.iter()).find(|p| p.id == id).ok_or(PortalError::NotFound)
 }
 
@@ -71,6 +71,34 @@ pub async fn callback(ctx: &Ctx<'_>) -> Result<Response<Full<Bytes>>, PortalErro
         _ => shown(ctx, &outcome),
     };
     Ok(with_cookies(response, &outcome))
+}
+
+/// `POST /.portcullis/sso/<id>/backchannel-logout` with `logout_token`:
+/// the provider's server ends the sessions it vouched for. 200, or 400
+/// with the reason as the specification's JSON error.
+pub async fn backchannel_logout(ctx: &Ctx<'_>) -> Result<Response<Full<Bytes>>, PortalError> {
+    let provider = provider(ctx)?;
+    let form: super::forms::LogoutToken = match ctx.posted() {
+        true => ctx.decode(),
+        false => return Err(PortalError::NotFound),
+    };
+    let answer = (ctx.signin.provider_logout(&ctx.at, provider, &form.logout_token)).await?;
+    let (status, body) = match answer {
+        Ok(_) => (StatusCode::OK, String::new()),
+        Err(why) => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": "invalid_request", "error_description": why }).to_string(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 fn shown(ctx: &Ctx<'_>, outcome: &Outcome) -> Response<Full<Bytes>> {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
 
+pub mod by_provider;
 mod service;
 pub use crate::config::SessionLimits as Limits;
 pub use service::SessionService;

@@ -8,9 +8,10 @@
 
 use crate::auth::credentials::Credentials;
 use crate::auth::lockout;
+use crate::auth::oidc::ProviderSession;
 use crate::auth::password::Password;
 use crate::auth::totp;
-use crate::session::{SessionHandle, SessionId};
+use crate::session::{by_provider, SessionHandle, SessionId};
 
 use super::attempt::Attempt;
 use super::engine::{Outcome, SignIn, SignInError};
@@ -170,11 +171,15 @@ impl SignIn {
     }
 
     /// Sign out: the session named by the browser's cookie ends.
-    pub async fn sign_out(&self, at: &Attempt<'_>, id: &SessionId) -> Result<(), SignInError> {
-        if let Ok(session) = self.sessions.resume(id, at.now).await? {
-            self.sessions.revoke(&session.user, &id.handle()).await?;
-            tracing::info!(target: "audit", event = "session.revoked", user = %session.user, session = %id.handle().0, why = "logout");
-        }
-        Ok(())
+    /// End the session; the identity provider's session it came from, if
+    /// one did (to sign out there too).
+    pub async fn sign_out(&self, at: &Attempt<'_>, id: &SessionId) -> Result<Option<ProviderSession>, SignInError> {
+        let Ok(session) = self.sessions.resume(id, at.now).await? else {
+            return Ok(None);
+        };
+        let from = by_provider::of_session(&self.store, &id.handle()).await?;
+        self.sessions.revoke(&session.user, &id.handle()).await?;
+        tracing::info!(target: "audit", event = "session.revoked", user = %session.user, session = %id.handle().0, why = "logout");
+        Ok(from)
     }
 }

@@ -21,7 +21,7 @@ use crate::auth::recovery;
 use crate::config::codes::CodeSettings;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::session::{same_network, LastLogin, Session, SessionId, SessionService};
+use crate::session::{by_provider, same_network, LastLogin, Session, SessionId, SessionService};
 use crate::store::{Store, StoreError};
 
 use super::attempt::Attempt;
@@ -327,6 +327,7 @@ impl SignIn {
                 user,
                 client_type,
                 with,
+                provider,
             } => {
                 // The flow is used up: taking it fails for a second racer.
                 // A passkey alone had its ceremony taken instead.
@@ -341,6 +342,10 @@ impl SignIn {
                     return Ok(Some(Show::Redirect("/.portcullis/login".into())));
                 }
                 let (session, ended) = self.sessions.create(&user, &client_type, at.ip, at.now).await?;
+                if let Some(at_provider) = &provider {
+                    let keep = self.sessions.limits.max_lifetime;
+                    by_provider::remember(&self.store, &session.handle(), &user, at_provider, keep).await?;
+                }
                 tracing::info!(
                     target: "audit",
                     event = "login.success",
@@ -349,6 +354,7 @@ impl SignIn {
                     client_ip = %at.ip,
                     client_type = %client_type,
                     with = with.words(),
+                    provider = provider.as_ref().map(|p| p.provider.as_str()),
                     session = %session.handle().0,
                     ended_sessions = ended.len(),
                 );

@@ -6,9 +6,10 @@
 
 use crate::auth::credentials::Credentials;
 use crate::auth::lockout;
+use crate::auth::oidc::ProviderSession;
 use crate::config::providers::ProviderSettings;
 use crate::policy::Policy;
-use crate::session::{same_network, SessionId};
+use crate::session::{by_provider, same_network, SessionId};
 
 use super::attempt::Attempt;
 use super::engine::{Outcome, SignIn, SignInError};
@@ -56,6 +57,12 @@ impl SignIn {
             return Ok(outcome);
         };
         let vouched = self.providers.answer(provider, kept, query, at.now).await;
+        let session = vouched.as_ref().ok().map(|v| ProviderSession {
+            provider: provider.id.clone(),
+            subject: v.subject.clone(),
+            sid: v.sid.clone(),
+            id_token: v.id_token.clone(),
+        });
         let user = match vouched {
             Ok(vouched) => policy_user(at.policy, &vouched.name)
                 .map(|user| (user, vouched.mfa))
@@ -65,6 +72,7 @@ impl SignIn {
         let mut check = ProviderCheck {
             provider: provider.id.clone(),
             user: user.as_ref().map(|(u, _)| u.clone()).map_err(Clone::clone),
+            session,
             locked: false,
             allowed: false,
             mfa: false,
@@ -84,6 +92,54 @@ impl SignIn {
                 .map(|(_, s)| s.ip);
         }
         self.run(at, flow_id, flow, Input::ProviderAnswer(check)).await
+    }
+}
+
+impl SignIn {
+    /// The provider ended a session of its own (back-channel logout):
+    /// end ours that it vouched for, on every gateway sharing the store.
+    /// `Err` says why the token was refused (the provider gets 400).
+    pub async fn provider_logout(
+        &self,
+        at: &Attempt<'_>,
+        provider: &ProviderSettings,
+        token: &str,
+    ) -> Result<Result<usize, String>, SignInError> {
+        let (subject, sid) = match self.providers.logout_token(provider, token, at.now).await {
+            Ok(named) => named,
+            Err(problem) => {
+                tracing::warn!(target: "audit", event = "logout.provider_refused", request_id = %at.request_id, provider = %provider.id, client_ip = %at.ip, detail = %problem);
+                return Ok(Err(problem.to_string()));
+            }
+        };
+        let named = (provider.id.as_str(), subject.as_str(), sid.as_deref());
+        let ended = by_provider::take(&self.store, named, self.sessions.limits.max_lifetime).await?;
+        for vouched in &ended {
+            self.sessions.revoke(&vouched.user, &vouched.handle).await?;
+            tracing::info!(target: "audit", event = "session.revoked", user = %vouched.user, session = %vouched.handle.0, why = "signed out at the identity provider", provider = %provider.id);
+        }
+        tracing::info!(target: "audit", event = "logout.provider", request_id = %at.request_id, provider = %provider.id, subject = %subject, ended_sessions = ended.len());
+        Ok(Ok(ended.len()))
+    }
+
+    /// Where to send a browser whose session `ended` came from a
+    /// provider, to sign out there too (RP-initiated logout), then back to
+    /// `then`. `None`: no provider, or it has no end-session endpoint.
+    pub async fn provider_sign_out(
+        &self,
+        providers: &[ProviderSettings],
+        ended: Option<&ProviderSession>,
+        then: &str,
+    ) -> Option<String> {
+        let ended = ended?;
+        let provider = providers.iter().find(|p| p.id == ended.provider)?;
+        match self.providers.end_session(provider, ended, then).await {
+            Ok(url) => url,
+            Err(problem) => {
+                tracing::warn!(provider = %provider.id, detail = %problem, "cannot sign out at the identity provider");
+                None
+            }
+        }
     }
 }
 

@@ -26,8 +26,10 @@ pub(crate) struct Office {
     pub(crate) store: Store,
     pub(crate) secret: TotpSecret,
     pub(crate) recovery_codes: Vec<String>,
-    /// The policy part of the config, for a second gateway sharing the store.
+    /// The policy part of the config and the files beside it, for a
+    /// second gateway sharing the store.
     policy: String,
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl Office {
@@ -108,7 +110,7 @@ impl Office {
         settings: Settings,
         users: &[&str],
     ) -> Office {
-        let policy = settings.policy.clone();
+        let (policy, files) = (settings.policy.clone(), settings.files.clone());
         let gateway = TestGateway::start(settings).await;
         let store = Store::redis_with(store_settings).await.unwrap();
         let key = SecretsKey::load(&gateway.pki.path().join("secrets.key")).unwrap();
@@ -135,6 +137,7 @@ impl Office {
             secret,
             recovery_codes,
             policy,
+            files,
         }
     }
 
@@ -142,6 +145,7 @@ impl Office {
     pub(crate) async fn second_gateway(&self) -> TestGateway {
         let mut settings = Settings::new(self.upstream.url());
         settings.policy = self.policy.clone();
+        settings.files = self.files.clone();
         TestGateway::start(settings).await
     }
 

@@ -107,7 +107,8 @@ async fn alice_signs_in_with_the_company_provider_then_our_code_and_carol_with_t
     let idp_port = IdentityProvider::port();
     let office = office(idp_port).await;
     let url = |path: &str| format!("https://localhost:{}{path}", office.gateway.addr.port());
-    let idp = IdentityProvider::start(idp_port, &url("/.portcullis/sso/company/callback"));
+    let ca = office.gateway.pki.path().join("ca.pem");
+    let idp = IdentityProvider::start(idp_port, &url("/.portcullis/sso/company/callback"), &ca);
     let (_driver, client, _profile) = chromium_speaking("en").await;
 
     // Alice: the provider vouches for alice@example.com, who is alice in
@@ -131,10 +132,22 @@ async fn alice_signs_in_with_the_company_provider_then_our_code_and_carol_with_t
     assert!(client.source().await.unwrap().contains("hello from upstream"));
     assert_eq!(office.upstream.last().header("x-portcullis-user"), Some("alice"));
 
+    // She signed in with the provider, so signing out here signs her out
+    // there too (RP-initiated logout): the provider asks, then sends her
+    // back to our sign-in page; her session is gone.
+    sign_out(&client, &url("/.portcullis/logout")).await;
+    wait_for_url(&client, &format!("127.0.0.1:{idp_port}/session/end")).await;
+    let at_provider = client.current_url().await.unwrap().to_string();
+    for part in ["id_token_hint=", "client_id=portcullis", "post_logout_redirect_uri="] {
+        assert!(at_provider.contains(part), "{part} in {at_provider}");
+    }
+    click(&client, "button[name=logout][value=yes]").await;
+    wait_for_url(&client, &url("/.portcullis/login")).await;
+    client.goto(&url("/contacts")).await.unwrap();
+    wait_for_url(&client, "/.portcullis/login?next=%2Fcontacts").await;
+
     // Mallory has an account at the provider but is not in the YAML, and
     // dave is disabled: a plain page each, and nothing reaches the CRM.
-    sign_out(&client, &url("/.portcullis/logout")).await;
-    wait_for_url(&client, "/.portcullis/login").await;
     let reached = office.upstream.seen().len();
     for login in ["mallory", "dave"] {
         forget_provider(&client, &idp).await;
@@ -161,12 +174,74 @@ async fn alice_signs_in_with_the_company_provider_then_our_code_and_carol_with_t
     client.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_at_the_provider_ends_the_sessions_it_vouched_for_here_and_on_every_gateway() {
+    let idp_port = IdentityProvider::port();
+    let office = office(idp_port).await;
+    let other_gateway = office.second_gateway().await;
+    let url = |path: &str| format!("https://localhost:{}{path}", office.gateway.addr.port());
+    let ca = office.gateway.pki.path().join("ca.pem");
+    let idp = IdentityProvider::start(idp_port, &url("/.portcullis/sso/company/callback"), &ca);
+    let (_driver, client, _profile) = chromium_speaking("en").await;
+    client.goto(&url("/.portcullis/login?next=%2Fdeals")).await.unwrap();
+    click(&client, "ul.providers a[href^='/.portcullis/sso/company']").await;
+    sign_in_at_provider(&client, "carol+mfa").await;
+    wait_for_url(&client, "/deals").await;
+    // The same session cookie works on the other gateway (the same host).
+    let cookie = client.get_named_cookie("__Host-portcullis").await.unwrap();
+    let mut elsewhere = Browser::new(&other_gateway);
+    elsewhere.cookies.insert(cookie.name().into(), cookie.value().into());
+    assert_eq!(elsewhere.get("/deals").await.status, 200);
+
+    // Carol signs out at the provider's own page: it tells the gateway
+    // (back-channel logout, a signed token), and her session ends on both.
+    client.goto(&format!("{}/session/end", idp.issuer())).await.unwrap();
+    click(&client, "button[name=logout][value=yes]").await;
+    let config = office.config_file();
+    let started = std::time::Instant::now();
+    while admin_command(&["sessions", "list", "--config", &config, "--user", "carol"])
+        .lines()
+        .count()
+        > 1
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "carol's session outlived the provider's"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        elsewhere.get("/deals").await.status,
+        303,
+        "ended on the other gateway too"
+    );
+    client.goto(&url("/deals")).await.unwrap();
+    wait_for_url(&client, "/.portcullis/login?next=%2Fdeals").await;
+
+    // Anyone else posting to the back-channel endpoint is refused.
+    let forged = office
+        .gateway
+        .client()
+        .send_full(
+            http::Request::post(office.gateway.url("/.portcullis/sso/company/backchannel-logout"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(http_body_util::Full::new(bytes::Bytes::from(
+                    "logout_token=eyJhbGciOiJub25lIn0.e30.",
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    client.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_replayed_or_mixed_up_answer_and_a_provider_that_is_down_get_a_plain_page_and_reach_nothing() {
     let idp_port = IdentityProvider::port();
     let office = office(idp_port).await;
     let base = format!("https://localhost:{}", office.gateway.addr.port());
-    let _idp = IdentityProvider::start(idp_port, &format!("{base}/.portcullis/sso/company/callback"));
+    let ca = office.gateway.pki.path().join("ca.pem");
+    let _idp = IdentityProvider::start(idp_port, &format!("{base}/.portcullis/sso/company/callback"), &ca);
     let mut browser = Browser::new(&office.gateway);
 
     // Off to the provider: with state, nonce and a PKCE challenge, and a

@@ -21,10 +21,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim, CoreJsonWebKey, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim, CoreJsonWebKey};
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdTokenClaims, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -54,11 +54,39 @@ pub struct Kept {
     pub redirect: String,
 }
 
+/// Which session at which provider a session of ours came from: what a
+/// back-channel logout names, and where our sign-out sends the browser.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSession {
+    pub provider: String,
+    pub subject: String,
+    /// The provider's session id (`sid`), when its ID token has one.
+    pub sid: Option<String>,
+    /// The ID token, to name the session when signing out there
+    /// (`id_token_hint`: Okta requires it). Never printed.
+    #[serde(default)]
+    pub id_token: String,
+}
+
+impl std::fmt::Debug for ProviderSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (f.debug_struct("ProviderSession"))
+            .field("provider", &self.provider)
+            .field("subject", &self.subject)
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Who the provider vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vouched {
     /// The provider's subject identifier.
     pub subject: String,
+    /// The provider's session id (`sid`), if it sent one.
+    pub sid: Option<String>,
+    /// The ID token itself, as sent.
+    pub id_token: String,
     /// The value of the provider's `user_claim`.
     pub name: String,
     /// Whether the provider says it asked for a second factor itself (an
@@ -110,6 +138,9 @@ macro_rules! naming {
     };
 }
 
+/// Discovery, with the end-session endpoint of RP-initiated logout.
+type Metadata = openidconnect::ProviderMetadataWithLogout;
+
 type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The providers' discovered configurations, by issuer and client.
@@ -120,7 +151,7 @@ pub struct Providers {
 
 #[derive(Clone)]
 struct Discovered {
-    metadata: CoreProviderMetadata,
+    metadata: Metadata,
     at: Instant,
     http: Http,
 }
@@ -181,7 +212,7 @@ impl Providers {
             .await
             .map_err(|e| Problem::CodeRefused(describe(&e)))?;
         let id_token = (tokens.id_token()).ok_or_else(|| Problem::TokenRefused("no ID token in the answer".into()))?;
-        let check = |metadata: &CoreProviderMetadata| -> Result<Claims, openidconnect::ClaimsVerificationError> {
+        let check = |metadata: &Metadata| -> Result<Claims, openidconnect::ClaimsVerificationError> {
             let oidc = client(provider, metadata, &kept.redirect)
                 .map_err(|e| openidconnect::ClaimsVerificationError::Other(e.to_string()))?;
             let verifier = oidc
@@ -216,7 +247,90 @@ impl Providers {
                 (naming!(info).name(claim)?).ok_or_else(|| Problem::MissingClaim(claim.to_owned()))?
             }
         };
-        Ok(Vouched { subject, name, mfa })
+        let sid = (claims.additional_claims().claims.get("sid")).and_then(|v| v.as_str().map(str::to_owned));
+        Ok(Vouched {
+            subject,
+            sid,
+            id_token: id_token.to_string(),
+            name,
+            mfa,
+        })
+    }
+
+    /// Where to send the browser to end its session at the provider too
+    /// (RP-initiated logout), coming back to `then`; `None` when the
+    /// provider has no end-session endpoint.
+    pub async fn end_session(
+        &self,
+        provider: &ProviderSettings,
+        ended: &ProviderSession,
+        then: &str,
+    ) -> Result<Option<String>, Problem> {
+        let found = self.discovered(provider, false).await?;
+        let Some(endpoint) = found.metadata.additional_metadata().end_session_endpoint.clone() else {
+            return Ok(None);
+        };
+        let then = PostLogoutRedirectUrl::new(then.to_owned()).map_err(|e| Problem::Unreachable(e.to_string()))?;
+        let mut request = openidconnect::LogoutRequest::from(endpoint)
+            .set_client_id(ClientId::new(provider.client_id.clone()))
+            .set_post_logout_redirect_uri(then);
+        if let Ok(hint) = ended.id_token.parse::<openidconnect::core::CoreIdToken>() {
+            request = request.set_id_token_hint(&hint);
+        }
+        Ok(Some(request.http_get_url().to_string()))
+    }
+
+    /// A back-channel logout token from the provider, checked as of `now`
+    /// (OpenID Connect Back-Channel Logout 1.0): signed by the provider's
+    /// keys, for us, from the issuer, unexpired, with the logout event and
+    /// no nonce. Whose session it ends: the subject, and the session id if
+    /// it names one.
+    pub async fn logout_token(
+        &self,
+        provider: &ProviderSettings,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<(String, Option<String>), Problem> {
+        let token: LogoutToken = token
+            .trim()
+            .parse()
+            .map_err(|e: serde_json::Error| Problem::TokenRefused(format!("not a logout token: {e}")))?;
+        let found = self.discovered(provider, false).await?;
+        let check = |metadata: &Metadata| -> Result<Claims, openidconnect::ClaimsVerificationError> {
+            let oidc = OidcClient::from_provider_metadata(
+                metadata.clone(),
+                ClientId::new(provider.client_id.clone()),
+                Some(ClientSecret::new(provider.client_secret.0.clone())),
+            );
+            let verifier = (oidc.id_token_verifier())
+                .set_allowed_jose_types(logout_jose_types())
+                .set_time_fn(move || chrono::DateTime::<chrono::Utc>::from(now - CLOCK_SKEW))
+                .set_issue_time_verifier_fn(move |iat| issued_in_time(iat.into(), now));
+            let no_nonce = |nonce: Option<&Nonce>| match nonce {
+                None => Ok(()),
+                Some(_) => Err("a logout token has no nonce (this is an ID token)".to_owned()),
+            };
+            token.claims(&verifier, no_nonce).cloned()
+        };
+        let claims = match check(&found.metadata) {
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(_))
+                if found.at.elapsed() >= REDISCOVER_AFTER =>
+            {
+                check(&self.discovered(provider, true).await?.metadata)
+            }
+            other => other,
+        }
+        .map_err(|e| Problem::TokenRefused(e.to_string()))?;
+        let other = &claims.additional_claims().claims;
+        let logout_event =
+            (other.get("events").and_then(|e| e.as_object())).is_some_and(|events| events.contains_key(LOGOUT_EVENT));
+        if !logout_event {
+            return Err(Problem::TokenRefused(
+                "no back-channel logout event in the token".into(),
+            ));
+        }
+        let sid = other.get("sid").and_then(|v| v.as_str()).map(str::to_owned);
+        Ok((claims.subject().to_string(), sid))
     }
 
     async fn discovered(&self, provider: &ProviderSettings, again: bool) -> Result<Discovered, Problem> {
@@ -229,7 +343,7 @@ impl Providers {
         let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|e| Problem::Unreachable(e.to_string()))?;
         let client = http.clone();
         let call = move |request| send(client.clone(), request);
-        let metadata = CoreProviderMetadata::discover_async(issuer, &call)
+        let metadata = Metadata::discover_async(issuer, &call)
             .await
             .map_err(|e| Problem::Unreachable(describe(&e)))?;
         let found = Discovered {
@@ -274,7 +388,7 @@ type OidcClient = openidconnect::Client<
     openidconnect::EndpointMaybeSet,
 >;
 
-fn client(provider: &ProviderSettings, metadata: &CoreProviderMetadata, redirect: &str) -> Result<OidcClient, Problem> {
+fn client(provider: &ProviderSettings, metadata: &Metadata, redirect: &str) -> Result<OidcClient, Problem> {
     let redirect = RedirectUrl::new(redirect.to_owned()).map_err(|e| Problem::Unreachable(e.to_string()))?;
     Ok(OidcClient::from_provider_metadata(
         metadata.clone(),
@@ -282,6 +396,25 @@ fn client(provider: &ProviderSettings, metadata: &CoreProviderMetadata, redirect
         Some(ClientSecret::new(provider.client_secret.0.clone())),
     )
     .set_redirect_uri(redirect))
+}
+
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A logout token has the shape of an ID token (the same claims and
+/// checks) plus `events`, and no nonce.
+type LogoutToken = openidconnect::IdToken<
+    OtherClaims,
+    CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJwsSigningAlgorithm,
+>;
+
+/// `typ: logout+jwt` (as the specification asks), or plain JWT.
+fn logout_jose_types() -> Vec<openidconnect::NormalizedJsonWebTokenType> {
+    ["logout+jwt", "JWT"]
+        .into_iter()
+        .filter_map(|t| openidconnect::JsonWebTokenType::new(t.to_owned()).normalize().ok())
+        .collect()
 }
 
 /// The ID token was issued a moment ago by the provider's clock.

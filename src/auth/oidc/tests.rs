@@ -266,3 +266,74 @@ async fn a_mixed_up_state_or_a_missing_claim_is_refused_before_anyone_is_named()
     let missing = case.answer(without_email, case.now).await;
     assert_eq!(missing, Err(Problem::MissingClaim("email".into())));
 }
+
+/// A back-channel logout token as the provider would sign it: the ID
+/// token's claims without a nonce, with the logout event (if `event`) and
+/// the provider's session id.
+fn logout_token(token: &Token, event: bool) -> String {
+    let mut other = OtherClaims::default();
+    other.claims.insert("sid".into(), serde_json::json!("sid-1"));
+    if event {
+        other
+            .claims
+            .insert("events".into(), serde_json::json!({ LOGOUT_EVENT: {} }));
+    }
+    let claims = IdTokenClaims::new(
+        IssuerUrl::new(token.issuer.clone()).unwrap(),
+        vec![Audience::new(token.audience.clone())],
+        chrono::DateTime::<chrono::Utc>::from(token.expires),
+        chrono::DateTime::<chrono::Utc>::from(token.issued),
+        StandardClaims::new(SubjectIdentifier::new("00u1alice".into())),
+        other,
+    );
+    LogoutToken::new(
+        claims,
+        &signing_key(token.key),
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        None,
+        None,
+    )
+    .unwrap()
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_logout_token_names_the_session_it_ends_and_nothing_else_passes_for_one() {
+    let case = Case::new().await;
+    let settings = case.provider.settings();
+    let check = |token: String| {
+        let (providers, settings, now) = (&case.providers, &settings, case.now);
+        async move { providers.logout_token(settings, &token, now).await }
+    };
+    let good = check(logout_token(&case.token(), true)).await;
+    assert_eq!(good, Ok(("00u1alice".to_owned(), Some("sid-1".to_owned()))));
+
+    let refusal = |answer: Result<(String, Option<String>), Problem>, what: &str| match answer {
+        Err(Problem::TokenRefused(why)) => why,
+        other => panic!("{what}: expected it refused, got {other:?}"),
+    };
+    let forged = Token {
+        key: OTHER_KEY,
+        ..case.token()
+    };
+    refusal(check(logout_token(&forged, true)).await, "signed by another key");
+    let for_another_client = Token {
+        audience: "another-app".into(),
+        ..case.token()
+    };
+    refusal(check(logout_token(&for_another_client, true)).await, "another audience");
+    let expired = Token {
+        issued: case.now - Duration::from_secs(600),
+        expires: case.now - Duration::from_secs(300),
+        ..case.token()
+    };
+    refusal(check(logout_token(&expired, true)).await, "expired");
+    // An ID token (it has a nonce) is not a logout token, nor is a token
+    // without the logout event.
+    let why = refusal(check(case.token().sign()).await, "an ID token");
+    assert!(why.contains("nonce"), "{why}");
+    let why = refusal(check(logout_token(&case.token(), false)).await, "no event");
+    assert!(why.contains("logout event"), "{why}");
+    let why = refusal(check("not a token".into()).await, "not a JWT");
+    assert!(why.contains("not a logout token"), "{why}");
+}

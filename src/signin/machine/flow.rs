@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{secs, CONFIRM_WITHIN, SECOND_FACTOR_WITHIN};
 use crate::auth::credentials::Sealed;
 use crate::auth::invite::Invite;
+use crate::auth::oidc::ProviderSession;
 
 /// Where one browser's sign-in stands, kept in the store under its flow
 /// cookie between requests.
@@ -19,6 +20,9 @@ pub enum Flow {
         client_type: String,
         next: String,
         since: u64,
+        /// Proven by the identity provider, not a password: its session.
+        #[serde(default)]
+        provider: Option<ProviderSession>,
     },
     /// An invite's password is chosen; a code from the authenticator just
     /// shown must confirm it.

@@ -69,6 +69,8 @@ pub struct ProviderCheck {
     /// The user in `users` the provider vouched for, or why there is none
     /// (for the audit log; the browser sees one plain page for all).
     pub user: Result<String, String>,
+    /// The provider's session that vouched (when it did).
+    pub session: Option<crate::auth::oidc::ProviderSession>,
     pub locked: bool,
     /// As for a password: the account may use the CRM from here.
     pub allowed: bool,

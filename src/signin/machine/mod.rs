@@ -78,23 +78,7 @@ pub fn step(flow: Option<Flow>, input: Input, now: SystemTime) -> Step {
                 check,
             },
         ) => password(user, client_type, next, check, now),
-        (
-            Some(Flow::SecondFactorDue {
-                user,
-                client_type,
-                next,
-                since,
-            }),
-            Input::Code(check),
-        ) => {
-            let due = Flow::SecondFactorDue {
-                user: user.clone(),
-                client_type: client_type.clone(),
-                next: next.clone(),
-                since,
-            };
-            second_factor(due, user, client_type, next, check)
-        }
+        (Some(due @ Flow::SecondFactorDue { .. }), Input::Code(check)) => second_factor(due, check),
         (
             _,
             Input::PasskeyAlone {
@@ -183,23 +167,40 @@ fn password(user: String, client_type: String, next: String, check: PasswordChec
         PasswordCheck {
             second_factor: false, ..
         } => failure("no second factor enrolled", true, Notice::Failed),
-        PasswordCheck { .. } => second_factor_due(user, client_type, next, now),
+        PasswordCheck { .. } => second_factor_due(user, client_type, next, None, now),
     }
 }
 
 /// The first factor is proven (a password, or the identity provider):
 /// on to the second-factor page, with a flow that waits for it.
-fn second_factor_due(user: String, client_type: String, next: String, now: SystemTime) -> Step {
+fn second_factor_due(
+    user: String,
+    client_type: String,
+    next: String,
+    provider: Option<crate::auth::oidc::ProviderSession>,
+    now: SystemTime,
+) -> Step {
     let due = Flow::SecondFactorDue {
         user,
         client_type,
         next,
         since: secs(now),
+        provider,
     };
     redirect(SECOND_FACTOR, Some(due))
 }
 
-fn second_factor(due: Flow, user: String, client_type: String, next: String, check: CodeCheck) -> Step {
+fn second_factor(due: Flow, check: CodeCheck) -> Step {
+    let Flow::SecondFactorDue {
+        user,
+        client_type,
+        next,
+        provider,
+        ..
+    } = due.clone()
+    else {
+        return redirect(SIGN_IN, None);
+    };
     let again = |effects, notice| Step {
         flow: Some(due.clone()),
         effects,
@@ -240,6 +241,7 @@ fn second_factor(due: Flow, user: String, client_type: String, next: String, che
         user,
         client_type,
         with: SignedInWith::PasswordAndSecondFactor,
+        provider,
     });
     Step {
         flow: None,

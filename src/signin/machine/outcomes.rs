@@ -26,6 +26,8 @@ pub enum Effect {
         user: String,
         client_type: String,
         with: SignedInWith,
+        /// The identity provider's session it came from, if it did.
+        provider: Option<crate::auth::oidc::ProviderSession>,
     },
     /// The session proved a second factor again.
     SteppedUp { user: String },

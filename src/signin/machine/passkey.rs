@@ -37,8 +37,8 @@ pub(super) fn alone(user: String, client_type: String, next: String, check: Pass
             client_type,
             next,
             SignedInWith::Passkey,
-            live_elsewhere,
-            refuse_sharing,
+            None,
+            (live_elsewhere, refuse_sharing),
         ),
     }
 }

@@ -6,6 +6,7 @@
 use std::time::SystemTime;
 
 use super::{redirect, secs, Effect, Flow, Notice, ProviderCheck, Show, SignedInWith, Step};
+use crate::auth::oidc::ProviderSession;
 
 pub(super) fn start(
     provider: String,
@@ -76,32 +77,36 @@ pub(super) fn answer(flow: Flow, check: ProviderCheck, now: SystemTime) -> Step 
             mfa: true,
             live_elsewhere,
             refuse_sharing,
+            session,
             ..
         } => start_session(
             user,
             client_type,
             next,
             SignedInWith::Provider,
-            live_elsewhere,
-            refuse_sharing,
+            session,
+            (live_elsewhere, refuse_sharing),
         ),
         ProviderCheck {
-            second_factor: true, ..
-        } => super::second_factor_due(user, client_type, next, now),
+            second_factor: true,
+            session,
+            ..
+        } => super::second_factor_due(user, client_type, next, session, now),
         ProviderCheck { .. } => failure("no second factor enrolled", Show::ProviderProblem),
     }
 }
 
 /// Both factors are proven at once (a passkey alone, or a provider whose
 /// second factor is trusted): a session, unless the account is live from
-/// another network and the policy refuses sharing.
+/// another network (`elsewhere`: where, and whether the policy refuses
+/// sharing) and the policy refuses sharing.
 pub(super) fn start_session(
     user: String,
     client_type: String,
     next: String,
     with: SignedInWith,
-    live_elsewhere: Option<std::net::IpAddr>,
-    refuse_sharing: bool,
+    provider: Option<ProviderSession>,
+    (live_elsewhere, refuse_sharing): (Option<std::net::IpAddr>, bool),
 ) -> Step {
     let sharing = live_elsewhere.map(|other| Effect::SharingSuspected {
         user: user.clone(),
@@ -127,6 +132,7 @@ pub(super) fn start_session(
         user,
         client_type,
         with,
+        provider,
     };
     Step {
         flow: None,
@@ -175,12 +181,22 @@ mod tests {
         ProviderCheck {
             provider: "okta".into(),
             user: Ok(user.into()),
+            session: Some(okta_session()),
             locked: false,
             allowed: true,
             mfa: false,
             second_factor: true,
             live_elsewhere: None,
             refuse_sharing: false,
+        }
+    }
+
+    fn okta_session() -> ProviderSession {
+        ProviderSession {
+            provider: "okta".into(),
+            subject: "00u1".into(),
+            sid: Some("sid-1".into()),
+            id_token: "a.b.c".into(),
         }
     }
 
@@ -193,7 +209,8 @@ mod tests {
         let step = answer(vouched("alice"), 30);
         assert_eq!(step.show, Show::Redirect(SECOND_FACTOR.into()));
         assert!(
-            matches!(step.flow, Some(Flow::SecondFactorDue { ref user, ref next, .. }) if user == "alice" && next == "/deals")
+            matches!(step.flow, Some(Flow::SecondFactorDue { ref user, ref next, ref provider, .. })
+                if user == "alice" && next == "/deals" && *provider == Some(okta_session()))
         );
         assert!(step.effects.is_empty());
     }
@@ -213,6 +230,7 @@ mod tests {
                 user: "carol".into(),
                 client_type: "web".into(),
                 with: SignedInWith::Provider,
+                provider: Some(okta_session()),
             }]
         );
     }

@@ -54,6 +54,7 @@ fn due(since: u64) -> Flow {
         client_type: "web".into(),
         next: "/contacts".into(),
         since,
+        provider: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn a_right_password_makes_a_second_factor_due_and_a_right_code_signs_in() {
             user: "alice".into(),
             client_type: "web".into(),
             with: SignedInWith::PasswordAndSecondFactor,
+            provider: None,
         }]
     );
     assert_eq!(second.show, Show::Redirect("/contacts".into()));

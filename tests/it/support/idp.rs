@@ -28,8 +28,10 @@ impl IdentityProvider {
         free_port()
     }
 
-    /// Serve on `port`, sending browsers back to `redirect_uri`.
-    pub fn start(port: u16, redirect_uri: &str) -> IdentityProvider {
+    /// Serve on `port`, sending browsers back to `redirect_uri` (a
+    /// gateway's, whose certificate `gateway_ca` signed: the provider's
+    /// server posts its back-channel logouts there).
+    pub fn start(port: u16, redirect_uri: &str, gateway_ca: &std::path::Path) -> IdentityProvider {
         let folder = folder();
         assert!(
             folder.join("node_modules/oidc-provider").is_dir(),
@@ -38,6 +40,7 @@ impl IdentityProvider {
         );
         let child = Command::new("node")
             .current_dir(&folder)
+            .env("NODE_EXTRA_CA_CERTS", gateway_ca)
             .args([
                 "provider.mjs",
                 &port.to_string(),
