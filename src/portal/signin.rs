@@ -176,6 +176,10 @@ pub async fn step_up(ctx: &Ctx<'_>) -> Page {
     };
     let user = session.user.clone();
     if !ctx.posted() {
+        // Signed in by the provider's second factor: proven again there.
+        if let Some(to_provider) = super::sso::step_up(ctx, &id, &user, &next).await? {
+            return Ok(to_provider);
+        }
         let purpose = Purpose::StepUp {
             next,
             session: Box::new(session),

@@ -46,9 +46,42 @@ pub async fn start(ctx: &Ctx<'_>) -> Result<Response<Full<Bytes>>, PortalError> 
     let flow = ctx.flow_id();
     let outcome = (ctx
         .signin
-        .provider_start(&ctx.at, flow.as_ref(), provider, &callback, next))
+        .provider_start(&ctx.at, flow.as_ref(), (provider, &callback), next, None))
     .await?;
     Ok(with_cookies(shown(ctx, &outcome), &outcome))
+}
+
+/// A step-up for a session the provider signed in with its own second
+/// factor: off to the provider to sign in afresh (`None`: ours is asked).
+pub(super) async fn step_up(
+    ctx: &Ctx<'_>,
+    id: &crate::session::SessionId,
+    user: &str,
+    next: &str,
+) -> Result<Option<Response<Full<Bytes>>>, PortalError> {
+    let Some(signed_in) = ctx.signin.signed_in_by(id).await?.filter(|s| s.mfa) else {
+        return Ok(None);
+    };
+    let Some(provider) = ctx.providers.iter().find(|p| p.id == signed_in.provider) else {
+        return Ok(None);
+    };
+    let host = ctx.host.as_deref().ok_or(PortalError::NotFound)?;
+    let callback = format!("https://{host}{PREFIX}{}/callback", provider.id);
+    let step_up = crate::auth::oidc::StepUp {
+        user: user.to_owned(),
+        since: crate::signin::machine::secs(ctx.at.now),
+    };
+    let flow = ctx.flow_id();
+    let outcome = (ctx.signin)
+        .provider_start(
+            &ctx.at,
+            flow.as_ref(),
+            (provider, &callback),
+            next.to_owned(),
+            Some(step_up),
+        )
+        .await?;
+    Ok(Some(with_cookies(shown(ctx, &outcome), &outcome)))
 }
 
 /// `/.portcullis/sso/<id>/callback?code=…&state=…`: the provider's answer.
@@ -58,7 +91,12 @@ pub async fn callback(ctx: &Ctx<'_>) -> Result<Response<Full<Bytes>>, PortalErro
         .into_owned()
         .collect();
     let flow = ctx.flow_id();
-    let outcome = (ctx.signin.provider_answer(&ctx.at, flow.as_ref(), provider, &query)).await?;
+    let signed_in = ctx.signed_in().await?;
+    let session = signed_in.as_ref().map(|(id, session)| (id, session));
+    let outcome = (ctx
+        .signin
+        .provider_answer(&ctx.at, (flow.as_ref(), session), provider, &query))
+    .await?;
     let response = match &outcome.show {
         // Back on our own site before going on (see views::Continue).
         Show::Redirect(to) => {

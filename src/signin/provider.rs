@@ -6,10 +6,10 @@
 
 use crate::auth::credentials::Credentials;
 use crate::auth::lockout;
-use crate::auth::oidc::ProviderSession;
+use crate::auth::oidc::{ProviderSession, StepUp};
 use crate::config::providers::ProviderSettings;
 use crate::policy::Policy;
-use crate::session::{by_provider, same_network, SessionId};
+use crate::session::{by_provider, same_network, Session, SessionId};
 
 use super::attempt::Attempt;
 use super::engine::{Outcome, SignIn, SignInError};
@@ -18,16 +18,17 @@ use super::machine::{Effect, Flow, Input, ProviderCheck, Show};
 impl SignIn {
     /// "Sign in with <provider>": send the browser there. `callback` is
     /// this gateway's callback URL for the provider, as the browser
-    /// addressed the gateway.
+    /// addressed the gateway. With `step_up`, a signed-in user goes to
+    /// prove themselves again there.
     pub async fn provider_start(
         &self,
         at: &Attempt<'_>,
         flow_id: Option<&SessionId>,
-        provider: &ProviderSettings,
-        callback: &str,
+        (provider, callback): (&ProviderSettings, &str),
         next: String,
+        step_up: Option<StepUp>,
     ) -> Result<Outcome, SignInError> {
-        let started = (self.providers.start(provider, callback).await).map_err(|problem| problem.to_string());
+        let started = (self.providers.start(provider, callback, step_up).await).map_err(|problem| problem.to_string());
         let input = Input::ProviderStart {
             provider: provider.id.clone(),
             client_type: at.client_type().to_owned(),
@@ -37,11 +38,12 @@ impl SignIn {
         self.run(at, flow_id, None, input).await
     }
 
-    /// The provider's answer: the callback's query.
+    /// The provider's answer: the callback's query. `session`: the
+    /// browser's, which a step-up at the provider renews.
     pub async fn provider_answer(
         &self,
         at: &Attempt<'_>,
-        flow_id: Option<&SessionId>,
+        (flow_id, session): (Option<&SessionId>, Option<(&SessionId, &Session)>),
         provider: &ProviderSettings,
         query: &[(String, String)],
     ) -> Result<Outcome, SignInError> {
@@ -57,22 +59,29 @@ impl SignIn {
             return Ok(outcome);
         };
         let vouched = self.providers.answer(provider, kept, query, at.now).await;
-        let session = vouched.as_ref().ok().map(|v| ProviderSession {
+        let from_provider = vouched.as_ref().ok().map(|v| ProviderSession {
             provider: provider.id.clone(),
             subject: v.subject.clone(),
             sid: v.sid.clone(),
             id_token: v.id_token.clone(),
+            mfa: v.mfa,
         });
-        let user = match vouched {
+        let mut user = match vouched {
             Ok(vouched) => policy_user(at.policy, &vouched.name)
                 .map(|user| (user, vouched.mfa))
                 .map_err(|why| format!("{why} (subject {})", vouched.subject)),
             Err(problem) => Err(problem.to_string()),
         };
+        let step_up = kept.step_up.clone();
+        if let (Some(step_up), Ok(_)) = (&step_up, &user) {
+            if !self.renews(session, step_up, from_provider.as_ref()).await? {
+                user = Err("step-up: not the user and provider subject of this browser's session".into());
+            }
+        }
         let mut check = ProviderCheck {
             provider: provider.id.clone(),
             user: user.as_ref().map(|(u, _)| u.clone()).map_err(Clone::clone),
-            session,
+            session: from_provider,
             locked: false,
             allowed: false,
             mfa: false,
@@ -91,7 +100,32 @@ impl SignIn {
                 .find(|(_, s)| !same_network(s.ip, at.ip))
                 .map(|(_, s)| s.ip);
         }
-        self.run(at, flow_id, flow, Input::ProviderAnswer(check)).await
+        let outcome = self.run(at, flow_id, flow, Input::ProviderAnswer(check)).await?;
+        if let (Some(_), Show::Redirect(_), Some((id, _))) = (&step_up, &outcome.show, session) {
+            self.sessions.stepped_up(id, at.now).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The provider's session that signed in this session of ours, if one did.
+    pub async fn signed_in_by(&self, id: &SessionId) -> Result<Option<ProviderSession>, SignInError> {
+        Ok(by_provider::of_session(&self.store, &id.handle()).await?)
+    }
+
+    /// Does the provider's answer renew this browser's session: the user
+    /// who asked to step up, signed in by the same subject at the same provider?
+    async fn renews(
+        &self,
+        session: Option<(&SessionId, &Session)>,
+        step_up: &StepUp,
+        vouched: Option<&ProviderSession>,
+    ) -> Result<bool, SignInError> {
+        let (Some((id, session)), Some(vouched)) = (session, vouched) else {
+            return Ok(false);
+        };
+        let signed_in = by_provider::of_session(&self.store, &id.handle()).await?;
+        Ok(session.user == step_up.user
+            && signed_in.is_some_and(|s| s.provider == vouched.provider && s.subject == vouched.subject))
     }
 }
 

@@ -21,7 +21,8 @@ const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
        alice: { email: alice@example.com, password_sign_in: true }\n  \
        erin: { email: erin@example.com }\n  \
        carol: { email: carol@example.com }\n  \
-       dave: { email: dave@example.com, disabled: true }\n";
+       dave: { email: dave@example.com, disabled: true }\n\
+     routes:\n  - { paths: [\"/contacts/export*\"], step_up: 2s }\n";
 
 /// A gateway whose sign-in page offers "Sign in with Company SSO" (the
 /// provider on `idp_port`, whose `mfa` is trusted) and one that is down;
@@ -232,6 +233,64 @@ async fn signing_out_at_the_provider_ends_the_sessions_it_vouched_for_here_and_o
         )
         .await;
     assert_eq!(forged.status(), 400);
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carol_signed_in_by_the_providers_second_factor_steps_up_there_and_nobody_else_can_do_it_for_her() {
+    let idp_port = IdentityProvider::port();
+    let office = office(idp_port).await;
+    let url = |path: &str| format!("https://localhost:{}{path}", office.gateway.addr.port());
+    let ca = office.gateway.pki.path().join("ca.pem");
+    let _idp = IdentityProvider::start(idp_port, &url("/.portcullis/sso/company/callback"), &ca);
+    let (_driver, client, _profile) = chromium_speaking("en").await;
+    client.goto(&url("/.portcullis/login?next=%2Fdeals")).await.unwrap();
+    click(&client, "ul.providers a[href^='/.portcullis/sso/company']").await;
+    sign_in_at_provider(&client, "carol+mfa").await;
+    wait_for_url(&client, "/deals").await;
+
+    // The export asks for a fresh second factor. Carol has none of ours:
+    // the provider's stood for it, so the provider is asked to sign her
+    // in afresh (prompt=login, max_age=0), with its second factor again.
+    let export = |client: &Client| {
+        let client = client.clone();
+        let to = url("/contacts/export?all=1");
+        async move { client.goto(&to).await.unwrap() }
+    };
+    // Her sign-in is older than the route's two seconds. (Real time: the
+    // provider's tokens are checked against the gateway's clock.)
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let cookie = client.get_named_cookie("__Host-portcullis").await.unwrap();
+    let mut same_session = Browser::new(&office.gateway);
+    same_session.cookies.insert(cookie.name().into(), cookie.value().into());
+    let asked = same_session.get("/.portcullis/step-up?next=%2Fcontacts%2Fexport").await;
+    let to = asked.header("location").unwrap_or_default();
+    assert!(to.starts_with(&format!("http://127.0.0.1:{idp_port}/auth?")), "{to}");
+    assert!(to.contains("prompt=login") && to.contains("max_age=0"), "{to}");
+    export(&client).await;
+    sign_in_at_provider(&client, "carol+mfa").await;
+    wait_for_url(&client, "/contacts/export?all=1").await;
+    let exports = || {
+        let seen = office.upstream.seen();
+        (seen.into_iter())
+            .filter(|s| s.uri.path() == "/contacts/export")
+            .map(|s| s.header("x-portcullis-user").map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(exports(), [Some("carol".to_owned())], "reached once, as carol");
+
+    // Someone else signing in at the provider does not step her up; and
+    // as it ends her session there, the provider ends hers here too.
+    client
+        .goto(&url("/.portcullis/step-up?next=%2Fcontacts%2Fexport"))
+        .await
+        .unwrap();
+    sign_in_at_provider(&client, "alice+mfa").await;
+    let page = wait_for_text(&client, "Sign-in did not work").await;
+    assert!(!page.contains("alice"), "{page}");
+    export(&client).await;
+    wait_for_url(&client, "/.portcullis/login?next=%2Fcontacts%2Fexport").await;
+    assert_eq!(exports().len(), 1, "the export was not reached again");
     client.close().await.unwrap();
 }
 

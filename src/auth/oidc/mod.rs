@@ -52,6 +52,18 @@ pub struct Kept {
     pub verifier: String,
     /// The callback URL the provider was given (for the token request).
     pub redirect: String,
+    /// A signed-in user proving themselves again at the provider.
+    #[serde(default)]
+    pub step_up: Option<StepUp>,
+}
+
+/// A step-up at the provider: it was asked to sign `user` in afresh
+/// (`prompt=login`, `max_age=0`), so its token must say it did after `since`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUp {
+    pub user: String,
+    /// Seconds since the epoch.
+    pub since: u64,
 }
 
 /// Which session at which provider a session of ours came from: what a
@@ -66,6 +78,9 @@ pub struct ProviderSession {
     /// (`id_token_hint`: Okta requires it). Never printed.
     #[serde(default)]
     pub id_token: String,
+    /// Its second factor stood for ours: step-ups are asked there too.
+    #[serde(default)]
+    pub mfa: bool,
 }
 
 impl std::fmt::Debug for ProviderSession {
@@ -74,6 +89,7 @@ impl std::fmt::Debug for ProviderSession {
             .field("provider", &self.provider)
             .field("subject", &self.subject)
             .field("sid", &self.sid)
+            .field("mfa", &self.mfa)
             .finish_non_exhaustive()
     }
 }
@@ -157,8 +173,14 @@ struct Discovered {
 }
 
 impl Providers {
-    /// Where to send the browser to sign in at `provider`, and what to keep.
-    pub async fn start(&self, provider: &ProviderSettings, redirect: &str) -> Result<(String, Kept), Problem> {
+    /// Where to send the browser to sign in at `provider`, and what to
+    /// keep; for a `step_up`, the provider is asked to sign in afresh.
+    pub async fn start(
+        &self,
+        provider: &ProviderSettings,
+        redirect: &str,
+        step_up: Option<StepUp>,
+    ) -> Result<(String, Kept), Problem> {
         let found = self.discovered(provider, false).await?;
         let client = client(provider, &found.metadata, redirect)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -172,6 +194,9 @@ impl Providers {
         for scope in &provider.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        if step_up.is_some() {
+            request = (request.add_prompt(openidconnect::core::CoreAuthPrompt::Login)).set_max_age(Duration::ZERO);
+        }
         let (url, state, nonce) = request.url();
         let kept = Kept {
             provider: provider.id.clone(),
@@ -179,6 +204,7 @@ impl Providers {
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
             redirect: redirect.to_owned(),
+            step_up,
         };
         Ok((url.to_string(), kept))
     }
@@ -218,7 +244,8 @@ impl Providers {
             let verifier = oidc
                 .id_token_verifier()
                 .set_time_fn(move || chrono::DateTime::<chrono::Utc>::from(now - CLOCK_SKEW))
-                .set_issue_time_verifier_fn(move |iat| issued_in_time(iat.into(), now));
+                .set_issue_time_verifier_fn(move |iat| issued_in_time(iat.into(), now))
+                .set_auth_time_verifier_fn(|at| signed_in_afresh(at.map(SystemTime::from), kept.step_up.as_ref()));
             id_token.claims(&verifier, &Nonce::new(kept.nonce.clone())).cloned()
         };
         let claims = match check(&found.metadata) {
@@ -415,6 +442,18 @@ fn logout_jose_types() -> Vec<openidconnect::NormalizedJsonWebTokenType> {
         .into_iter()
         .filter_map(|t| openidconnect::JsonWebTokenType::new(t.to_owned()).normalize().ok())
         .collect()
+}
+
+/// For a step-up, the provider signed the user in again after it was
+/// asked to (`auth_time`, give or take the clock skew).
+fn signed_in_afresh(auth_time: Option<SystemTime>, step_up: Option<&StepUp>) -> Result<(), String> {
+    let Some(step_up) = step_up else { return Ok(()) };
+    let asked = std::time::UNIX_EPOCH + Duration::from_secs(step_up.since);
+    match auth_time {
+        None => Err("no auth_time: the provider did not say when it signed the user in".into()),
+        Some(at) if at + CLOCK_SKEW < asked => Err("the provider did not sign the user in afresh".into()),
+        Some(_) => Ok(()),
+    }
 }
 
 /// The ID token was issued a moment ago by the provider's clock.

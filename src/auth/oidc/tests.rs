@@ -101,6 +101,8 @@ struct Token {
     nonce: String,
     email: Option<&'static str>,
     key: &'static str,
+    /// When the provider says it signed the user in.
+    auth_time: Option<SystemTime>,
 }
 
 impl Token {
@@ -114,7 +116,8 @@ impl Token {
                 .set_email(self.email.map(|e| EndUserEmail::new(e.into()))),
             EmptyAdditionalClaims {},
         )
-        .set_nonce(Some(Nonce::new(self.nonce.clone())));
+        .set_nonce(Some(Nonce::new(self.nonce.clone())))
+        .set_auth_time(self.auth_time.map(chrono::DateTime::<chrono::Utc>::from));
         let token = CoreIdToken::new(
             claims,
             &signing_key(self.key),
@@ -138,7 +141,10 @@ impl Case {
     async fn new() -> Case {
         let provider = TestProvider::start().await;
         let providers = Providers::default();
-        let (url, kept) = (providers.start(&provider.settings(), "https://crm.example/cb").await).unwrap();
+        let (url, kept) = (providers
+            .start(&provider.settings(), "https://crm.example/cb", None)
+            .await)
+            .unwrap();
         assert!(url.starts_with(&format!("http://{}/auth?", provider.addr)), "{url}");
         let now = crate::clock::now();
         Case {
@@ -158,6 +164,7 @@ impl Case {
             nonce: self.kept.nonce.clone(),
             email: Some("alice@example.com"),
             key: KEY,
+            auth_time: None,
         }
     }
 
@@ -336,4 +343,27 @@ async fn a_logout_token_names_the_session_it_ends_and_nothing_else_passes_for_on
     assert!(why.contains("logout event"), "{why}");
     let why = refusal(check("not a token".into()).await, "not a JWT");
     assert!(why.contains("not a logout token"), "{why}");
+}
+
+#[tokio::test]
+async fn a_step_up_needs_the_provider_to_have_signed_the_user_in_afresh() {
+    let mut case = Case::new().await;
+    let since = case.now - Duration::from_secs(1);
+    case.kept.step_up = Some(StepUp {
+        user: "alice".into(),
+        since: since.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+    });
+    let fresh = Token {
+        auth_time: Some(case.now),
+        ..case.token()
+    };
+    assert!(case.answer(fresh, case.now).await.is_ok());
+    let why = refused(case.answer(case.token(), case.now).await, "no auth_time");
+    assert!(why.contains("auth_time"), "{why}");
+    let from_this_morning = Token {
+        auth_time: Some(case.now - Duration::from_secs(4 * 3600)),
+        ..case.token()
+    };
+    let why = refused(case.answer(from_this_morning, case.now).await, "an old sign-in");
+    assert!(why.contains("afresh"), "{why}");
 }

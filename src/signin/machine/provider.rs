@@ -38,9 +38,18 @@ pub(super) fn start(
 }
 
 pub(super) fn answer(flow: Flow, check: ProviderCheck, now: SystemTime) -> Step {
-    let Flow::ProviderDue { client_type, next, .. } = flow else {
+    let Flow::ProviderDue {
+        client_type,
+        next,
+        kept,
+        ..
+    } = flow
+    else {
         return redirect(super::SIGN_IN, None);
     };
+    if let Some(step_up) = kept.step_up {
+        return stepped_up(step_up.user, next, check);
+    }
     let user = match check.user {
         Ok(user) => user,
         Err(detail) => {
@@ -93,6 +102,34 @@ pub(super) fn answer(flow: Flow, check: ProviderCheck, now: SystemTime) -> Step 
             ..
         } => super::second_factor_due(user, client_type, next, session, now),
         ProviderCheck { .. } => failure("no second factor enrolled", Show::ProviderProblem),
+    }
+}
+
+/// A signed-in user back from proving themselves again at the provider:
+/// it must have signed in the same user afresh, with its second factor.
+fn stepped_up(user: String, next: String, check: ProviderCheck) -> Step {
+    let why = match &check.user {
+        Err(detail) => Some(detail.clone()),
+        Ok(named) if *named != user => Some(format!("step-up: the provider signed in {named}, not {user}")),
+        Ok(_) if check.locked || !check.allowed => Some("step-up: account locked or not allowed".into()),
+        Ok(_) if !check.mfa => Some("step-up: the provider did not use a second factor it is trusted for".into()),
+        Ok(_) => None,
+    };
+    match why {
+        None => Step {
+            flow: None,
+            effects: vec![Effect::SteppedUp { user }],
+            show: Show::Redirect(next),
+        },
+        Some(detail) => Step {
+            flow: None,
+            effects: vec![Effect::ProviderFailure {
+                provider: check.provider,
+                user: Some(user),
+                detail,
+            }],
+            show: Show::ProviderProblem,
+        },
     }
 }
 
@@ -174,6 +211,7 @@ mod tests {
             nonce: "n".into(),
             verifier: "v".into(),
             redirect: "https://crm.example/.portcullis/sso/okta/callback".into(),
+            step_up: None,
         }
     }
 
@@ -197,6 +235,7 @@ mod tests {
             subject: "00u1".into(),
             sid: Some("sid-1".into()),
             id_token: "a.b.c".into(),
+            mfa: false,
         }
     }
 
@@ -295,5 +334,56 @@ mod tests {
         let step = step(None, input, at(NOW));
         assert_eq!(step.show, Show::ProviderProblem);
         assert!(step.flow.is_none());
+    }
+
+    #[test]
+    fn a_step_up_at_the_provider_renews_the_session_of_the_same_user_proven_with_its_second_factor() {
+        let sent_for_step_up = || Flow::ProviderDue {
+            kept: Kept {
+                step_up: Some(crate::auth::oidc::StepUp {
+                    user: "carol".into(),
+                    since: NOW,
+                }),
+                ..kept()
+            },
+            client_type: "web".into(),
+            next: "/contacts/export".into(),
+            since: NOW,
+        };
+        let back = |check: ProviderCheck| step(Some(sent_for_step_up()), Input::ProviderAnswer(check), at(NOW + 20));
+        let renewed = back(ProviderCheck {
+            mfa: true,
+            ..vouched("carol")
+        });
+        assert_eq!(renewed.show, Show::Redirect("/contacts/export".into()));
+        assert_eq!(renewed.effects, vec![Effect::SteppedUp { user: "carol".into() }]);
+        assert_eq!(renewed.flow, None, "no new session, no flow");
+
+        for (check, why) in [
+            (vouched("carol"), "did not use a second factor"),
+            (
+                ProviderCheck {
+                    mfa: true,
+                    ..vouched("alice")
+                },
+                "signed in alice, not carol",
+            ),
+            (
+                ProviderCheck {
+                    mfa: true,
+                    allowed: false,
+                    ..vouched("carol")
+                },
+                "not allowed",
+            ),
+        ] {
+            let refused = back(check);
+            assert_eq!(refused.show, Show::ProviderProblem, "{why}");
+            assert!(
+                matches!(&refused.effects[..], [Effect::ProviderFailure { detail, .. }] if detail.contains(why)),
+                "{why}: {:?}",
+                refused.effects
+            );
+        }
     }
 }
