@@ -24,6 +24,12 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let trusted_proxies: Vec<IpNet> = (raw.trusted_proxies.iter().enumerate())
         .filter_map(|(i, entry)| found.check(&format!("trusted_proxies[{i}]"), parse_net(entry)))
         .collect();
+    if raw.forward_auth && raw.trusted_proxies.is_empty() {
+        found.add(
+            "forward_auth",
+            "only a proxy in trusted_proxies may ask, and there is none: list yours (nginx, Traefik, Caddy)",
+        );
+    }
     let limits = limits(raw, &mut found);
     let sessions = sessions(raw, &mut found);
     let identity_headers = identity_headers(raw, &mut found);
@@ -39,6 +45,7 @@ pub fn compile(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
             listen,
             upstream,
             trusted_proxies,
+            forward_auth: raw.forward_auth,
             limits,
             store,
             sessions,

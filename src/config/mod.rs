@@ -42,6 +42,8 @@ pub struct Config {
     pub upstream: Upstream,
     /// Peers whose `X-Forwarded-For` we believe; everyone else's is ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// Answer forward-auth questions (see [`crate::proxy`]'s forward_auth).
+    pub forward_auth: bool,
     pub limits: Limits,
     pub store: StoreSettings,
     pub sessions: SessionLimits,

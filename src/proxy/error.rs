@@ -49,6 +49,11 @@ pub enum GatewayError {
     /// while it was being passed to the CRM: the client's fault, not the CRM's.
     #[error("the request body was malformed or cut off: {0}")]
     BadBody(String),
+    /// A forward-auth question about a request whose body could override
+    /// its method, for a rule the method decides: the proxy's question
+    /// carries no body, so it cannot be checked (fail closed).
+    #[error("forward-auth: the body may override the method, and the question carries no body")]
+    BodyNotAsked,
     /// A declared body larger than `limits.max_body_bytes`.
     #[error("a request body larger than {0} bytes")]
     BodyTooLarge(u64),
@@ -78,7 +83,7 @@ impl GatewayError {
             }
             GatewayError::NotServed(_) => StatusCode::MISDIRECTED_REQUEST,
             GatewayError::InspectedBodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::Denied { .. } => StatusCode::FORBIDDEN,
+            GatewayError::Denied { .. } | GatewayError::BodyNotAsked => StatusCode::FORBIDDEN,
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::Csrf => StatusCode::FORBIDDEN,
             GatewayError::FormTooLarge | GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,6 +105,7 @@ impl GatewayError {
             | GatewayError::InspectedBodyTooLarge(_)
             | GatewayError::BadBody(_)
             | GatewayError::Denied { .. }
+            | GatewayError::BodyNotAsked
             | GatewayError::LoginRequired
             | GatewayError::StepUpRequired
             | GatewayError::Csrf
@@ -126,7 +132,9 @@ impl GatewayError {
             GatewayError::DirectoryUnavailable(_) => text(&t.directory_down_title, &t.directory_down),
             GatewayError::LoginRequired => text(&t.sign_in_required_title, &t.sign_in_required),
             GatewayError::StepUpRequired => text(&t.confirm_title, &t.step_up_required),
-            GatewayError::Unreadable(Unreadable::Method(_)) => text(&t.not_allowed_title, &t.not_allowed),
+            GatewayError::Unreadable(Unreadable::Method(_)) | GatewayError::BodyNotAsked => {
+                text(&t.not_allowed_title, &t.not_allowed)
+            }
             GatewayError::NotServed(_) => text(&t.wrong_address_title, &t.wrong_address),
             GatewayError::InspectedBodyTooLarge(_) => text(&t.inspect_too_large_title, &t.inspect_too_large),
             GatewayError::Malformed(_) | GatewayError::Unreadable(_) | GatewayError::BadBody(_) => {

@@ -9,6 +9,7 @@ mod access_log;
 pub mod client_ip;
 mod error;
 pub(crate) mod forward;
+mod forward_auth;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;

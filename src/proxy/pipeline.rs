@@ -32,10 +32,12 @@ use hyper::body::Incoming;
 use super::access_log::{self, Logged};
 use super::client_ip::{self, ClientAddr};
 use super::forward::Upstream;
+use super::forward_auth;
 use super::framing::{Malformed, UpgradeSignal};
 use super::headers;
 use super::request::{
-    back_after, form_that_matters, identity_of, inspect, requested_host, served, websocket_handshake, with_path,
+    back_after, form_that_matters, identity_of, inspect, method_matters, refused, requested_host, served,
+    websocket_handshake, with_path,
 };
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
@@ -43,8 +45,8 @@ use crate::config::Config;
 use crate::i18n::fill;
 use crate::live::Live;
 use crate::metrics::{Metrics, Outcome, RequestMetrics};
-use crate::policy::reading::{self, Reading};
-use crate::policy::{self, Facts, Policy, Principal, Refusal};
+use crate::policy::reading;
+use crate::policy::{self, Policy, Principal, Refusal};
 use crate::portal;
 use crate::request_id::{RequestId, RequestIds};
 use crate::session::SessionId;
@@ -211,6 +213,14 @@ impl Gateway {
     ) -> Result<Response<Body>, GatewayError> {
         let (config, policy): (&Config, &Policy) = (&live.config, &live.policy);
 
+        // 0. a forward-auth question is about the request its proxy holds:
+        //    every phase below reads that one, and the last answers for it.
+        let authz = forward_auth::mode(req.uri().path()).filter(|_| config.forward_auth);
+        let req = match authz {
+            Some(_) => forward_auth::original(req, ctx.peer.ip(), &config.trusted_proxies)?,
+            None => req,
+        };
+
         // 1. identify: the host, the client's address, every reading of the
         //    request a CRM of this family could make, the kind of client
         // Methods are case-sensitive, so `delete` would slip past a rule on
@@ -240,8 +250,12 @@ impl Gateway {
         ctx.client_type = Some(client);
         let now = self.clock.now();
 
-        // 2. route: the gateway's own pages
+        // 2. route: the gateway's own pages (asked for directly, never
+        //    through a proxy's question: route /.portcullis/ to the gateway)
         if let Some(page) = portal::route(reading.path()) {
+            if authz.is_some() {
+                return Err(Malformed::ForwardAuth("URI: /.portcullis/ is the gateway's own, not asked about").into());
+            }
             ctx.outcome = Outcome::Portal;
             return self
                 .portal(page, req, ctx, live, client, now)
@@ -261,6 +275,13 @@ impl Gateway {
 
         // 4. authorize, under every reading of the request
         let mut req = req.map(Either::Left);
+        // A proxy's question carries no body, and the request it holds may
+        // have one that overrides its method (`_method=DELETE`): where the
+        // method decides, only GET and HEAD can be answered.
+        let bodiless = matches!(*req.method(), Method::GET | Method::HEAD);
+        if authz.is_some() && !bodiless && method_matters(policy, ctx.client.ip, client, &reading, &principal, now) {
+            return Err(GatewayError::BodyNotAsked);
+        }
         if let Some(form) = form_that_matters(&req, policy, ctx.client.ip, client, &reading, &principal, now) {
             let (parts, body) = req.into_parts();
             let body = inspect(body, &config.limits).await?;
@@ -272,20 +293,27 @@ impl Gateway {
             Ok(permit) => permit,
             Err(Refusal::Login) if self.signin.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
                 ctx.outcome = Outcome::Login;
-                return Ok(back_after(req.uri(), "/.portcullis/login").map(Either::Right));
+                let to_page = back_after(req.uri(), "/.portcullis/login");
+                return Ok(forward_auth::elsewhere(authz, to_page, &host_value).map(Either::Right));
             }
             Err(Refusal::StepUp { .. }) if session.is_some() && matches!(*req.method(), Method::GET | Method::HEAD) => {
                 ctx.outcome = Outcome::StepUp;
-                return Ok(back_after(req.uri(), "/.portcullis/step-up").map(Either::Right));
+                let to_page = back_after(req.uri(), "/.portcullis/step-up");
+                return Ok(forward_auth::elsewhere(authz, to_page, &host_value).map(Either::Right));
             }
-            Err(refusal) => return Err(self.refusal(policy, refusal, &facts, &reading, &principal, ctx)),
+            Err(refusal) => return Err(refused(policy, refusal, &facts, &reading, &principal, ctx.id)),
         };
 
-        // 5. forward: what the CRM could misread removed, ours added
+        // 5. forward: what the CRM could misread removed, ours added (or,
+        //    to a forward-auth question, the answer: yes, and who)
         let identity = match &principal {
             Principal::User { name, .. } => Some(identity_of(policy, name)),
             Principal::Anonymous => None,
         };
+        if authz.is_some() {
+            ctx.outcome = Outcome::Allowed;
+            return Ok(forward_auth::allowed(identity, &config.identity_headers).map(Either::Right));
+        }
         let ours = headers::Ours {
             identity,
             names: &config.identity_headers,
@@ -358,46 +386,6 @@ impl Gateway {
                 Ok(None)
             }
             Err(err) => Err(GatewayError::StoreUnavailable(err.to_string())),
-        }
-    }
-
-    /// A decision other than Allow, as the error that renders its page; a
-    /// denial is audited with the setting that made it.
-    fn refusal(
-        &self,
-        policy: &Policy,
-        refusal: Refusal,
-        facts: &Facts<'_>,
-        reading: &Reading<'_>,
-        principal: &Principal<'_>,
-        ctx: &RequestContext,
-    ) -> GatewayError {
-        let user = match principal {
-            Principal::User { name, .. } => Some(*name),
-            Principal::Anonymous => None,
-        };
-        let why = policy.explain_reading(&Err(refusal.clone()), facts, reading, user);
-        match refusal {
-            Refusal::Deny(deny) => {
-                tracing::info!(
-                    target: "audit",
-                    event = "request.denied",
-                    request_id = %ctx.id,
-                    user = user.unwrap_or("-"),
-                    client_ip = %facts.ip,
-                    client_type = %policy.client_types[facts.client].name,
-                    method = %facts.method,
-                    path = facts.path,
-                    reason = %why,
-                );
-                GatewayError::Denied {
-                    deny,
-                    signed_in: user.is_some(),
-                    why,
-                }
-            }
-            Refusal::Login => GatewayError::LoginRequired,
-            Refusal::StepUp { .. } => GatewayError::StepUpRequired,
         }
     }
 

@@ -11,7 +11,7 @@ use super::framing::Malformed;
 use super::{Body, GatewayError};
 use crate::config::{hosts, Config};
 use crate::policy::reading::{self, FormBody, Reading};
-use crate::policy::{self, Policy, Principal};
+use crate::policy::{self, Facts, Policy, Principal, Refusal};
 
 /// `uri` with its path replaced and its query kept.
 pub(super) fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
@@ -124,10 +124,23 @@ pub(super) fn form_that_matters<B: http_body::Body>(
         return None;
     }
     let form = FormBody::of(req.headers())?;
+    method_matters(policy, ip, client, reading, principal, now).then_some(form)
+}
+
+/// Would another method change what the policy says of an allowed
+/// request (so that an override the CRM reads could slip past a rule)?
+pub(super) fn method_matters(
+    policy: &Policy,
+    ip: std::net::IpAddr,
+    client: policy::ClientTypeId,
+    reading: &Reading<'_>,
+    principal: &Principal<'_>,
+    now: std::time::SystemTime,
+) -> bool {
     let allowed = policy::decide_reading(policy, ip, client, reading, principal, now)
         .0
         .is_ok();
-    (allowed && policy::depends_on_method(policy, ip, client, reading, principal, now)).then_some(form)
+    allowed && policy::depends_on_method(policy, ip, client, reading, principal, now)
 }
 
 /// Read a form body whole (it is small, or refused), within the body timeout.
@@ -143,5 +156,44 @@ pub(super) async fn inspect(body: Body, limits: &crate::config::Limits) -> Resul
         }
         Ok(Err(err)) => Err(GatewayError::BadBody(err.to_string())),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// A decision other than Allow, as the error that renders its page; a
+/// denial is audited with the setting that made it.
+pub(super) fn refused(
+    policy: &Policy,
+    refusal: Refusal,
+    facts: &Facts<'_>,
+    reading: &Reading<'_>,
+    principal: &Principal<'_>,
+    request_id: crate::request_id::RequestId,
+) -> GatewayError {
+    let user = match principal {
+        Principal::User { name, .. } => Some(*name),
+        Principal::Anonymous => None,
+    };
+    let why = policy.explain_reading(&Err(refusal.clone()), facts, reading, user);
+    match refusal {
+        Refusal::Deny(deny) => {
+            tracing::info!(
+                target: "audit",
+                event = "request.denied",
+                request_id = %request_id,
+                user = user.unwrap_or("-"),
+                client_ip = %facts.ip,
+                client_type = %policy.client_types[facts.client].name,
+                method = %facts.method,
+                path = facts.path,
+                reason = %why,
+            );
+            GatewayError::Denied {
+                deny,
+                signed_in: user.is_some(),
+                why,
+            }
+        }
+        Refusal::Login => GatewayError::LoginRequired,
+        Refusal::StepUp { .. } => GatewayError::StepUpRequired,
     }
 }

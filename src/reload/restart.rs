@@ -12,6 +12,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         listen,
         upstream,
         trusted_proxies: _, // read by every request
+        forward_auth: _,
         limits,
         store,
         sessions,

@@ -11,6 +11,7 @@ mod crm_reading;
 mod crm_servers;
 mod deploy;
 mod directory;
+mod forward_auth;
 mod harness;
 mod login;
 mod networks;

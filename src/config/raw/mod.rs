@@ -34,6 +34,10 @@ pub struct RawConfig {
     /// Peers allowed to tell us the client's address in `X-Forwarded-For`.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Answer forward-auth questions from `trusted_proxies` (nginx
+    /// `auth_request`, Traefik, Caddy) at `/.portcullis/authz/…`.
+    #[serde(default)]
+    pub forward_auth: bool,
     #[serde(default)]
     pub limits: RawLimits,
     /// Where credentials and sessions live: `{ embedded: { path } }` or

@@ -61,6 +61,9 @@ pub enum Malformed {
     Authority,
     #[error("no Host")]
     NoHost,
+    /// A forward-auth question that does not name one request plainly.
+    #[error("a forward-auth question with a bad {0}")]
+    ForwardAuth(&'static str),
 }
 
 /// Set by the gateway once it has switched a connection's protocol (a

@@ -6,6 +6,7 @@ pub mod disk;
 pub mod gateway;
 pub mod idp;
 pub mod mail;
+pub mod nginx;
 pub mod pki;
 pub mod process;
 pub mod redis;
