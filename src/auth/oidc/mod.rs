@@ -34,7 +34,11 @@ use crate::config::providers::ProviderSettings;
 /// How long a discovered configuration (and its keys) is used before it
 /// is read again; an unknown key reads it again at once (at most once a minute).
 const DISCOVERY_FOR: Duration = Duration::from_secs(3600);
+#[cfg(not(test))]
 const REDISCOVER_AFTER: Duration = Duration::from_secs(60);
+/// The tests rotate keys without waiting a minute.
+#[cfg(test)]
+const REDISCOVER_AFTER: Duration = Duration::ZERO;
 /// How long the provider may take to answer one request.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far the provider's clock may be from ours.

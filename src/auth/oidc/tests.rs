@@ -26,10 +26,16 @@ fn signing_key(pem: &str) -> CoreRsaPrivateSigningKey {
     CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new("k1".into()))).unwrap()
 }
 
-/// A provider that publishes KEY and answers every code with `token`.
+/// A provider that publishes `jwks` (KEY's, at first) and answers every
+/// code with `token`.
 struct TestProvider {
     addr: SocketAddr,
     token: Arc<Mutex<String>>,
+    jwks: Arc<Mutex<String>>,
+}
+
+fn jwks_of(pem: &str) -> String {
+    serde_json::json!({ "keys": [signing_key(pem).as_verification_key()] }).to_string()
 }
 
 impl TestProvider {
@@ -38,7 +44,7 @@ impl TestProvider {
         let addr = listener.local_addr().unwrap();
         let token = Arc::new(Mutex::new(String::new()));
         let issuer = format!("http://{addr}");
-        let jwks = serde_json::json!({ "keys": [signing_key(KEY).as_verification_key()] }).to_string();
+        let jwks = Arc::new(Mutex::new(jwks_of(KEY)));
         let discovery = serde_json::json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/auth"),
@@ -49,15 +55,15 @@ impl TestProvider {
             "id_token_signing_alg_values_supported": ["RS256"],
         })
         .to_string();
-        let shared = token.clone();
+        let (shared, published) = (token.clone(), jwks.clone());
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = listener.accept().await.unwrap();
-                let (jwks, discovery, token) = (jwks.clone(), discovery.clone(), shared.clone());
+                let (jwks, discovery, token) = (published.clone(), discovery.clone(), shared.clone());
                 let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let body = match req.uri().path() {
                         "/.well-known/openid-configuration" => discovery.clone(),
-                        "/jwks" => jwks.clone(),
+                        "/jwks" => jwks.lock().unwrap().clone(),
                         _ => serde_json::json!({
                             "access_token": "an access token",
                             "token_type": "Bearer",
@@ -74,7 +80,7 @@ impl TestProvider {
                 tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service));
             }
         });
-        TestProvider { addr, token }
+        TestProvider { addr, token, jwks }
     }
 
     fn settings(&self) -> ProviderSettings {
@@ -366,4 +372,24 @@ async fn a_step_up_needs_the_provider_to_have_signed_the_user_in_afresh() {
     };
     let why = refused(case.answer(from_this_morning, case.now).await, "an old sign-in");
     assert!(why.contains("afresh"), "{why}");
+}
+
+#[tokio::test]
+async fn a_provider_that_rotates_its_keys_is_read_again_and_an_unknown_key_still_fails() {
+    let case = Case::new().await;
+    assert!(case.answer(case.token(), case.now).await.is_ok(), "the first key");
+    // The provider now signs with a new key and publishes only that one:
+    // the cached keys fail, so its keys are read again, and the token holds.
+    *case.provider.jwks.lock().unwrap() = jwks_of(OTHER_KEY);
+    let rotated = Token {
+        key: OTHER_KEY,
+        ..case.token()
+    };
+    assert!(
+        case.answer(rotated, case.now).await.is_ok(),
+        "the new key, after reading the keys again"
+    );
+    // A token signed by the old key, which the provider no longer publishes.
+    let why = refused(case.answer(case.token(), case.now).await, "a retired key");
+    assert!(why.contains("ignature"), "{why}");
 }
