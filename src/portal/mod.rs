@@ -10,6 +10,7 @@
 pub mod account;
 pub mod cookies;
 pub mod forms;
+mod pages;
 pub mod passkeys;
 pub mod sessions;
 pub mod signin;
@@ -27,77 +28,12 @@ use crate::i18n::Texts;
 use crate::session::{Session, SessionId};
 use crate::signin::{Attempt, SignIn, SignInError};
 
+pub use pages::{route, Page};
+
 pub const PREFIX: &str = "/.portcullis/";
 
 /// The largest form the portal reads.
 const MAX_FORM_BYTES: usize = 16 * 1024;
-
-/// A portal page, by what it is rather than by its path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    Health,
-    Stylesheet,
-    PasskeyScript,
-    BrandStylesheet,
-    Logo,
-    Login,
-    PasskeySignIn,
-    SecondFactor,
-    SendCode,
-    StepUp,
-    Logout,
-    Enrol,
-    EnrolConfirm,
-    EnrolPasskey,
-    Sessions,
-    Account,
-    AccountPassword,
-    AccountAuthenticator,
-    AccountAuthenticatorConfirm,
-    AccountPasskeys,
-    AccountPasskeysRemove,
-    ProviderStart,
-    ProviderCallback,
-    /// The provider's server ends sessions (back-channel logout): signed,
-    /// so it carries no CSRF token.
-    ProviderLogout,
-    Unknown,
-}
-
-/// `Some(page)` when the path belongs to the portal (even an unknown one:
-/// the CRM never sees `/.portcullis/...`).
-pub fn route(path: &str) -> Option<Page> {
-    let rest = path
-        .strip_prefix(PREFIX)
-        .or_else(|| (path == "/.portcullis").then_some(""))?;
-    Some(match rest {
-        "health" => Page::Health,
-        "assets/portcullis.css" => Page::Stylesheet,
-        "assets/passkey.js" => Page::PasskeyScript,
-        "assets/brand.css" => Page::BrandStylesheet,
-        "assets/logo" => Page::Logo,
-        "login" => Page::Login,
-        "passkey" => Page::PasskeySignIn,
-        "second-factor" => Page::SecondFactor,
-        "send-code" => Page::SendCode,
-        "step-up" => Page::StepUp,
-        "enrol" => Page::Enrol,
-        "enrol/confirm" => Page::EnrolConfirm,
-        "enrol/passkey" => Page::EnrolPasskey,
-        "sessions" => Page::Sessions,
-        "account" => Page::Account,
-        "account/password" => Page::AccountPassword,
-        "account/authenticator" => Page::AccountAuthenticator,
-        "account/authenticator/confirm" => Page::AccountAuthenticatorConfirm,
-        "account/passkeys" => Page::AccountPasskeys,
-        "account/passkeys/remove" => Page::AccountPasskeysRemove,
-        "logout" => Page::Logout,
-        sso if sso.starts_with("sso/") && sso.ends_with("/callback") => Page::ProviderCallback,
-        sso if sso.starts_with("sso/") && sso.ends_with("/backchannel-logout") => Page::ProviderLogout,
-        sso if sso.starts_with("sso/") && !sso[4..].contains('/') => Page::ProviderStart,
-        _ => Page::Unknown,
-    })
-}
 
 /// Why a portal page could not be served; the gateway renders the page
 /// that says so (see [`crate::proxy::GatewayError`]).

@@ -18,18 +18,24 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim, CoreJsonWebKey};
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdTokenClaims, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RedirectUrl, Scope, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::config::providers::ProviderSettings;
+
+mod client;
+mod logout;
+
+use client::{describe, http_client, send};
+#[cfg(test)]
+use logout::{LogoutToken, LOGOUT_EVENT};
 
 /// How long a discovered configuration (and its keys) is used before it
 /// is read again; an unknown key reads it again at once (at most once a minute).
@@ -288,82 +294,6 @@ impl Providers {
         })
     }
 
-    /// Where to send the browser to end its session at the provider too
-    /// (RP-initiated logout), coming back to `then`; `None` when the
-    /// provider has no end-session endpoint.
-    pub async fn end_session(
-        &self,
-        provider: &ProviderSettings,
-        ended: &ProviderSession,
-        then: &str,
-    ) -> Result<Option<String>, Problem> {
-        let found = self.discovered(provider, false).await?;
-        let Some(endpoint) = found.metadata.additional_metadata().end_session_endpoint.clone() else {
-            return Ok(None);
-        };
-        let then = PostLogoutRedirectUrl::new(then.to_owned()).map_err(|e| Problem::Unreachable(e.to_string()))?;
-        let mut request = openidconnect::LogoutRequest::from(endpoint)
-            .set_client_id(ClientId::new(provider.client_id.clone()))
-            .set_post_logout_redirect_uri(then);
-        if let Ok(hint) = ended.id_token.parse::<openidconnect::core::CoreIdToken>() {
-            request = request.set_id_token_hint(&hint);
-        }
-        Ok(Some(request.http_get_url().to_string()))
-    }
-
-    /// A back-channel logout token from the provider, checked as of `now`
-    /// (OpenID Connect Back-Channel Logout 1.0): signed by the provider's
-    /// keys, for us, from the issuer, unexpired, with the logout event and
-    /// no nonce. Whose session it ends: the subject, and the session id if
-    /// it names one.
-    pub async fn logout_token(
-        &self,
-        provider: &ProviderSettings,
-        token: &str,
-        now: SystemTime,
-    ) -> Result<(String, Option<String>), Problem> {
-        let token: LogoutToken = token
-            .trim()
-            .parse()
-            .map_err(|e: serde_json::Error| Problem::TokenRefused(format!("not a logout token: {e}")))?;
-        let found = self.discovered(provider, false).await?;
-        let check = |metadata: &Metadata| -> Result<Claims, openidconnect::ClaimsVerificationError> {
-            let oidc = OidcClient::from_provider_metadata(
-                metadata.clone(),
-                ClientId::new(provider.client_id.clone()),
-                Some(ClientSecret::new(provider.client_secret.0.clone())),
-            );
-            let verifier = (oidc.id_token_verifier())
-                .set_allowed_jose_types(logout_jose_types())
-                .set_time_fn(move || chrono::DateTime::<chrono::Utc>::from(now - CLOCK_SKEW))
-                .set_issue_time_verifier_fn(move |iat| issued_in_time(iat.into(), now));
-            let no_nonce = |nonce: Option<&Nonce>| match nonce {
-                None => Ok(()),
-                Some(_) => Err("a logout token has no nonce (this is an ID token)".to_owned()),
-            };
-            token.claims(&verifier, no_nonce).cloned()
-        };
-        let claims = match check(&found.metadata) {
-            Err(openidconnect::ClaimsVerificationError::SignatureVerification(_))
-                if found.at.elapsed() >= REDISCOVER_AFTER =>
-            {
-                check(&self.discovered(provider, true).await?.metadata)
-            }
-            other => other,
-        }
-        .map_err(|e| Problem::TokenRefused(e.to_string()))?;
-        let other = &claims.additional_claims().claims;
-        let logout_event =
-            (other.get("events").and_then(|e| e.as_object())).is_some_and(|events| events.contains_key(LOGOUT_EVENT));
-        if !logout_event {
-            return Err(Problem::TokenRefused(
-                "no back-channel logout event in the token".into(),
-            ));
-        }
-        let sid = other.get("sid").and_then(|v| v.as_str()).map(str::to_owned);
-        Ok((claims.subject().to_string(), sid))
-    }
-
     async fn discovered(&self, provider: &ProviderSettings, again: bool) -> Result<Discovered, Problem> {
         let key = format!("{} {}", provider.issuer, provider.client_id);
         let cached = self.discovered.lock().expect("discovery cache").get(&key).cloned();
@@ -429,25 +359,6 @@ fn client(provider: &ProviderSettings, metadata: &Metadata, redirect: &str) -> R
     .set_redirect_uri(redirect))
 }
 
-const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-/// A logout token has the shape of an ID token (the same claims and
-/// checks) plus `events`, and no nonce.
-type LogoutToken = openidconnect::IdToken<
-    OtherClaims,
-    CoreGenderClaim,
-    openidconnect::core::CoreJweContentEncryptionAlgorithm,
-    openidconnect::core::CoreJwsSigningAlgorithm,
->;
-
-/// `typ: logout+jwt` (as the specification asks), or plain JWT.
-fn logout_jose_types() -> Vec<openidconnect::NormalizedJsonWebTokenType> {
-    ["logout+jwt", "JWT"]
-        .into_iter()
-        .filter_map(|t| openidconnect::JsonWebTokenType::new(t.to_owned()).normalize().ok())
-        .collect()
-}
-
 /// For a step-up, the provider signed the user in again after it was
 /// asked to (`auth_time`, give or take the clock skew).
 fn signed_in_afresh(auth_time: Option<SystemTime>, step_up: Option<&StepUp>) -> Result<(), String> {
@@ -506,53 +417,5 @@ fn provider_mfa(provider: &ProviderSettings, claims: &Claims) -> bool {
         .any(|m| provider.trust_mfa.contains(m))
 }
 
-fn http_client(provider: &ProviderSettings) -> Result<Http, Problem> {
-    let tls = crate::proxy::forward::client_tls(provider.ca_certs.as_deref())
-        .map_err(|e| Problem::Unreachable(e.to_string()))?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(PROVIDER_TIMEOUT));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpError(String);
-
-/// One request to the provider (no redirects followed), within the timeout.
-async fn send(http: Http, request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, HttpError> {
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
-    let exchange = async {
-        let response = http.request(request).await.map_err(|e| HttpError(e.to_string()))?;
-        let (parts, body) = response.into_parts();
-        let bytes = http_body_util::Limited::new(body, 1 << 20)
-            .collect()
-            .await
-            .map_err(|e| HttpError(e.to_string()))?
-            .to_bytes();
-        Ok(http::Response::from_parts(parts, bytes.to_vec()))
-    };
-    tokio::time::timeout(PROVIDER_TIMEOUT, exchange)
-        .await
-        .map_err(|_| HttpError("no answer within 10s".into()))?
-}
-
-/// An error with its causes, for the audit log.
-fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 #[cfg(test)]
 mod tests;
