@@ -17,6 +17,7 @@ pub mod hosts;
 mod mistakes;
 pub mod providers;
 pub mod raw;
+mod store;
 mod tls;
 
 pub use compile::compile;
