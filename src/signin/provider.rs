@@ -147,7 +147,7 @@ impl SignIn {
             }
         };
         let named = (provider.id.as_str(), subject.as_str(), sid.as_deref());
-        let ended = by_provider::take(&self.store, named, self.sessions.limits.max_lifetime).await?;
+        let ended = by_provider::take(&self.store, named).await?;
         for vouched in &ended {
             self.sessions.revoke(&vouched.user, &vouched.handle).await?;
             tracing::info!(target: "audit", event = "session.revoked", user = %vouched.user, session = %vouched.handle.0, why = "signed out at the identity provider", provider = %provider.id);
