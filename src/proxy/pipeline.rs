@@ -36,8 +36,8 @@ use super::forward_auth;
 use super::framing::{Malformed, UpgradeSignal};
 use super::headers;
 use super::request::{
-    back_after, form_that_matters, identity_of, inspect, method_matters, refused, requested_host, served,
-    websocket_handshake, with_path,
+    back_after, form_body, identity_of, inspect, method_matters, refused, requested_host, served, websocket_handshake,
+    with_path,
 };
 use super::{Body, Fault, GatewayError};
 use crate::config::raw::LoginMode;
@@ -278,11 +278,15 @@ impl Gateway {
         // A proxy's question carries no body, and the request it holds may
         // have one that overrides its method (`_method=DELETE`): where the
         // method decides, only GET and HEAD can be answered.
+        let matters =
+            |reading: &reading::Reading<'_>| method_matters(policy, ctx.client.ip, client, reading, &principal, now);
         let bodiless = matches!(*req.method(), Method::GET | Method::HEAD);
-        if authz.is_some() && !bodiless && method_matters(policy, ctx.client.ip, client, &reading, &principal, now) {
+        if authz.is_some() && !bodiless && matters(&reading) {
             return Err(GatewayError::BodyNotAsked);
         }
-        if let Some(form) = form_that_matters(&req, policy, ctx.client.ip, client, &reading, &principal, now) {
+        // A form that must be read before deciding: the request is allowed
+        // as it stands, and another method would not be.
+        if let Some(form) = form_body(&req).filter(|_| matters(&reading)) {
             let (parts, body) = req.into_parts();
             let body = inspect(body, &config.limits).await?;
             reading.add_methods(form.overrides(&body)?);

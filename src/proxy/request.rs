@@ -108,23 +108,13 @@ pub(super) fn websocket_handshake<B: http_body::Body>(req: &Request<B>, asked: b
     }
 }
 
-/// A form body that must be read before deciding: the request is allowed
-/// as it stands, but some framework could read a method override from the
-/// body, and another method would not be allowed.
-pub(super) fn form_that_matters<B: http_body::Body>(
-    req: &Request<B>,
-    policy: &Policy,
-    ip: std::net::IpAddr,
-    client: policy::ClientTypeId,
-    reading: &Reading<'_>,
-    principal: &Principal<'_>,
-    now: std::time::SystemTime,
-) -> Option<FormBody> {
+/// The form body some framework could read a method override from, if
+/// the request has one (whether it must be read is [`method_matters`]).
+pub(super) fn form_body<B: http_body::Body>(req: &Request<B>) -> Option<FormBody> {
     if req.body().is_end_stream() {
         return None;
     }
-    let form = FormBody::of(req.headers())?;
-    method_matters(policy, ip, client, reading, principal, now).then_some(form)
+    FormBody::of(req.headers())
 }
 
 /// Would another method change what the policy says of an allowed
