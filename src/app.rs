@@ -88,13 +88,29 @@ pub async fn run(
         admin_socket = Some(path);
     }
     if let Some(path) = &config.source {
+        let (refresh, asked) = crate::reload::Refresh::new(live.clone());
         let reloader = crate::reload::Reloader {
             path: path.clone(),
             live: live.clone(),
             signin: signin.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
+            asked,
         };
+        if let Some(signin) = &signin {
+            let _ = signin.refresh.set(refresh);
+            // The users identity providers provisioned join the file's
+            // before the first request.
+            match crate::session::provisioned::list(&signin.store).await {
+                Ok(users) if users.is_empty() => {}
+                Ok(_) => {
+                    let _ = reloader.reload("start, with provisioned users").await;
+                }
+                // They are refused until the store answers (its return is
+                // announced, and the policy compiled again).
+                Err(err) => tracing::warn!(error = %err, "cannot read the provisioned users from the store"),
+            }
+        }
         side_jobs.push(tokio::spawn(reloader.run(std::future::pending())));
     }
     if let Some(address) = config.admin_listen {

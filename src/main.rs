@@ -12,7 +12,9 @@ use portcullis::telemetry::{self, AccessLog, LogFormat};
 
 mod cli;
 
-use cli::admin_commands::{disable, end_sessions, export, import, invite, list_sessions, reset, review};
+use cli::admin_commands::{
+    disable, end_sessions, export, import, invite, list_sessions, reset, review, with_provisioned,
+};
 use cli::args::{
     Cli, Command, LinkCommand, LogArgs, OperatorArg, SessionsCommand, StoreCommand, UserCommand, DEFAULT_CONFIG,
 };
@@ -55,7 +57,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             inactive_days,
         }) => {
             let config = load(&config.config)?;
-            report(in_runtime(review(&config, format, inactive_days)))
+            report(in_runtime(async {
+                review(&with_provisioned(config).await?, format, inactive_days).await
+            }))
         }
         Command::Sessions(SessionsCommand::List { config, user, format }) => {
             let config = load(&config.config)?;

@@ -49,6 +49,9 @@ pub enum Command {
     Export,
     /// Write records from an opened backup back.
     Import { records: Vec<backup::Record> },
+    /// The users identity providers provisioned, for the command line to
+    /// compile beside the YAML's (`explain`, reviews).
+    Provisioned,
 }
 
 /// A command and the operator who gives it (the audit trail names them:
@@ -86,6 +89,9 @@ pub enum Outcome {
     },
     Imported {
         records: usize,
+    },
+    Provisioned {
+        users: Vec<crate::policy::provisioned::Provisioned>,
     },
     /// Sessions ended (their handles), and whether credentials were revoked.
     Done {
@@ -168,6 +174,9 @@ pub async fn execute(
                 Outcome::Imported { records }
             }
             Err(message) => Outcome::Refused { message },
+        },
+        Command::Provisioned => Outcome::Provisioned {
+            users: crate::session::provisioned::list(&service.store).await?,
         },
         Command::Review { inactive_days } => {
             let inactive = std::time::Duration::from_secs(inactive_days.saturating_mul(86_400));

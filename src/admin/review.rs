@@ -52,6 +52,9 @@ pub struct Row {
     pub password_sign_in: bool,
     /// Where that password is checked: `local` or `directory`.
     pub password_from: String,
+    /// Not in the YAML: the identity provider (its label) that vouched
+    /// for them and whose groups gave theirs.
+    pub provisioned_by: Option<String>,
     /// Exemptions running now.
     pub exemptions: Vec<RunningExemption>,
     pub exempted: bool,
@@ -171,6 +174,9 @@ pub async fn review(
                 reason: e.reason.clone(),
             })
             .collect();
+        // A provisioned user signs in with the provider that vouched for them only.
+        let by = user.provisioned_by.as_deref();
+        let signing_in = (providers.iter()).filter(|p| by.is_none_or(|by| p.id == by));
         rows.push(Row {
             user: name.clone(),
             name: user.display_name.clone(),
@@ -195,13 +201,17 @@ pub async fn review(
             second_factors,
             passkeys,
             passwordless: user.passkeys.passwordless,
-            company_sign_in: providers.iter().map(|p| p.label.clone()).collect(),
+            company_sign_in: signing_in.clone().map(|p| p.label.clone()).collect(),
             password_sign_in: user.password_sign_in,
             password_from: match user.password_from {
                 PasswordFrom::Local => "local".to_owned(),
                 PasswordFrom::Directory => "directory".to_owned(),
             },
-            company_second_factor: (providers.iter())
+            provisioned_by: signing_in
+                .clone()
+                .find(|_| user.provisioned_by.is_some())
+                .map(|p| p.label.clone()),
+            company_second_factor: (signing_in.clone())
                 .filter(|p| !p.trust_mfa.is_empty())
                 .map(|p| p.label.clone())
                 .collect(),
@@ -279,6 +289,9 @@ fn access_words(row: &Row, one_client_type: bool) -> String {
 /// What asks for a look, shortest words first: read-only, expiry, exemptions, flags.
 fn notes(row: &Row) -> String {
     let mut notes = Vec::new();
+    if let Some(by) = &row.provisioned_by {
+        notes.push(format!("provisioned by {by}"));
+    }
     if row.read_only {
         notes.push("read-only".to_owned());
     }
@@ -409,6 +422,7 @@ mod tests {
             company_second_factor: Vec::new(),
             password_sign_in: true,
             password_from: "local".into(),
+            provisioned_by: None,
             last_login: None,
             open_sessions: 0,
             flags: Vec::new(),

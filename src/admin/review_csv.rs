@@ -29,6 +29,7 @@ pub fn csv(rows: &[Row]) -> String {
         "company_second_factor",
         "password_sign_in",
         "password_from",
+        "provisioned_by",
     ];
     let lines: Vec<Vec<String>> = rows
         .iter()
@@ -71,6 +72,7 @@ pub fn csv(rows: &[Row]) -> String {
                 row.company_second_factor.join("; "),
                 row.password_sign_in.to_string(),
                 row.password_from.clone(),
+                row.provisioned_by.clone().unwrap_or_default(),
             ]
         })
         .collect();

@@ -86,6 +86,21 @@ pub(crate) async fn list_sessions(live: &Live, user: Option<String>, format: Lis
     Ok(())
 }
 
+/// `live` with the users identity providers provisioned beside the
+/// YAML's, read where the store is; `live` itself where no provider admits
+/// anyone not in the YAML.
+pub(crate) async fn with_provisioned(live: Live) -> anyhow::Result<Live> {
+    if !portcullis::config::providers::admit_unlisted(&live.config.auth.providers) {
+        return Ok(live);
+    }
+    let users = match admin_command(&live, admin::Command::Provisioned, READ_ONLY).await? {
+        admin::Outcome::Provisioned { users } => users,
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    };
+    let path = live.config.source.clone().context("the config has no file")?;
+    Live::load_with(&path, &users).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+}
+
 pub(crate) async fn review(live: &Live, format: ListFormat, inactive_days: u64) -> anyhow::Result<()> {
     let outcome = admin_command(live, admin::Command::Review { inactive_days }, READ_ONLY).await?;
     let admin::Outcome::Review { rows } = outcome else {

@@ -47,6 +47,7 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
             err.lines().join("\n  ")
         )
     })?;
+    let live = with_provisioned(live);
     let (config, policy) = (&live.config, &live.policy);
     let now = match &args.at {
         Some(at) => humantime::parse_rfc3339_weak(at)
@@ -105,4 +106,23 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
         policy::verdict(&decision),
         policy.explain_reading(&decision, &facts, &reading, args.user.as_deref()),
     ))
+}
+
+/// The policy with the users identity providers provisioned, as the
+/// gateway has it; the YAML's alone (with a warning) if the store cannot say.
+fn with_provisioned(live: Live) -> Live {
+    let Some(path) = live.config.source.clone() else {
+        return live;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let provisioned = runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(super::admin_commands::with_provisioned(Live::load(&path)?)));
+    match provisioned {
+        Ok(merged) => merged,
+        Err(err) => {
+            eprintln!("warning: cannot read the users identity providers provisioned ({err:#}); answering for the YAML's users only");
+            live
+        }
+    }
 }

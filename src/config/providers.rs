@@ -8,7 +8,7 @@ use rustls::pki_types::CertificateDer;
 use url::Url;
 
 use super::codes::Secret;
-use super::raw::{RawConfig, RawProvider};
+use super::raw::{Admit, RawConfig, RawProvider};
 use super::Found;
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,15 @@ pub struct ProviderSettings {
     pub user_claim: String,
     pub trust_mfa: Vec<String>,
     pub ca_certs: Option<Vec<CertificateDer<'static>>>,
+    /// Who besides the YAML's users may sign in (see [`crate::policy::provisioned`]).
+    pub admit: Admit,
+    /// The claim that lists the user's groups at the provider.
+    pub groups_claim: Option<String>,
+}
+
+/// Does any provider admit users the YAML does not list?
+pub fn admit_unlisted(providers: &[ProviderSettings]) -> bool {
+    providers.iter().any(|p| p.admit != Admit::Listed)
 }
 
 pub(super) fn compile(raw: &RawConfig, base: &Path, found: &mut Found) -> Vec<ProviderSettings> {
@@ -62,6 +71,20 @@ fn provider(id: &str, raw: &RawProvider, base: &Path, found: &mut Found) -> Opti
             "name the claim that names the user, like email",
         );
     }
+    let groups_claim = raw.groups_claim.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if groups_claim.is_none() && !raw.groups.is_empty() {
+        found.add(
+            &format!("{path}.groups_claim"),
+            "name the claim that lists the user's groups (like groups), or the groups mapping cannot apply",
+        );
+    }
+    if raw.admit == Admit::Mapped && raw.groups.is_empty() {
+        found.add(
+            &format!("{path}.admit"),
+            "mapped admits users whose groups map to a policy group, but groups maps none: \
+             map some (groups: { \"CRM-Sales\": [sales] }) or say admit: listed",
+        );
+    }
     let ca_certs = match &raw.ca_file {
         Some(file) => Some(found.check(&format!("{path}.ca_file"), super::tls::load_ca_file(&base.join(file)))?),
         None => None,
@@ -76,6 +99,8 @@ fn provider(id: &str, raw: &RawProvider, base: &Path, found: &mut Found) -> Opti
         user_claim: raw.user_claim.trim().to_owned(),
         trust_mfa: raw.trust_mfa.clone(),
         ca_certs,
+        admit: raw.admit,
+        groups_claim: groups_claim.map(str::to_owned),
     })
     .filter(|_| id_ok)
 }
@@ -133,11 +158,13 @@ auth:
     okta: { label: Okta, issuer: "https://acme.okta.com", client_id: portcullis, client_secret_file: okta.secret }
     Entra: { label: "", issuer: "http://login.example.com", client_id: "", client_secret_env: PORTCULLIS_NOT_SET }
     google: { label: Google, issuer: "https://accounts.google.com", client_id: x }
+    keycloak: { label: Keycloak, issuer: "https://sso.acme.com/realms/acme", client_id: x, client_secret_file: okta.secret, admit: mapped }
+    entra: { label: Entra, issuer: "https://login.microsoftonline.com/t/v2.0", client_id: x, client_secret_file: okta.secret, groups: { "8f2c": [sales] } }
 "#;
         let raw: RawConfig = serde_yaml::from_str(yaml).unwrap();
         let mut found = Found::default();
         let providers = compile(&raw, dir.path(), &mut found);
-        assert_eq!(providers.len(), 1);
+        assert_eq!(providers.len(), 3);
         assert_eq!(providers[0].client_secret.0, "s3cret");
         assert!(!format!("{providers:?}").contains("s3cret"));
         let problems: Vec<String> = found.0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
@@ -148,6 +175,8 @@ auth:
             "auth.providers.Entra.label: say what the button names",
             "auth.providers.Entra.client_id: is empty",
             "auth.providers.google: set client_secret_file or client_secret_env",
+            "auth.providers.keycloak.admit: mapped admits users whose groups map to a policy group, but groups maps none",
+            "auth.providers.entra.groups_claim: name the claim that lists the user's groups",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(expected)),

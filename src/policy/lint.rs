@@ -74,11 +74,24 @@ pub fn lint(raw: &RawConfig, policy: &Policy, hosts: &ServedNames, now: SystemTi
                     .into(),
             );
         }
-        let raw_user = &raw.users[name];
+        let Some(raw_user) = raw.users.get(name) else {
+            continue; // provisioned by an identity provider
+        };
         if raw_user.groups.is_empty() && raw_user.access.is_none() && !user.disabled {
             warn(
                 path,
                 "has no group and no access of its own; only the defaults apply".into(),
+            );
+        }
+    }
+
+    for (id, provider) in &raw.auth.providers {
+        if provider.admit != crate::config::raw::Admit::Listed && provider.trust_mfa.is_empty() {
+            warn(
+                format!("auth.providers.{id}.admit"),
+                "admits users not in the YAML, who have no second factor here and so cannot sign in; \
+                 trust the provider's own (trust_mfa: [mfa]) or list them in users and invite them"
+                    .into(),
             );
         }
     }

@@ -29,6 +29,7 @@ pub mod glob;
 pub mod ipset;
 pub mod lint;
 pub mod path;
+pub mod provisioned;
 pub mod reading;
 
 use std::time::{Duration, SystemTime};
@@ -36,7 +37,7 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 use regex::{Regex, RegexSet};
 
-pub use compile::compile;
+pub use compile::{compile, compile_with};
 pub use decide::{decide, decide_reading, depends_on_method, Decision, Deny, Facts, Grant, Permit, Principal, Refusal};
 pub use explain::verdict;
 pub use ipset::IpSet;
@@ -184,6 +185,9 @@ pub struct User {
     pub password_from: PasswordFrom,
     pub disabled: bool,
     pub expires: Option<SystemTime>,
+    /// The identity provider that vouched for this user, who is not in
+    /// the YAML (see [`provisioned`]); `None` for the YAML's users.
+    pub provisioned_by: Option<String>,
     /// Why this user may only look, if they may only look.
     read_only: Option<Source>,
     /// By client type: the access that applies and which setting gave it.

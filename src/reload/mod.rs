@@ -28,13 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 mod restart;
 
 pub use restart::needs_restart;
 
 use crate::clock::Clock;
+use crate::config::providers::admit_unlisted;
 use crate::config::ConfigError;
 use crate::live::Live;
 use crate::policy::Policy;
@@ -79,14 +80,58 @@ pub struct Reloader {
     pub signin: Option<Arc<SignIn>>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub clock: Clock,
+    /// Sign-in asking for the policy to be compiled again now ([`Refresh`]).
+    pub asked: mpsc::Receiver<oneshot::Sender<()>>,
+}
+
+/// Asks the reloader to compile the policy again, with the users the
+/// store now holds, and waits for it: sign-in, after it provisions a user.
+#[derive(Clone)]
+pub struct Refresh {
+    ask: mpsc::Sender<oneshot::Sender<()>>,
+    live: Arc<ArcSwap<Live>>,
+}
+
+impl Refresh {
+    /// A handle for sign-in, and the reloader's end of it.
+    pub fn new(live: Arc<ArcSwap<Live>>) -> (Refresh, mpsc::Receiver<oneshot::Sender<()>>) {
+        let (ask, asked) = mpsc::channel(16);
+        (Refresh { ask, live }, asked)
+    }
+
+    /// What the gateway runs under once a reload begun after this call
+    /// has ended (whether or not it succeeded: a failed one keeps the last).
+    pub async fn now(&self) -> Arc<Live> {
+        let (done, reloaded) = oneshot::channel();
+        if self.ask.send(done).await.is_ok() {
+            let _ = reloaded.await;
+        }
+        self.live.load_full()
+    }
 }
 
 impl Reloader {
-    /// Load the file again and, if it is valid, swap it in and end the
-    /// sessions it offboards. On error the running config is untouched.
+    /// Load the file again, with the users identity providers provisioned
+    /// in the store, and if it is valid swap it in and end the sessions it
+    /// offboards. On error (the store included) the running config is untouched.
     pub async fn reload(&self, trigger: &str) -> Result<(), ConfigError> {
+        let provisioned = match &self.signin {
+            Some(signin) => match crate::session::provisioned::list(&signin.store).await {
+                Ok(users) => users,
+                // Nobody is provisioned while no provider admits anyone:
+                // a store outage need not hold up the YAML's changes.
+                Err(_) if !admit_unlisted(&self.live.load().config.auth.providers) => Vec::new(),
+                Err(err) => {
+                    let err = ConfigError::Syntax(format!("cannot read the provisioned users from the store: {err}"));
+                    tracing::error!(target: "audit", event = "config.reload_failed", file = %self.path.display(), trigger, errors = ?err.lines());
+                    self.metrics.reload_failures.inc();
+                    return Err(err);
+                }
+            },
+            None => Vec::new(),
+        };
         let path = self.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || Live::load(&path))
+        let loaded = tokio::task::spawn_blocking(move || Live::load_with(&path, &provisioned))
             .await
             .unwrap_or_else(|err| Err(ConfigError::Syntax(format!("the reload task failed: {err}"))));
         let new = match loaded {
@@ -162,9 +207,10 @@ impl Reloader {
         }
     }
 
-    /// Reload on SIGHUP and on changes to the files, sweep expired accounts,
-    /// until `shutdown`.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Reload on SIGHUP, on changes to the files and to the provisioned
+    /// users (announced on the store, or asked by sign-in here), sweep
+    /// expired accounts, until `shutdown`.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let (changed, mut changes) = mpsc::channel::<()>(1);
         // Kept alive for as long as we watch.
         let _watcher = match self.watch(changed) {
@@ -176,6 +222,7 @@ impl Reloader {
         };
         let mut hangups = hangup_signals();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        let mut announced = self.signin.as_ref().map(|s| s.store.subscribe());
         tokio::pin!(shutdown);
         loop {
             let trigger = tokio::select! {
@@ -184,6 +231,15 @@ impl Reloader {
                     self.sweep().await;
                     continue;
                 }
+                Some(done) = self.asked.recv() => {
+                    let _ = self.reload("a user was provisioned").await;
+                    let _ = done.send(());
+                    while let Ok(done) = self.asked.try_recv() {
+                        let _ = done.send(());
+                    }
+                    continue;
+                }
+                true = provisioned_changed(&mut announced) => "provisioned users changed",
                 Some(()) = changes.recv() => "file changed",
                 Some(()) = recv_hangup(&mut hangups) => "SIGHUP",
             };
@@ -218,6 +274,25 @@ impl Reloader {
             watcher.watch(folder, RecursiveMode::NonRecursive)?;
         }
         Ok(watcher)
+    }
+}
+
+/// Has another gateway announced a change to the provisioned users (or
+/// may an announcement have been missed)? Waits until one of those.
+async fn provisioned_changed(announced: &mut Option<tokio::sync::broadcast::Receiver<String>>) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(receiver) = announced else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(message) if message == crate::session::provisioned::ANNOUNCEMENT || message == crate::store::RESYNC => {
+                return true
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return true,
+            Err(RecvError::Closed) => return std::future::pending().await,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Store, StoreError};
 
 pub mod by_provider;
+pub mod provisioned;
 mod service;
 pub use crate::config::SessionLimits as Limits;
 pub use service::SessionService;

@@ -21,7 +21,24 @@ pub struct Attempt<'a> {
     pub directory: Option<&'a crate::config::directory::DirectorySettings>,
 }
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
+    /// The same attempt under `policy` (compiled again since it began):
+    /// `None` if that policy no longer has its client type.
+    pub fn under<'b>(&self, policy: &'b Policy) -> Option<Attempt<'b>>
+    where
+        'a: 'b,
+    {
+        Some(Attempt {
+            client: policy.client_type(self.client_type())?,
+            policy,
+            ip: self.ip,
+            now: self.now,
+            request_id: self.request_id,
+            company: self.company,
+            directory: self.directory,
+        })
+    }
+
     pub fn client_type(&self) -> &str {
         &self.policy.client_types[self.client].name
     }

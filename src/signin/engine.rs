@@ -41,6 +41,9 @@ pub struct SignIn {
     pub(super) metrics: Arc<Metrics>,
     /// The identity providers' discovered settings and keys.
     pub(super) providers: crate::auth::oidc::Providers,
+    /// Compiles the policy again once a user is provisioned; unset when
+    /// the gateway runs without a config file (then nobody is).
+    pub refresh: std::sync::OnceLock<crate::reload::Refresh>,
 }
 
 /// The `codes` settings and the senders made from them.
@@ -122,6 +125,7 @@ impl SignIn {
             sessions,
             metrics,
             providers: Default::default(),
+            refresh: std::sync::OnceLock::new(),
         })
     }
 

@@ -6,10 +6,15 @@
 
 use crate::auth::credentials::Credentials;
 use crate::auth::lockout;
-use crate::auth::oidc::{ProviderSession, StepUp};
+use std::sync::Arc;
+
+use crate::auth::oidc::{ProviderSession, StepUp, Vouched};
 use crate::config::providers::ProviderSettings;
+use crate::config::raw::Admit;
+use crate::live::Live;
+use crate::policy::provisioned::Provisioned;
 use crate::policy::Policy;
-use crate::session::{by_provider, same_network, Session, SessionId};
+use crate::session::{by_provider, provisioned, same_network, Session, SessionId};
 
 use super::attempt::Attempt;
 use super::engine::{Outcome, SignIn, SignInError};
@@ -66,12 +71,18 @@ impl SignIn {
             id_token: v.id_token.clone(),
             mfa: v.mfa,
         });
-        let mut user = match vouched {
-            Ok(vouched) => policy_user(at.policy, &vouched.name)
-                .map(|user| (user, vouched.mfa))
-                .map_err(|why| format!("{why} (subject {})", vouched.subject)),
-            Err(problem) => Err(problem.to_string()),
+        let (mut user, fresh) = match vouched {
+            Ok(vouched) => {
+                let (user, fresh) = self.signs_in(at, provider, &vouched).await?;
+                let user = (user.map(|user| (user, vouched.mfa)))
+                    .map_err(|why| format!("{why} (subject {})", vouched.subject));
+                (user, fresh)
+            }
+            Err(problem) => (Err(problem.to_string()), None),
         };
+        // A user just provisioned is in the policy compiled since.
+        let fresh_at = fresh.as_ref().and_then(|live| at.under(&live.policy));
+        let at = fresh_at.as_ref().unwrap_or(at);
         let step_up = kept.step_up.clone();
         if let (Some(step_up), Ok(_)) = (&step_up, &user) {
             if !self.renews(session, step_up, from_provider.as_ref()).await? {
@@ -105,6 +116,70 @@ impl SignIn {
             self.sessions.stepped_up(id, at.now).await?;
         }
         Ok(outcome)
+    }
+
+    /// Whom the provider's answer signs in: the YAML's user its claim
+    /// names, else (where its `admit` lets it) a user it provisions, kept
+    /// in the store with its groups, then in the policy compiled again
+    /// (returned with them). `Err`: why nobody, for the audit trail.
+    async fn signs_in(
+        &self,
+        at: &Attempt<'_>,
+        provider: &ProviderSettings,
+        vouched: &Vouched,
+    ) -> Result<(Result<String, String>, Option<Arc<Live>>), SignInError> {
+        let listed = policy_user(at.policy, &vouched.name);
+        let in_yaml = |name: &String| at.policy.users.get(name).is_some_and(|u| u.provisioned_by.is_none());
+        let unlisted = matches!(&listed, Err(Unlisted::NotInUsers(_)));
+        if provider.admit == Admit::Listed || listed.as_ref().is_ok_and(in_yaml) || !unlisted && listed.is_err() {
+            return Ok((listed.map_err(|why| why.to_string()), None));
+        }
+        let name = vouched.name.clone();
+        if name.len() > 254 || name.chars().any(char::is_control) {
+            return Ok((
+                Err(format!(
+                    "the provider vouched for a name the policy cannot hold: {name:?}"
+                )),
+                None,
+            ));
+        }
+        if let Some(kept) = provisioned::get(&self.store, &name)
+            .await?
+            .filter(|k| k.by != provider.id)
+        {
+            let why = format!("{name:?} was provisioned by the provider {}, not this one", kept.by);
+            return Ok((Err(why), None));
+        }
+        let user = Provisioned {
+            name: name.clone(),
+            by: provider.id.clone(),
+            email: vouched.email.clone(),
+            display_name: vouched.display_name.clone(),
+            claimed: vouched.groups.clone(),
+        };
+        let changed = provisioned::keep(&self.store, &user).await?;
+        let provisioned_here = |policy: &Policy| {
+            (policy.users.get(&name)).is_some_and(|u| u.provisioned_by.as_deref() == Some(&provider.id))
+        };
+        if !changed && provisioned_here(at.policy) {
+            return Ok((Ok(name), None));
+        }
+        if changed {
+            tracing::info!(target: "audit", event = "user.provisioned", request_id = %at.request_id, provider = %provider.id, user = %name, provider_groups = ?user.claimed);
+        }
+        let Some(refresh) = self.refresh.get() else {
+            let why = "this gateway runs without a config file, so it cannot take in users the provider provisions";
+            return Ok((Err(why.into()), None));
+        };
+        let live = refresh.now().await;
+        if !provisioned_here(&live.policy) {
+            let groups = user.claimed.join(", ");
+            let why = format!(
+                "the provider vouched for {name:?}, who is not in users, and its groups ({groups}) map to no policy group"
+            );
+            return Ok((Err(why), None));
+        }
+        Ok((Ok(name), Some(live)))
     }
 
     /// The provider's session that signed in this session of ours, if one did.
@@ -177,9 +252,18 @@ impl SignIn {
     }
 }
 
+/// Why the provider's claim names no user in the policy.
+#[derive(Debug, thiserror::Error)]
+enum Unlisted {
+    #[error("the provider vouched for {0:?}, who is not in users")]
+    NotInUsers(String),
+    #[error("{0:?} is the email of several users ({1})")]
+    Several(String, String),
+}
+
 /// The user in `users` the provider's claim names: by their name, else by
 /// their `email` (case aside). Two users with one email name nobody.
-fn policy_user(policy: &Policy, claim: &str) -> Result<String, String> {
+fn policy_user(policy: &Policy, claim: &str) -> Result<String, Unlisted> {
     if policy.users.contains_key(claim) {
         return Ok(claim.to_owned());
     }
@@ -189,10 +273,7 @@ fn policy_user(policy: &Policy, claim: &str) -> Result<String, String> {
         .collect();
     match by_email.as_slice() {
         [one] => Ok((*one).to_owned()),
-        [] => Err(format!("the provider vouched for {claim:?}, who is not in users")),
-        several => Err(format!(
-            "{claim:?} is the email of several users ({})",
-            several.join(", ")
-        )),
+        [] => Err(Unlisted::NotInUsers(claim.to_owned())),
+        several => Err(Unlisted::Several(claim.to_owned(), several.join(", "))),
     }
 }

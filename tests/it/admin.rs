@@ -387,7 +387,7 @@ async fn scenario_9_the_access_review_shows_who_has_access_from_real_sign_ins() 
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("user,name,status,read_only,expires,expires_in_days,exempted,exemptions,groups,access,asked_for,enrolled,second_factors,passkeys,passwordless,last_login,open_sessions,flags,company_sign_in,company_second_factor,password_sign_in,password_from")
+        Some("user,name,status,read_only,expires,expires_in_days,exempted,exemptions,groups,access,asked_for,enrolled,second_factors,passkeys,passwordless,last_login,open_sessions,flags,company_sign_in,company_second_factor,password_sign_in,password_from,provisioned_by")
     );
     assert_eq!(lines.count(), 4, "one line per user: {csv}");
 }

@@ -19,6 +19,7 @@ mod operations;
 mod pages;
 mod passkeys;
 mod policy;
+mod provisioning;
 mod proxy;
 mod reload;
 mod scale;

@@ -49,7 +49,7 @@ async fn office(idp_port: u16) -> Office {
 }
 
 /// At the provider's own pages: its sign-in (any password), then consent.
-async fn sign_in_at_provider(client: &Client, login: &str) {
+pub(crate) async fn sign_in_at_provider(client: &Client, login: &str) {
     wait_for_url(client, "/interaction/").await;
     let field = |name: &'static str| client.find(Locator::Css(name));
     field("input[name=login]")
@@ -82,7 +82,7 @@ async fn sign_in_at_provider(client: &Client, login: &str) {
     panic!("stuck at the provider: {}", client.source().await.unwrap());
 }
 
-async fn wait_for_text(client: &Client, text: &str) -> String {
+pub(crate) async fn wait_for_text(client: &Client, text: &str) -> String {
     for _ in 0..100 {
         let page = client.source().await.unwrap();
         if page.contains(text) {
@@ -95,7 +95,7 @@ async fn wait_for_text(client: &Client, text: &str) -> String {
 
 /// Forget the provider's session in this browser (its cookies are its own
 /// site's), so that the next sign-in there is someone else.
-async fn forget_provider(client: &Client, idp: &IdentityProvider) {
+pub(crate) async fn forget_provider(client: &Client, idp: &IdentityProvider) {
     client
         .goto(&format!("{}/.well-known/openid-configuration", idp.issuer()))
         .await

@@ -30,9 +30,11 @@ use subtle::ConstantTimeEq;
 
 use crate::config::providers::ProviderSettings;
 
+mod claims;
 mod client;
 mod logout;
 
+use claims::naming;
 use client::{describe, http_client, send};
 #[cfg(test)]
 use logout::{LogoutToken, LOGOUT_EVENT};
@@ -115,6 +117,11 @@ pub struct Vouched {
     pub id_token: String,
     /// The value of the provider's `user_claim`.
     pub name: String,
+    pub email: Option<String>,
+    /// The user's name in words (`name`).
+    pub display_name: Option<String>,
+    /// The values of the provider's `groups_claim`, if it has one.
+    pub groups: Vec<String>,
     /// Whether the provider says it asked for a second factor itself (an
     /// `amr` value listed in `trust_mfa`).
     pub mfa: bool,
@@ -150,20 +157,6 @@ impl AdditionalClaims for OtherClaims {}
 
 type Claims = IdTokenClaims<OtherClaims, CoreGenderClaim>;
 type UserInfo = openidconnect::UserInfoClaims<OtherClaims, CoreGenderClaim>;
-/// The naming claims of an ID token's or userinfo's claims (two types
-/// with the same accessors and no trait in common).
-macro_rules! naming {
-    ($claims:expr) => {
-        Naming {
-            subject: $claims.subject().to_string(),
-            email: $claims.email().map(|e| e.to_string()),
-            email_verified: $claims.email_verified(),
-            preferred_username: $claims.preferred_username().map(|u| u.to_string()),
-            other: &$claims.additional_claims().claims,
-        }
-    };
-}
-
 /// Discovery, with the end-session endpoint of RP-initiated logout.
 type Metadata = openidconnect::ProviderMetadataWithLogout;
 
@@ -272,24 +265,26 @@ impl Providers {
         let claim = provider.user_claim.as_str();
         let subject = claims.subject().to_string();
         let mfa = provider_mfa(provider, &claims);
-        let name = match naming!(claims).name(claim)? {
-            Some(name) => name,
-            // Many providers put profile claims in userinfo only.
-            None => {
-                let oidc = client(provider, &found.metadata, &kept.redirect)?;
-                let request = (oidc.user_info(tokens.access_token().clone(), Some(claims.subject().clone())))
-                    .map_err(|_| Problem::MissingClaim(claim.to_owned()))?;
-                let info: UserInfo = (request.request_async(&call).await)
-                    .map_err(|e| Problem::TokenRefused(format!("userinfo: {}", describe(&e))))?;
-                (naming!(info).name(claim)?).ok_or_else(|| Problem::MissingClaim(claim.to_owned()))?
-            }
-        };
+        let mut about = naming!(claims).about(provider)?;
+        // Many providers put profile claims, and groups, in userinfo only.
+        if about.name.is_none() || about.groups.is_none() && provider.groups_claim.is_some() {
+            let oidc = client(provider, &found.metadata, &kept.redirect)?;
+            let request = (oidc.user_info(tokens.access_token().clone(), Some(claims.subject().clone())))
+                .map_err(|_| Problem::MissingClaim(claim.to_owned()))?;
+            let info: UserInfo = (request.request_async(&call).await)
+                .map_err(|e| Problem::TokenRefused(format!("userinfo: {}", describe(&e))))?;
+            about = about.or(naming!(info).about(provider)?);
+        }
+        let name = about.name.ok_or_else(|| Problem::MissingClaim(claim.to_owned()))?;
         let sid = (claims.additional_claims().claims.get("sid")).and_then(|v| v.as_str().map(str::to_owned));
         Ok(Vouched {
             subject,
             sid,
             id_token: id_token.to_string(),
             name,
+            email: about.email,
+            display_name: about.display_name,
+            groups: about.groups.unwrap_or_default(),
             mfa,
         })
     }
@@ -380,29 +375,6 @@ fn issued_in_time(iat: SystemTime, now: SystemTime) -> Result<(), String> {
         return Err("issued too long ago".into());
     }
     Ok(())
-}
-
-/// The claims that can name a user, from the ID token or from userinfo.
-struct Naming<'a> {
-    subject: String,
-    email: Option<String>,
-    email_verified: Option<bool>,
-    preferred_username: Option<String>,
-    other: &'a HashMap<String, serde_json::Value>,
-}
-
-impl Naming<'_> {
-    /// The value of `claim` (the provider's `user_claim`), if present.
-    fn name(&self, claim: &str) -> Result<Option<String>, Problem> {
-        let value = match claim {
-            "sub" => Some(self.subject.clone()),
-            "email" if self.email_verified == Some(false) => return Err(Problem::EmailNotVerified),
-            "email" => self.email.clone(),
-            "preferred_username" => self.preferred_username.clone(),
-            other => (self.other.get(other)).and_then(|v| v.as_str().map(str::to_owned)),
-        };
-        Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
-    }
 }
 
 /// Did the provider ask for a second factor itself, in a way its

@@ -92,6 +92,8 @@ impl TestProvider {
             client_secret: Secret("s".into()),
             scopes: vec!["email".into()],
             user_claim: "email".into(),
+            admit: crate::config::raw::Admit::Listed,
+            groups_claim: None,
             trust_mfa: vec!["mfa".into()],
             ca_certs: None,
         }

@@ -26,7 +26,7 @@ pub use policy::{
     Factor, LoginMode, PasswordFrom, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch, RawMatch,
     RawNetList, RawPasskeys, RawRoute, RawUser, Server,
 };
-pub use providers::RawProvider;
+pub use providers::{Admit, RawProvider};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

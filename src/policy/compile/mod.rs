@@ -10,8 +10,8 @@ use regex::RegexSet;
 use crate::config::raw::{Factor, PasswordFrom, RawConfig, RawNetList, RawPasskeys};
 use crate::config::{suggest, Problem};
 use crate::policy::{
-    glob, Access, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, PasskeyRules, Policy, Route, Source,
-    User,
+    glob, provisioned::Provisioned, Access, ClientTypeId, Exemption, ExemptionId, Group, GroupId, IpSet, PasskeyRules,
+    Policy, Route, Source, User,
 };
 
 mod resolve;
@@ -21,6 +21,12 @@ use resolve::Compiler;
 pub const DEFAULT_CLIENT: &str = "web";
 
 pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
+    compile_with(raw, &[])
+}
+
+/// The policy of `raw` with the users identity providers provisioned
+/// (see [`super::provisioned`]) beside the YAML's.
+pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Policy, Vec<Problem>> {
     let mut c = Compiler::default();
     c.networks(raw);
     let client_types = c.client_types(raw);
@@ -41,8 +47,19 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
         .map(|(i, g)| (g.name.as_str(), GroupId(i)))
         .collect();
 
+    for (id, provider) in &raw.auth.providers {
+        for (theirs, ours) in &provider.groups {
+            for (i, group) in ours.iter().enumerate() {
+                c.group_id(&group_ids, group, &format!("auth.providers.{id}.groups.{theirs}[{i}]"));
+            }
+        }
+    }
+
     let mut users = indexmap::IndexMap::new();
-    for (name, u) in &raw.users {
+    let vouched = super::provisioned::admitted(raw, provisioned);
+    let listed = raw.users.iter().map(|(name, u)| (name, u, None));
+    let vouched = vouched.iter().map(|(p, u)| (&p.name, u, Some(p.by.clone())));
+    for (name, u, provisioned_by) in listed.chain(vouched) {
         let path = format!("users.{name}");
         let ids: Vec<GroupId> = (u.groups.iter().enumerate())
             .filter_map(|(i, g)| c.group_id(&group_ids, g, &format!("{path}.groups[{i}]")))
@@ -83,6 +100,7 @@ pub fn compile(raw: &RawConfig) -> Result<Policy, Vec<Problem>> {
                 password_from,
                 disabled: u.disabled,
                 expires,
+                provisioned_by,
                 read_only,
                 effective,
                 exemptions: Vec::new(),

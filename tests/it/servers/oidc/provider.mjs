@@ -6,12 +6,20 @@
 // with a second factor (amr: pwd, mfa). Ending a session here (RP-initiated
 // logout, /session/end) posts a logout token to the gateway's back-channel
 // endpoint, next to its callback; signing out comes back to its login page.
+// The `groups` scope lists the account's groups here (GROUPS), in userinfo,
+// as Okta's groups claim does.
 //
 //   node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
 import Provider from 'oidc-provider';
 
 const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
+
+const GROUPS = {
+  sam: ['CRM-Sales', 'Everyone'],
+  ada: ['CRM-Admins', 'CRM-Sales', 'Everyone'],
+  guest: ['Everyone'],
+};
 
 const account = (id) => ({
   accountId: id,
@@ -22,6 +30,7 @@ const account = (id) => ({
       email: login.includes('@') ? login : `${login}@example.com`,
       email_verified: true,
       preferred_username: login,
+      groups: GROUPS[login.replace(/@.*/, '')] ?? [],
     };
   },
 });
@@ -43,6 +52,7 @@ const provider = new Provider(issuer, {
   claims: {
     acr: null, auth_time: null, sid: null,
     openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['preferred_username'],
+    groups: ['groups'],
   },
   features: {
     devInteractions: { enabled: true },
