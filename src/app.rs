@@ -27,6 +27,7 @@ use crate::session::SessionService;
 use crate::signin::{SignIn, SignInSetupError};
 use crate::store::{Store, StoreError};
 use crate::telemetry::AccessLog;
+use crate::upgrade::Replacing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -54,6 +55,20 @@ pub async fn run(
     clock: Clock,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
+    run_replacing(live, listener, access_log, clock, shutdown, None).await
+}
+
+/// [`run`], taking over from the gateway `replacing` (an upgrade, see
+/// [`crate::upgrade`]): it is told to stop once this one is ready to
+/// accept, or before this one opens the embedded store that it holds.
+pub async fn run_replacing(
+    live: Live,
+    listener: TcpListener,
+    access_log: AccessLog,
+    clock: Clock,
+    shutdown: impl Future<Output = ()>,
+    mut replacing: Option<Replacing>,
+) -> Result<(), AppError> {
     let needs_login = live.policy.client_types.iter().any(|c| c.login == LoginMode::Required);
     let live = Arc::new(ArcSwap::from_pointee(live));
     let start = live.load_full();
@@ -63,7 +78,13 @@ pub async fn run(
     let (sessions, signin) = match needs_login {
         true => {
             let store = Arc::new(match &config.store {
-                StoreSettings::Embedded(path) => Store::embedded(path, clock.clone())?,
+                StoreSettings::Embedded(path) => match replacing.take() {
+                    Some(old) => {
+                        old.take_over();
+                        embedded_once_released(path, &clock, config.limits.shutdown_grace).await?
+                    }
+                    None => Store::embedded(path, clock.clone())?,
+                },
                 StoreSettings::Redis(settings) => Store::redis_with(settings).await?,
             });
             warn_if_redis_forgets(&store).await;
@@ -85,7 +106,12 @@ pub async fn run(
         })?;
         let serve = crate::admin::socket::serve(socket, sessions.clone(), live.clone(), clock.clone());
         side_jobs.push(tokio::spawn(serve));
-        admin_socket = Some(path);
+        let inode =
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).map_err(|err| AppError::AdminSocket {
+                path: path.display().to_string(),
+                err,
+            })?);
+        admin_socket = Some((path, inode));
     }
     if let Some(path) = &config.source {
         let (refresh, asked) = crate::reload::Refresh::new(live.clone());
@@ -114,17 +140,29 @@ pub async fn run(
         side_jobs.push(tokio::spawn(reloader.run(std::future::pending())));
     }
     if let Some(address) = config.admin_listen {
-        let admin = TcpListener::bind(address)
-            .await
-            .map_err(|err| AppError::AdminListener { address, err })?;
-        tracing::info!(%address, "admin listener: /metrics, /healthz, /readyz");
-        let state = crate::admin::http::AdminState {
+        let state = Arc::new(crate::admin::http::AdminState {
             live: live.clone(),
             sessions: sessions.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
+        });
+        let admin = match TcpListener::bind(address).await {
+            Ok(admin) => Some(admin),
+            // The gateway being replaced holds it until it ends.
+            Err(err) if replacing.is_some() && err.kind() == std::io::ErrorKind::AddrInUse => None,
+            Err(err) => return Err(AppError::AdminListener { address, err }),
         };
-        side_jobs.push(tokio::spawn(crate::admin::http::serve(admin, Arc::new(state))));
+        let grace = config.limits.shutdown_grace;
+        side_jobs.push(tokio::spawn(async move {
+            let Some(admin) = (match admin {
+                Some(admin) => Some(admin),
+                None => bound_once_released(address, grace).await,
+            }) else {
+                return;
+            };
+            tracing::info!(%address, "admin listener: /metrics, /healthz, /readyz");
+            crate::admin::http::serve(admin, state).await
+        }));
     }
 
     let listen = listener.local_addr().unwrap_or(config.listen.address);
@@ -141,12 +179,60 @@ pub async fn run(
         metrics,
         clock,
     };
+    match replacing {
+        Some(old) => old.take_over(),
+        None => crate::upgrade::notify_systemd("READY=1"),
+    }
     let served = crate::proxy::serve(parts, listener, shutdown).await;
     side_jobs.iter().for_each(|job| job.abort());
-    if let Some(path) = admin_socket {
-        let _ = std::fs::remove_file(path);
+    // Unless a gateway replacing this one has made its own there since.
+    if let Some((path, inode)) = admin_socket {
+        let ours = std::fs::metadata(&path).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == inode);
+        if ours {
+            let _ = std::fs::remove_file(path);
+        }
     }
     Ok(served?)
+}
+
+/// How long past its `shutdown_grace` a gateway being replaced may take to
+/// let go of what it holds.
+const RELEASE_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The embedded store, once the gateway being replaced has let go of it
+/// (redb allows one process). New connections wait in the listening
+/// socket's queue meanwhile; none is refused.
+async fn embedded_once_released(
+    path: &std::path::Path,
+    clock: &Clock,
+    grace: std::time::Duration,
+) -> Result<Store, StoreError> {
+    let deadline = tokio::time::Instant::now() + grace + RELEASE_SLACK;
+    loop {
+        match Store::embedded(path, clock.clone()) {
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// The admin listener's address, once the gateway being replaced has let go of it.
+async fn bound_once_released(address: std::net::SocketAddr, grace: std::time::Duration) -> Option<TcpListener> {
+    let deadline = tokio::time::Instant::now() + grace + RELEASE_SLACK;
+    loop {
+        match TcpListener::bind(address).await {
+            Ok(listener) => return Some(listener),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(err) => {
+                tracing::error!(%address, error = %err, "cannot listen (admin.listen): no metrics or health checks here");
+                return None;
+            }
+        }
+    }
 }
 
 async fn warn_if_redis_forgets(store: &Store) {

@@ -55,6 +55,7 @@
 //! - [`app`]: a running gateway, assembled from its parts in one place.
 //! - [`demo`]: `portcullis demo`, a self-signed certificate and a demo CRM.
 //! - [`telemetry`]: logging setup (human or JSON lines).
+//! - [`upgrade`]: a new binary takes over the listening sockets (SIGUSR2).
 
 pub mod admin;
 pub mod app;
@@ -75,3 +76,4 @@ pub mod signin;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod upgrade;

@@ -77,6 +77,8 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             report(in_runtime(end_sessions(&config, command, &operator(&by))))
         }
         Command::Serve { config, audit_log, log } => {
+            // First, before any thread: it reads and clears the environment.
+            let inherited = portcullis::upgrade::Inherited::take();
             let audit = match audit_log.map(|path| open_append(&path)).transpose() {
                 Ok(file) => file,
                 Err(err) => {
@@ -84,7 +86,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                     return Err(ExitCode::FAILURE);
                 }
             };
-            run_async(log_format(log), audit, |log| serve(config.config, log))
+            run_async(log_format(log), audit, |log| serve(config.config, log, inherited))
         }
         Command::Store(StoreCommand::Export { config, out, by }) => {
             let config = load(&config.config)?;
@@ -262,20 +264,24 @@ where
     }
 }
 
-async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
+async fn serve(
+    path: PathBuf,
+    access_log: AccessLog,
+    mut inherited: portcullis::upgrade::Inherited,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot tell where this binary is")?;
     let (live, warnings) = Live::load_and_lint(&path, Some(portcullis::clock::now()))
         .map_err(|err| anyhow::anyhow!("{} is not valid:\n  {}", path.display(), err.lines().join("\n  ")))?;
     for warning in &warnings {
         tracing::warn!("check: {warning}");
     }
     let config = &live.config;
-    let listener = tokio::net::TcpListener::bind(config.listen.address)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen.address))?;
+    let listener = listen(&mut inherited, 0, config.listen.address, "").await?;
+    // Kept for the next upgrade: the listening sockets it hands over.
+    let mut handed = vec![std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?];
     if let Some(address) = config.listen.redirect_http {
-        let redirect = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address} (listen.redirect_http)"))?;
+        let redirect = listen(&mut inherited, 1, address, " (listen.redirect_http)").await?;
+        handed.push(std::os::fd::AsFd::as_fd(&redirect).try_clone_to_owned()?);
         tokio::spawn(portcullis::proxy::redirect::serve(
             redirect,
             config.listen.address.port(),
@@ -283,9 +289,24 @@ async fn serve(path: PathBuf, access_log: AccessLog) -> anyhow::Result<()> {
             std::future::pending(),
         ));
     }
+    tokio::spawn(portcullis::upgrade::on_signal(exe, handed));
     let clock = portcullis::clock::Clock::system();
-    portcullis::app::run(live, listener, access_log, clock, shutdown_signal()).await?;
+    let replacing = inherited.replacing();
+    portcullis::app::run_replacing(live, listener, access_log, clock, shutdown_signal(), replacing).await?;
     Ok(())
+}
+
+/// The socket the gateway being replaced handed over for `address`, else a new one.
+async fn listen(
+    inherited: &mut portcullis::upgrade::Inherited,
+    index: usize,
+    address: std::net::SocketAddr,
+    what: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    if let Some(listener) = inherited.listener(index, address) {
+        return Ok(tokio::net::TcpListener::from_std(listener)?);
+    }
+    (tokio::net::TcpListener::bind(address).await).with_context(|| format!("cannot listen on {address}{what}"))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

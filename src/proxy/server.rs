@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hyper::server::conn::{http1, http2};
@@ -59,6 +60,7 @@ pub async fn serve(parts: Parts, listener: TcpListener, shutdown: impl Future<Ou
         protocols: Arc::new(Protocols::new(&limits)),
         limits: limits.clone(),
         connections: Arc::new(Semaphore::new(limits.max_connections)),
+        draining: Arc::new(AtomicBool::new(false)),
     };
     let listener = listener.into_std()?;
     // Workers stop accepting when `stop` fires, then drain their connections.
@@ -104,6 +106,10 @@ pub async fn serve(parts: Parts, listener: TcpListener, shutdown: impl Future<Ou
     Ok(())
 }
 
+/// How long connections get, once the gateway stops, to hear that they
+/// close with an answer before idle ones are ended.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
@@ -116,6 +122,8 @@ struct Shared {
     limits: Limits,
     /// One cap on open connections across all workers.
     connections: Arc<Semaphore>,
+    /// Shutting down: answers close their connections.
+    draining: Arc<AtomicBool>,
 }
 
 struct Worker {
@@ -165,6 +173,7 @@ impl Worker {
                 protocols: self.shared.protocols.clone(),
                 gateway: self.gateway.clone(),
                 limits: limits.clone(),
+                draining: self.shared.draining.clone(),
             };
             let shutdown = notify.subscribe();
             let done = done.clone();
@@ -175,13 +184,22 @@ impl Worker {
             });
         }
         drop(listener);
-        let _ = notify.send(());
         drop(done);
-        if tokio::time::timeout(limits.shutdown_grace, all_done.recv())
-            .await
-            .is_err()
-        {
-            tracing::warn!("grace period over; cutting the remaining connections");
+        // Draining: every HTTP/1 answer now says `Connection: close`, so
+        // that a client hears it before its connection ends (closing an idle
+        // keep-alive connection races with the client's next request, which
+        // would fail). Those still open after DRAIN end as soon as they are
+        // idle; HTTP/2 has GOAWAY for this.
+        self.shared.draining.store(true, Ordering::Relaxed);
+        let drain = DRAIN.min(limits.shutdown_grace);
+        if tokio::time::timeout(drain, all_done.recv()).await.is_err() {
+            let _ = notify.send(());
+            if tokio::time::timeout(limits.shutdown_grace, all_done.recv())
+                .await
+                .is_err()
+            {
+                tracing::warn!("grace period over; cutting the remaining connections");
+            }
         }
     }
 }
@@ -218,6 +236,7 @@ struct Connection {
     protocols: Arc<Protocols>,
     gateway: Arc<Gateway>,
     limits: Limits,
+    draining: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -256,10 +275,18 @@ impl Connection {
             upgrade: upgrade.clone(),
         });
         let gateway = self.gateway;
+        let draining = self.draining;
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
             let info = info.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(req, &info).await) }
+            let draining = draining.clone();
+            async move {
+                let mut response = gateway.handle(req, &info).await;
+                if !h2 && draining.load(Ordering::Relaxed) {
+                    (response.headers_mut()).insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let result = if h2 {
             let conn = self.protocols.h2.serve_connection(TokioIo::new(tls), service);

@@ -28,3 +28,4 @@ mod sessions;
 mod sso;
 mod store;
 mod support;
+mod upgrade;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -238,6 +238,20 @@ impl TestClient {
                 .expect("request through the gateway failed"),
         )
         .await
+    }
+
+    /// Send, and read the whole answer; `Err` says why either failed.
+    pub async fn try_send(&self, request: Request<()>) -> Result<StatusCode, String> {
+        let (parts, ()) = request.into_parts();
+        let request = Request::from_parts(parts, Empty::new().boxed());
+        let response = self.client.request(request).await.map_err(|e| format!("{e:?}"))?;
+        let status = response.status();
+        response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?;
+        Ok(status)
     }
 
     /// Send with a complete body; return the response unread.
