@@ -90,6 +90,8 @@ pub enum Outcome {
     StepUp,
     /// Refused by the policy.
     Denied,
+    /// A route's quota was used up (429).
+    Quota,
     /// One of the gateway's own pages.
     Portal,
     /// Malformed, or the store or upstream failed.
@@ -103,6 +105,7 @@ impl Outcome {
             Outcome::Login => "login",
             Outcome::StepUp => "step_up",
             Outcome::Denied => "deny",
+            Outcome::Quota => "quota",
             Outcome::Portal => "portal",
             Outcome::Error => "error",
         }

@@ -45,11 +45,18 @@ pub type Decision = Result<Permit, Refusal>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permit {
     grant: Grant,
+    /// The route rules with a quota that some reading of the request
+    /// matched: each counts it before it is forwarded.
+    quotas: Vec<RouteId>,
 }
 
 impl Permit {
     pub fn grant(&self) -> &Grant {
         &self.grant
+    }
+
+    pub fn quotas(&self) -> &[RouteId] {
+        &self.quotas
     }
 }
 
@@ -77,6 +84,7 @@ pub enum Refusal {
 
 fn allow(access: Source, route: Option<RouteId>) -> Decision {
     Ok(Permit {
+        quotas: Vec::new(),
         grant: Grant { access, route },
     })
 }
@@ -213,6 +221,7 @@ pub fn decide_reading<'r>(
     now: SystemTime,
 ) -> (Decision, Facts<'r>) {
     let mut worst: Option<(Decision, Facts<'r>)> = None;
+    let mut quotas: Vec<RouteId> = Vec::new();
     for path in &reading.paths {
         for method in &reading.methods {
             let facts = Facts {
@@ -222,10 +231,17 @@ pub fn decide_reading<'r>(
                 path,
             };
             let decision = decide(policy, &facts, principal, now);
+            let route = decision.as_ref().ok().and_then(|p| p.grant.route);
+            if let Some(route) = route.filter(|r| policy.routes[*r].quota.is_some() && !quotas.contains(r)) {
+                quotas.push(route);
+            }
             if worst.as_ref().is_none_or(|(w, _)| severity(&decision) > severity(w)) {
                 worst = Some((decision, facts));
             }
         }
+    }
+    if let Some((Ok(permit), _)) = &mut worst {
+        permit.quotas = quotas;
     }
     // A reading always has a path and a method; deny should one ever not.
     static NONE: Method = Method::GET;

@@ -54,6 +54,15 @@ impl Policy {
                 if let Some(i) = grant.route {
                     text.push_str(&format!("; {} lets it pass", route_text(i)));
                 }
+                for i in permit.quotas() {
+                    if let Some(quota) = &self.routes[*i].quota {
+                        text.push_str(&format!(
+                            "; {} counts it against a quota of {} (past it: 429 until the window ends)",
+                            route_text(*i),
+                            quota.describe()
+                        ));
+                    }
+                }
                 text
             }
             Err(Refusal::Login) => format!("login: client type {client} requires signing in at the gateway first"),

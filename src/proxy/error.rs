@@ -63,6 +63,13 @@ pub enum GatewayError {
     /// The directory that checks passwords did not answer: fail closed.
     #[error("directory unavailable: {0}")]
     DirectoryUnavailable(String),
+    /// `routes[route]`'s quota is used up until `resets`.
+    #[error("quota of routes[{route}] reached ({quota}) until {}", humantime::format_rfc3339_seconds(*.resets))]
+    QuotaReached {
+        route: crate::policy::RouteId,
+        quota: String,
+        resets: std::time::SystemTime,
+    },
 }
 
 /// Whose fault it was: decides the log level and helps the reader of a log.
@@ -90,6 +97,7 @@ impl GatewayError {
             GatewayError::StoreUnavailable(_) | GatewayError::DirectoryUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            GatewayError::QuotaReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
@@ -112,6 +120,7 @@ impl GatewayError {
             | GatewayError::FormTooLarge
             | GatewayError::BodyTooLarge(_) => Fault::Client,
             GatewayError::StoreUnavailable(_) => Fault::Gateway,
+            GatewayError::QuotaReached { .. } => Fault::Client,
             GatewayError::DirectoryUnavailable(_) => Fault::Upstream,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => Fault::Upstream,
         }
@@ -143,6 +152,11 @@ impl GatewayError {
             GatewayError::UpstreamUnreachable(_) => text(&t.unreachable_title, &t.unreachable),
             GatewayError::UpstreamTimeout(_) => text(&t.slow_title, &t.slow),
             GatewayError::NotFound => text(&t.not_found_title, &t.not_found),
+            GatewayError::QuotaReached { resets, .. } => {
+                let at = humantime::format_rfc3339_seconds(*resets).to_string().replace('T', " ");
+                let at = format!("{} UTC", at.trim_end_matches('Z'));
+                (&t.quota_title, crate::i18n::fill(&t.quota_reached, &[("time", &at)]))
+            }
         }
     }
 }

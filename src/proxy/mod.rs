@@ -14,6 +14,7 @@ pub mod framing;
 pub mod headers;
 pub mod pipeline;
 pub mod proxy_protocol;
+mod quota;
 pub mod redirect;
 mod request;
 pub mod server;

@@ -169,6 +169,7 @@ impl Gateway {
                     GatewayError::Denied { .. } => Outcome::Denied,
                     GatewayError::LoginRequired => Outcome::Login,
                     GatewayError::StepUpRequired => Outcome::StepUp,
+                    GatewayError::QuotaReached { .. } => Outcome::Quota,
                     _ => Outcome::Error,
                 };
                 self.error_response(&err, &ctx, &live, language.as_ref())
@@ -308,6 +309,14 @@ impl Gateway {
             Err(refusal) => return Err(refused(policy, refusal, &facts, &reading, &principal, ctx.id)),
         };
 
+        // 4b. quotas: counted across gateways, before anything is forwarded
+        let user = match &principal {
+            Principal::User { name, .. } => Some(*name),
+            Principal::Anonymous => None,
+        };
+        let store = self.signin.as_ref().map(|s| &*s.store);
+        super::quota::count(store, policy, &permit, (user, ctx.client.ip), now).await?;
+
         // 5. forward: what the CRM could misread removed, ours added (or,
         //    to a forward-auth question, the answer: yes, and who)
         let identity = match &principal {
@@ -428,6 +437,17 @@ impl Gateway {
         let status = err.status();
         let id = ctx.id.to_string();
         let reference = format!("{} · {}", fill(&t.reference, &[("id", &id)]), status.as_u16());
-        portal::views::message(frame, status, vec![message], Some(reference)).map(Either::Right)
+        let mut response = portal::views::message(frame, status, vec![message], Some(reference));
+        if let GatewayError::QuotaReached { resets, .. } = err {
+            let wait = resets
+                .duration_since(self.clock.now())
+                .unwrap_or_default()
+                .as_secs()
+                .max(1);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        response.map(Either::Right)
     }
 }

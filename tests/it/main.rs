@@ -21,6 +21,7 @@ mod passkeys;
 mod policy;
 mod provisioning;
 mod proxy;
+mod quotas;
 mod reload;
 mod scale;
 mod screens;

@@ -23,8 +23,8 @@ pub use auth::RawAuth;
 pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, SmtpSecurity};
 pub use directory::RawDirectory;
 pub use policy::{
-    Factor, LoginMode, PasswordFrom, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch, RawMatch,
-    RawNetList, RawPasskeys, RawRoute, RawUser, Server,
+    Factor, LoginMode, PasswordFrom, QuotaPer, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch,
+    RawMatch, RawNetList, RawPasskeys, RawQuota, RawRoute, RawUser, Server,
 };
 pub use providers::{Admit, RawProvider};
 

@@ -150,6 +150,32 @@ pub struct RawRoute {
     pub networks: Option<Vec<String>>,
     /// Only with a second factor completed within this long.
     pub step_up: Option<HumanDuration>,
+    /// At most this many requests in each window, counted in the store
+    /// across gateways.
+    pub quota: Option<RawQuota>,
+}
+
+/// `quota: { requests: 5, every: 24h }` on a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub requests: u64,
+    /// Windows start at whole multiples of this since 1970 (UTC): `24h`
+    /// resets at midnight UTC, `1h` on the hour.
+    pub every: HumanDuration,
+    #[serde(default)]
+    pub per: QuotaPer,
+}
+
+/// Whose requests a quota counts together.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaPer {
+    /// Each signed-in user's (anonymous requests: each address's).
+    #[default]
+    User,
+    /// Each client address's.
+    Address,
 }
 
 /// Where a user's password is checked.

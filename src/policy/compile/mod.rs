@@ -198,10 +198,27 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
             .as_ref()
             .map(|list| c.net_list(&RawNetList::List(list.clone()), &format!("{path}.networks")));
         let networks = networks.flatten();
-        if !deny_all && allow_groups.is_none() && networks.is_none() && r.step_up.is_none() {
+        if !deny_all && allow_groups.is_none() && networks.is_none() && r.step_up.is_none() && r.quota.is_none() {
             c.problem(
                 &path,
-                "does nothing: give it allow_groups, deny: all, networks or step_up".into(),
+                "does nothing: give it allow_groups, deny: all, networks, step_up or quota".into(),
+            );
+        }
+        let quota = r.quota.as_ref().map(|q| crate::policy::Quota {
+            requests: q.requests,
+            every: q.every.0,
+            per: q.per,
+        });
+        if quota.is_some_and(|q| q.requests == 0) {
+            c.problem(
+                &format!("{path}.quota.requests"),
+                "is 0: nobody could pass; say deny: all instead".into(),
+            );
+        }
+        if quota.is_some_and(|q| q.every < std::time::Duration::from_secs(1)) {
+            c.problem(
+                &format!("{path}.quota.every"),
+                "must be at least 1s, like 1h or 24h".into(),
             );
         }
         routes.push(Route {
@@ -212,7 +229,20 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
             deny_all,
             networks,
             step_up: r.step_up.map(|d| d.0),
+            quota,
         });
+    }
+    let signs_in = client_types
+        .iter()
+        .any(|t| t.login == crate::config::raw::LoginMode::Required);
+    for (i, _) in routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.quota.is_some() && !signs_in)
+    {
+        let message =
+            "quotas are counted in the store, which a gateway where no client type signs in does not open".to_owned();
+        c.problem(&format!("routes[{i}].quota"), message);
     }
     // Case-insensitively: on IIS `/Billing` is `/billing`, and on other
     // servers a rule that also covers `/BILLING` only refuses more.

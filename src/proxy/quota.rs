@@ -1,0 +1,54 @@
+//! Phase 4b, quotas: a request that route rules with a `quota` let through
+//! is counted in the store (so every gateway on it counts together) in the
+//! window it falls in, once per rule, before it is forwarded. Past the
+//! limit it gets a 429 page that says when the window ends; the store
+//! down, it is refused (503), never let through uncounted.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use super::GatewayError;
+use crate::policy::{Permit, Policy, QuotaPer};
+use crate::store::Store;
+
+/// Count this request against every quota `permit` names.
+pub(super) async fn count(
+    store: Option<&Store>,
+    policy: &Policy,
+    permit: &Permit,
+    (user, ip): (Option<&str>, IpAddr),
+    now: SystemTime,
+) -> Result<(), GatewayError> {
+    for route in permit.quotas() {
+        let Some(quota) = policy.routes[*route].quota else {
+            continue;
+        };
+        let Some(store) = store else {
+            // `check` refuses quotas where there is no store; fail closed.
+            let why = "quotas are counted in the store, and this gateway has none";
+            return Err(GatewayError::StoreUnavailable(why.into()));
+        };
+        let who = match (quota.per, user) {
+            (QuotaPer::User, Some(user)) => format!("user {user}"),
+            _ => format!("address {ip}"),
+        };
+        let (window, resets) = quota.window(now);
+        let key = format!("quota:{route}:{window}:{who}");
+        let hits = store
+            .count(&key, quota.every)
+            .await
+            .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
+        if hits > quota.requests {
+            let resets_at = humantime::format_rfc3339_seconds(resets);
+            if hits == quota.requests + 1 {
+                tracing::warn!(target: "audit", event = "quota.reached", route = route.index(), who, limit = %quota.describe(), resets = %resets_at);
+            }
+            return Err(GatewayError::QuotaReached {
+                route: *route,
+                quota: quota.describe(),
+                resets,
+            });
+        }
+    }
+    Ok(())
+}
