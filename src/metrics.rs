@@ -125,6 +125,8 @@ pub struct RequestCounts {
     latency: Histogram,
     upstream_latency: Histogram,
     upstream_errors: u64,
+    /// Refusals of report-only rules, not enforced.
+    report_only: u64,
 }
 
 impl RequestMetrics {
@@ -147,6 +149,12 @@ impl RequestMetrics {
         if failed {
             counts.upstream_errors += 1;
         }
+    }
+
+    /// A report-only rule would have refused a request (it went through).
+    pub fn would_refuse(&self) {
+        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        counts.report_only += 1;
     }
 
     fn snapshot(&self) -> RequestCounts {
@@ -195,6 +203,7 @@ pub fn render(shared: &Metrics, active_sessions: Option<u64>) -> String {
         total.latency.add(&counts.latency);
         total.upstream_latency.add(&counts.upstream_latency);
         total.upstream_errors += counts.upstream_errors;
+        total.report_only += counts.report_only;
     }
     let mut out = String::new();
     out.push_str("# HELP portcullis_requests_total Requests by what the gateway did with them.\n");
@@ -248,6 +257,11 @@ pub fn render(shared: &Metrics, active_sessions: Option<u64>) -> String {
             "sharing_signals_total",
             "Sign-ins while the account had a live session from another network.",
             shared.sharing_signals.get(),
+        ),
+        (
+            "report_only_refusals_total",
+            "Requests a report-only route rule (mode: report) would have refused; they were let through.",
+            total.report_only,
         ),
     ];
     for (name, help, value) in counters {

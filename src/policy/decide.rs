@@ -48,6 +48,8 @@ pub struct Permit {
     /// The route rules with a quota that some reading of the request
     /// matched: each counts it before it is forwarded.
     quotas: Vec<RouteId>,
+    /// What report-only rules (`mode: report`) would have refused it for.
+    reported: Vec<Deny>,
 }
 
 impl Permit {
@@ -57,6 +59,11 @@ impl Permit {
 
     pub fn quotas(&self) -> &[RouteId] {
         &self.quotas
+    }
+
+    /// Refusals of report-only rules, recorded and not enforced.
+    pub fn reported(&self) -> &[Deny] {
+        &self.reported
     }
 }
 
@@ -82,9 +89,10 @@ pub enum Refusal {
     Deny(Deny),
 }
 
-fn allow(access: Source, route: Option<RouteId>) -> Decision {
+fn allow(access: Source, route: Option<RouteId>, reported: Vec<Deny>) -> Decision {
     Ok(Permit {
         quotas: Vec::new(),
+        reported,
         grant: Grant { access, route },
     })
 }
@@ -162,8 +170,9 @@ pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now
                     })
                 }
             };
-            match route(policy, facts, None) {
-                Ok(RouteOutcome::Pass(route)) => allow(access, route),
+            let (outcome, reported) = route(policy, facts, None);
+            match outcome {
+                Ok(RouteOutcome::Pass(route)) => allow(access, route, reported),
                 Ok(RouteOutcome::StepUp { route, .. }) => deny(Deny::RouteNeedsLogin { route }),
                 Err(why) => deny(why),
             }
@@ -191,14 +200,15 @@ pub fn decide(policy: &Policy, facts: &Facts<'_>, principal: &Principal<'_>, now
                     return deny(Deny::ReadOnly { source: source.clone() });
                 }
             }
-            match route(policy, facts, Some(&user.groups)) {
-                Ok(RouteOutcome::Pass(route)) => allow(access, route),
+            let (outcome, reported) = route(policy, facts, Some(&user.groups));
+            match outcome {
+                Ok(RouteOutcome::Pass(route)) => allow(access, route, reported),
                 Ok(RouteOutcome::StepUp { route, within }) => {
                     let fresh = second_factor_at
                         .and_then(|at| now.duration_since(at).ok())
                         .is_some_and(|age| age <= within);
                     match fresh {
-                        true => allow(access, Some(route)),
+                        true => allow(access, Some(route), reported),
                         false => Err(Refusal::StepUp { within, route }),
                     }
                 }
@@ -222,6 +232,7 @@ pub fn decide_reading<'r>(
 ) -> (Decision, Facts<'r>) {
     let mut worst: Option<(Decision, Facts<'r>)> = None;
     let mut quotas: Vec<RouteId> = Vec::new();
+    let mut reported: Vec<Deny> = Vec::new();
     for path in &reading.paths {
         for method in &reading.methods {
             let facts = Facts {
@@ -235,6 +246,11 @@ pub fn decide_reading<'r>(
             if let Some(route) = route.filter(|r| policy.routes[*r].quota.is_some() && !quotas.contains(r)) {
                 quotas.push(route);
             }
+            for deny in decision.as_ref().map_or(&[][..], Permit::reported) {
+                if !reported.contains(deny) {
+                    reported.push(deny.clone());
+                }
+            }
             if worst.as_ref().is_none_or(|(w, _)| severity(&decision) > severity(w)) {
                 worst = Some((decision, facts));
             }
@@ -242,6 +258,7 @@ pub fn decide_reading<'r>(
     }
     if let Some((Ok(permit), _)) = &mut worst {
         permit.quotas = quotas;
+        permit.reported = reported;
     }
     // A reading always has a path and a method; deny should one ever not.
     static NONE: Method = Method::GET;
@@ -309,20 +326,38 @@ enum RouteOutcome {
 }
 
 /// The first route rule matching path, method and client type applies.
-fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[GroupId]>) -> Result<RouteOutcome, Deny> {
+/// The first route rule that matches and is enforced, and what it says;
+/// with what report-only rules that match before it would have refused
+/// (they are recorded, never enforced, and never stand in for a later rule).
+fn route(policy: &Policy, facts: &Facts<'_>, groups: Option<&[GroupId]>) -> (Result<RouteOutcome, Deny>, Vec<Deny>) {
+    let mut reported = Vec::new();
     if policy.routes.is_empty() {
-        return Ok(RouteOutcome::Pass(None));
+        return (Ok(RouteOutcome::Pass(None)), reported);
     }
     let matching = policy.route_paths.matches(facts.path);
-    let first = matching.iter().find(|i| {
+    let applying = matching.iter().map(RouteId).filter(|i| {
         let r = &policy.routes[*i];
         r.methods.as_ref().is_none_or(|ms| ms.contains(facts.method))
             && r.client_types.as_ref().is_none_or(|cs| cs.contains(&facts.client))
     });
-    let Some(i) = first.map(RouteId) else {
-        return Ok(RouteOutcome::Pass(None));
-    };
-    let r = &policy.routes[i];
+    for i in applying {
+        let says = restrictions(&policy.routes[i], i, facts, groups);
+        match (policy.routes[i].report, says) {
+            (true, Err(deny)) => reported.push(deny),
+            (true, Ok(_)) => {}
+            (false, says) => return (says, reported),
+        }
+    }
+    (Ok(RouteOutcome::Pass(None)), reported)
+}
+
+/// What route rule `i` says of a request it matches.
+fn restrictions(
+    r: &super::Route,
+    i: RouteId,
+    facts: &Facts<'_>,
+    groups: Option<&[GroupId]>,
+) -> Result<RouteOutcome, Deny> {
     if r.deny_all {
         return Err(Deny::RouteDenied { route: i });
     }

@@ -21,28 +21,12 @@ impl Policy {
     /// The decision in words, naming the setting that made it — what
     /// `portcullis explain` prints and what the audit log records.
     pub fn explain(&self, decision: &Decision, facts: &Facts<'_>, user: Option<&str>) -> String {
-        let ip = facts.ip;
-        let client = &self.client_types[facts.client].name;
-        let access_text = |source: &Source| -> String {
-            let setting = self.source_path(source, user, facts.client);
-            match self.access_of(source, user, facts.client) {
-                Some(access) => format!("{setting} ({})", access.describe()),
-                None => setting,
-            }
-        };
-        let route_text = |i: RouteId| -> String {
-            let r = &self.routes[i];
-            let paths = if r.paths.is_empty() {
-                "every path".to_string()
-            } else {
-                r.paths.join(", ")
-            };
-            format!("routes[{}] ({paths})", i.index())
-        };
+        let (ip, client) = (facts.ip, &self.client_types[facts.client].name);
         match decision {
             Ok(permit) => {
                 let grant = permit.grant();
-                let mut text = format!("allow: {} includes {ip}", access_text(&grant.access));
+                let access = self.access_words(&grant.access, user, facts.client);
+                let mut text = format!("allow: {access} includes {ip}");
                 if let Source::Exemption(i) = &grant.access {
                     let e = &self.exemptions[*i];
                     text.push_str(&format!(
@@ -52,16 +36,22 @@ impl Policy {
                     ));
                 }
                 if let Some(i) = grant.route {
-                    text.push_str(&format!("; {} lets it pass", route_text(i)));
+                    text.push_str(&format!("; {} lets it pass", self.route_words(i)));
                 }
                 for i in permit.quotas() {
                     if let Some(quota) = &self.routes[*i].quota {
                         text.push_str(&format!(
                             "; {} counts it against a quota of {} (past it: 429 until the window ends)",
-                            route_text(*i),
+                            self.route_words(*i),
                             quota.describe()
                         ));
                     }
+                }
+                for deny in permit.reported() {
+                    text.push_str(&format!(
+                        "; report-only, not enforced: {}",
+                        self.deny_words(deny, facts, user)
+                    ));
                 }
                 text
             }
@@ -69,7 +59,7 @@ impl Policy {
             Err(Refusal::StepUp { within, route }) => {
                 let mut text = format!(
                     "step-up: {} requires a second factor within {}",
-                    route_text(*route),
+                    self.route_words(*route),
                     humantime::format_duration(*within)
                 );
                 if let Some((name, u)) = user.and_then(|name| Some((name, self.users.get(name)?))) {
@@ -77,59 +67,79 @@ impl Policy {
                 }
                 text
             }
-            Err(Refusal::Deny(deny)) => {
-                let why = match deny {
-                    Deny::NoAccountFromNetwork => {
-                        format!("no users, groups, access or exemptions setting for client type {client} includes {ip}")
-                    }
-                    Deny::UnknownUser => format!("users has no user {:?}", user.unwrap_or("")),
-                    Deny::Disabled => format!("users.{}.disabled is true", user.unwrap_or("")),
-                    Deny::Expired { at } => format!(
-                        "users.{}.expires ({}) has passed",
-                        user.unwrap_or(""),
-                        humantime::format_rfc3339_seconds(*at)
-                    ),
-                    Deny::Network {
-                        source: Source::Nothing,
-                    } => self.source_path(&Source::Nothing, user, facts.client),
-                    Deny::Network { source } => format!("{} does not include {ip}", access_text(source)),
-                    Deny::ReadOnly { source } => {
-                        let setting = match source {
-                            Source::User => format!("users.{}.read_only", user.unwrap_or("")),
-                            Source::Groups(g) => format!("groups.{}.read_only", self.group_name(g[0])),
-                            other => self.source_path(other, user, facts.client),
-                        };
-                        format!("{setting} allows only GET and HEAD, not {}", facts.method)
-                    }
-                    Deny::RouteDenied { route } => format!("{} denies all", route_text(*route)),
-                    Deny::RouteGroups { route } => {
-                        let groups = self.routes[*route]
-                            .allow_groups
-                            .iter()
-                            .flatten()
-                            .map(|g| self.group_name(*g))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        format!("{} allows only groups {groups}", route_text(*route))
-                    }
-                    Deny::RouteNetwork { route } => {
-                        let nets = self.routes[*route]
-                            .networks
-                            .as_ref()
-                            .map(Access::describe)
-                            .unwrap_or_default();
-                        format!("{} requires {nets}, not {ip}", route_text(*route))
-                    }
-                    Deny::RouteNeedsLogin { route } => {
-                        format!(
-                            "{} requires a second factor, but client type {client} has no login",
-                            route_text(*route)
-                        )
-                    }
-                };
-                format!("deny: {why}")
-            }
+            Err(Refusal::Deny(deny)) => format!("deny: {}", self.deny_words(deny, facts, user)),
         }
+    }
+
+    /// Why `deny`, naming the setting.
+    pub fn deny_words(&self, deny: &Deny, facts: &Facts<'_>, user: Option<&str>) -> String {
+        let (ip, client) = (facts.ip, &self.client_types[facts.client].name);
+        match deny {
+            Deny::NoAccountFromNetwork => {
+                format!("no users, groups, access or exemptions setting for client type {client} includes {ip}")
+            }
+            Deny::UnknownUser => format!("users has no user {:?}", user.unwrap_or("")),
+            Deny::Disabled => format!("users.{}.disabled is true", user.unwrap_or("")),
+            Deny::Expired { at } => format!(
+                "users.{}.expires ({}) has passed",
+                user.unwrap_or(""),
+                humantime::format_rfc3339_seconds(*at)
+            ),
+            Deny::Network {
+                source: Source::Nothing,
+            } => self.source_path(&Source::Nothing, user, facts.client),
+            Deny::Network { source } => {
+                format!(
+                    "{} does not include {ip}",
+                    self.access_words(source, user, facts.client)
+                )
+            }
+            Deny::ReadOnly { source } => {
+                let setting = match source {
+                    Source::User => format!("users.{}.read_only", user.unwrap_or("")),
+                    Source::Groups(g) => format!("groups.{}.read_only", self.group_name(g[0])),
+                    other => self.source_path(other, user, facts.client),
+                };
+                format!("{setting} allows only GET and HEAD, not {}", facts.method)
+            }
+            Deny::RouteDenied { route } => format!("{} denies all", self.route_words(*route)),
+            Deny::RouteGroups { route } => {
+                let groups = (self.routes[*route].allow_groups.iter().flatten())
+                    .map(|g| self.group_name(*g))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{} allows only groups {groups}", self.route_words(*route))
+            }
+            Deny::RouteNetwork { route } => {
+                let nets = (self.routes[*route].networks.as_ref())
+                    .map(Access::describe)
+                    .unwrap_or_default();
+                format!("{} requires {nets}, not {ip}", self.route_words(*route))
+            }
+            Deny::RouteNeedsLogin { route } => format!(
+                "{} requires a second factor, but client type {client} has no login",
+                self.route_words(*route)
+            ),
+        }
+    }
+
+    /// The setting an access came from, with its networks.
+    fn access_words(&self, source: &Source, user: Option<&str>, client: ClientTypeId) -> String {
+        let setting = self.source_path(source, user, client);
+        match self.access_of(source, user, client) {
+            Some(access) => format!("{setting} ({})", access.describe()),
+            None => setting,
+        }
+    }
+
+    /// `routes[2] (/billing/**)`.
+    fn route_words(&self, i: RouteId) -> String {
+        let r = &self.routes[i];
+        let paths = match r.paths.is_empty() {
+            true => "every path".to_string(),
+            false => r.paths.join(", "),
+        };
+        format!("routes[{}] ({paths})", i.index())
     }
 
     /// [`Policy::explain`] for a decision made under a reading of the

@@ -109,7 +109,7 @@ pub fn lint(raw: &RawConfig, policy: &Policy, hosts: &ServedNames, now: SystemTi
     for (j, later) in policy.routes.iter().enumerate() {
         let shadow = policy.routes[..j]
             .iter()
-            .position(|earlier| covers_route(earlier, later));
+            .position(|earlier| !earlier.report && covers_route(earlier, later));
         if let Some(i) = shadow {
             warn(
                 format!("routes[{j}]"),

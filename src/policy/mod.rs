@@ -253,6 +253,8 @@ pub struct Route {
     networks: Option<Access>,
     pub step_up: Option<Duration>,
     pub quota: Option<Quota>,
+    /// `mode: report`: what it would refuse is recorded, not refused.
+    pub report: bool,
 }
 
 /// At most `requests` in each window of `every` (windows start at whole
@@ -418,3 +420,5 @@ fn strip_port(host: &str) -> &str {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routes;

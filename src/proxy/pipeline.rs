@@ -309,11 +309,27 @@ impl Gateway {
             Err(refusal) => return Err(refused(policy, refusal, &facts, &reading, &principal, ctx.id)),
         };
 
-        // 4b. quotas: counted across gateways, before anything is forwarded
+        // 4a. report-only rules: what they would refuse is recorded, not refused
         let user = match &principal {
             Principal::User { name, .. } => Some(*name),
             Principal::Anonymous => None,
         };
+        for deny in permit.reported() {
+            self.metrics.would_refuse();
+            tracing::warn!(
+                target: "audit",
+                event = "request.would_deny",
+                request_id = %ctx.id,
+                user = user.unwrap_or("-"),
+                client_ip = %facts.ip,
+                client_type = %policy.client_types[facts.client].name,
+                method = %facts.method,
+                path = facts.path,
+                reason = %policy.deny_words(deny, &facts, user),
+            );
+        }
+
+        // 4b. quotas: counted across gateways, before anything is forwarded
         let store = self.signin.as_ref().map(|s| &*s.store);
         super::quota::count(store, policy, &permit, (user, ctx.client.ip), now).await?;
 

@@ -9,6 +9,7 @@ mod browser;
 mod codes;
 mod crm_reading;
 mod crm_servers;
+mod data_guards;
 mod deploy;
 mod directory;
 mod forward_auth;
@@ -21,7 +22,7 @@ mod passkeys;
 mod policy;
 mod provisioning;
 mod proxy;
-mod quotas;
+
 mod reload;
 mod scale;
 mod screens;

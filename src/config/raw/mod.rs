@@ -24,7 +24,7 @@ pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, 
 pub use directory::RawDirectory;
 pub use policy::{
     Factor, LoginMode, PasswordFrom, QuotaPer, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch,
-    RawMatch, RawNetList, RawPasskeys, RawQuota, RawRoute, RawUser, Server,
+    RawMatch, RawNetList, RawPasskeys, RawQuota, RawRoute, RawUser, RouteMode, Server,
 };
 pub use providers::{Admit, RawProvider};
 

@@ -153,6 +153,18 @@ pub struct RawRoute {
     /// At most this many requests in each window, counted in the store
     /// across gateways.
     pub quota: Option<RawQuota>,
+    /// `report`: try the rule in production: what it would refuse is
+    /// audited and counted, and let through as if the rule were not there.
+    #[serde(default)]
+    pub mode: RouteMode,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteMode {
+    #[default]
+    Enforce,
+    Report,
 }
 
 /// `quota: { requests: 5, every: 24h }` on a route.

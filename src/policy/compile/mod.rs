@@ -215,6 +215,12 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
                 "is 0: nobody could pass; say deny: all instead".into(),
             );
         }
+        if r.mode == crate::config::raw::RouteMode::Report && (r.step_up.is_some() || quota.is_some()) {
+            let message = "mode: report records the refusals of allow_groups, networks and deny: all; \
+                           step_up and quota cannot be tried that way"
+                .to_owned();
+            c.problem(&format!("{path}.mode"), message);
+        }
         if quota.is_some_and(|q| q.every < std::time::Duration::from_secs(1)) {
             c.problem(
                 &format!("{path}.quota.every"),
@@ -230,6 +236,7 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
             networks,
             step_up: r.step_up.map(|d| d.0),
             quota,
+            report: r.mode == crate::config::raw::RouteMode::Report,
         });
     }
     let signs_in = client_types

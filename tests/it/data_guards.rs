@@ -73,3 +73,66 @@ async fn alice_may_export_three_times_an_hour_on_all_gateways_together_then_wait
     assert_eq!(alice.get("/reports/export").await.status, 200);
     assert_eq!(exports(&office), 5);
 }
+
+/// Ops try a rule before turning it on: `mode: report` on "the admin area
+/// only from the office". Requests from elsewhere still reach the CRM,
+/// and each is in the audit trail with the refusal it would have been,
+/// and counted in the metrics. The real binary, its audit trail and its
+/// admin listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_only_rule_lets_requests_through_and_records_each_one_it_would_refuse() {
+    use crate::support::pki::TestPki;
+    use crate::support::process::Process;
+    use crate::support::redis::free_port;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = crate::support::RecordingUpstream::start().await;
+    let pki = TestPki::new();
+    let (port, admin) = (free_port(), free_port());
+    let yaml = format!(
+        "listen: {{ address: \"127.0.0.1:{port}\", tls: {{ cert: server.pem, key: server.key }} }}\n\
+         upstream: {{ url: \"{}\" }}\n\
+         admin: {{ listen: \"127.0.0.1:{admin}\" }}\n\
+         networks: {{ here: [127.0.0.0/8], office: [10.1.0.0/16] }}\n\
+         client_types: {{ web: {{ login: passthrough }} }}\n\
+         access: {{ web: [here] }}\n\
+         routes:\n  - {{ paths: [\"/admin/**\"], networks: [office], mode: report }}\n",
+        upstream.url()
+    );
+    std::fs::write(pki.path().join("portcullis.yaml"), yaml).unwrap();
+    let _gateway = Process::start_logged(
+        &["serve", "--config", "portcullis.yaml", "--audit-log", "audit.jsonl"],
+        ([127, 0, 0, 1], port).into(),
+        pki.path(),
+        std::process::Stdio::null(),
+        std::process::Stdio::null(),
+    );
+    let client = crate::support::gateway::TestClient::trusting(&pki);
+    for path in ["/admin/users", "/admin/settings", "/contacts"] {
+        let answer = client.get(&format!("https://localhost:{port}{path}")).await;
+        assert_eq!(answer.status, 200, "{path} reaches the CRM");
+    }
+    assert_eq!(upstream.seen().len(), 3);
+
+    let audit = std::fs::read_to_string(pki.path().join("audit.jsonl")).unwrap();
+    let would: Vec<serde_json::Value> = (audit.lines())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "request.would_deny")
+        .collect();
+    let paths: Vec<&str> = would.iter().filter_map(|e| e["path"].as_str()).collect();
+    assert_eq!(paths, ["/admin/users", "/admin/settings"], "{audit}");
+    let reason = would[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("routes[0] (/admin/**) requires networks: office, not 127.0.0.1"),
+        "{reason}"
+    );
+
+    let mut metrics = tokio::net::TcpStream::connect(("127.0.0.1", admin)).await.unwrap();
+    metrics
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    metrics.read_to_string(&mut text).await.unwrap();
+    assert!(text.contains("portcullis_report_only_refusals_total 2"), "{text}");
+}
