@@ -38,6 +38,16 @@ pub enum Principal<'a> {
     },
 }
 
+impl<'a> Principal<'a> {
+    /// The signed-in user's name, if anyone is signed in.
+    pub fn name(&self) -> Option<&'a str> {
+        match self {
+            Principal::User { name, .. } => Some(name),
+            Principal::Anonymous => None,
+        }
+    }
+}
+
 /// The policy's answer for one request.
 pub type Decision = Result<Permit, Refusal>;
 

@@ -11,6 +11,7 @@
 //! 3. authenticate  who is asking (a Principal)
 //! 4. authorize  policy::decide_reading: allowed under every reading (a form
 //!               is read for method overrides where the method matters) → 401 / 403
+//!    then       report-only rules recorded, quotas counted (see [`super::guards`]) → 429
 //! 5. forward    only with the Permitted that 4 made; headers the CRM could
 //!               misread removed, ours added (see [`super::headers`]);
 //!               stream to the upstream                               → 502 / 504
@@ -309,36 +310,15 @@ impl Gateway {
             Err(refusal) => return Err(refused(policy, refusal, &facts, &reading, &principal, ctx.id)),
         };
 
-        // 4a. report-only rules: what they would refuse is recorded, not refused
-        let user = match &principal {
-            Principal::User { name, .. } => Some(*name),
-            Principal::Anonymous => None,
-        };
-        for deny in permit.reported() {
-            self.metrics.would_refuse();
-            tracing::warn!(
-                target: "audit",
-                event = "request.would_deny",
-                request_id = %ctx.id,
-                user = user.unwrap_or("-"),
-                client_ip = %facts.ip,
-                client_type = %policy.client_types[facts.client].name,
-                method = %facts.method,
-                path = facts.path,
-                reason = %policy.deny_words(deny, &facts, user),
-            );
-        }
-
-        // 4b. quotas: counted across gateways, before anything is forwarded
+        // 4b. report-only rules recorded; quotas counted across gateways
+        let user = principal.name();
+        super::guards::report(policy, &permit, &facts, user, ctx.id, &self.metrics);
         let store = self.signin.as_ref().map(|s| &*s.store);
-        super::quota::count(store, policy, &permit, (user, ctx.client.ip), now).await?;
+        super::guards::count(store, policy, &permit, (user, ctx.client.ip), now).await?;
 
         // 5. forward: what the CRM could misread removed, ours added (or,
         //    to a forward-auth question, the answer: yes, and who)
-        let identity = match &principal {
-            Principal::User { name, .. } => Some(identity_of(policy, name)),
-            Principal::Anonymous => None,
-        };
+        let identity = user.map(|name| identity_of(policy, name));
         if authz.is_some() {
             ctx.outcome = Outcome::Allowed;
             return Ok(forward_auth::allowed(identity, &config.identity_headers).map(Either::Right));

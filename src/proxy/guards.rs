@@ -1,5 +1,9 @@
-//! Phase 4b, quotas: a request that route rules with a `quota` let through
-//! is counted in the store (so every gateway on it counts together) in the
+//! Phase 4b, after the policy allowed a request, before it is forwarded.
+//!
+//! Report-only rules (`mode: report`): each refusal they would have made
+//! is audited (`request.would_deny`) and counted; the request goes on.
+//!
+//! Quotas: a request that route rules with a `quota` let through is counted in the store (so every gateway on it counts together) in the
 //! window it falls in, once per rule, before it is forwarded. Past the
 //! limit it gets a 429 page that says when the window ends; the store
 //! down, it is refused (503), never let through uncounted.
@@ -8,8 +12,35 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::GatewayError;
-use crate::policy::{Permit, Policy, QuotaPer};
+use crate::metrics::RequestMetrics;
+use crate::policy::{Facts, Permit, Policy, QuotaPer};
+use crate::request_id::RequestId;
 use crate::store::Store;
+
+/// Record what report-only rules would have refused of this request.
+pub(super) fn report(
+    policy: &Policy,
+    permit: &Permit,
+    facts: &Facts<'_>,
+    user: Option<&str>,
+    request_id: RequestId,
+    metrics: &RequestMetrics,
+) {
+    for deny in permit.reported() {
+        metrics.would_refuse();
+        tracing::warn!(
+            target: "audit",
+            event = "request.would_deny",
+            request_id = %request_id,
+            user = user.unwrap_or("-"),
+            client_ip = %facts.ip,
+            client_type = %policy.client_types[facts.client].name,
+            method = %facts.method,
+            path = facts.path,
+            reason = %policy.deny_words(deny, facts, user),
+        );
+    }
+}
 
 /// Count this request against every quota `permit` names.
 pub(super) async fn count(
