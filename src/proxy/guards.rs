@@ -28,17 +28,8 @@ pub(super) fn report(
 ) {
     for deny in permit.reported() {
         metrics.would_refuse();
-        tracing::warn!(
-            target: "audit",
-            event = "request.would_deny",
-            request_id = %request_id,
-            user = user.unwrap_or("-"),
-            client_ip = %facts.ip,
-            client_type = %policy.client_types[facts.client].name,
-            method = %facts.method,
-            path = facts.path,
-            reason = %policy.deny_words(deny, facts, user),
-        );
+        let why = policy.deny_words(deny, facts, user);
+        super::request::audit_refusal("request.would_deny", policy, facts, (user, request_id), &why);
     }
 }
 

@@ -159,24 +159,11 @@ pub(super) fn refused(
     principal: &Principal<'_>,
     request_id: crate::request_id::RequestId,
 ) -> GatewayError {
-    let user = match principal {
-        Principal::User { name, .. } => Some(*name),
-        Principal::Anonymous => None,
-    };
+    let user = principal.name();
     let why = policy.explain_reading(&Err(refusal.clone()), facts, reading, user);
     match refusal {
         Refusal::Deny(deny) => {
-            tracing::info!(
-                target: "audit",
-                event = "request.denied",
-                request_id = %request_id,
-                user = user.unwrap_or("-"),
-                client_ip = %facts.ip,
-                client_type = %policy.client_types[facts.client].name,
-                method = %facts.method,
-                path = facts.path,
-                reason = %why,
-            );
+            audit_refusal("request.denied", policy, facts, (user, request_id), &why);
             GatewayError::Denied {
                 deny,
                 signed_in: user.is_some(),
@@ -186,4 +173,26 @@ pub(super) fn refused(
         Refusal::Login => GatewayError::LoginRequired,
         Refusal::StepUp { .. } => GatewayError::StepUpRequired,
     }
+}
+
+/// A refusal in the audit trail: `request.denied`, or `request.would_deny`
+/// for a report-only rule's.
+pub(super) fn audit_refusal(
+    event: &'static str,
+    policy: &Policy,
+    facts: &Facts<'_>,
+    (user, request_id): (Option<&str>, crate::request_id::RequestId),
+    reason: &str,
+) {
+    tracing::info!(
+        target: "audit",
+        event,
+        request_id = %request_id,
+        user = user.unwrap_or("-"),
+        client_ip = %facts.ip,
+        client_type = %policy.client_types[facts.client].name,
+        method = %facts.method,
+        path = facts.path,
+        reason,
+    );
 }

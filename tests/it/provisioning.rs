@@ -7,12 +7,10 @@
 
 use crate::browser::{chromium_speaking, click, wait_for_url};
 use crate::login::{admin_command, Office};
-use crate::sso::{forget_provider, sign_in_at_provider, wait_for_text};
+use crate::sso::{forget_provider, office_with, sign_in_at_provider, wait_for_text};
 use crate::support::browser::Browser;
-use crate::support::idp::{IdentityProvider, CLIENT_ID, CLIENT_SECRET};
+use crate::support::idp::IdentityProvider;
 use crate::support::process;
-use crate::support::redis::RedisServer;
-use crate::support::{RecordingUpstream, Settings};
 
 const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
      networks: { here: [127.0.0.0/8] }\n\
@@ -25,24 +23,9 @@ const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
 /// A gateway whose provider admits anyone with a mapped group: CRM-Sales
 /// is sales, CRM-Admins is admins; its second factor is trusted.
 async fn office(idp_port: u16) -> Office {
-    let redis = RedisServer::start();
-    let store_settings = portcullis::config::RedisSettings::single(&redis.url(), "portcullis:");
-    let upstream = RecordingUpstream::start().await;
-    let mut settings = Settings::new(upstream.url());
-    settings
-        .files
-        .push(("idp.secret".into(), CLIENT_SECRET.as_bytes().to_vec()));
-    settings.policy = format!(
-        "store: {{ redis: {{ url: \"{}\" }} }}\n\
-         auth:\n  company: Acme CRM\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n  providers:\n    \
-           company:\n      label: Company SSO\n      issuer: \"http://127.0.0.1:{idp_port}\"\n      \
-             client_id: {CLIENT_ID}\n      client_secret_file: idp.secret\n      trust_mfa: [mfa]\n      \
-             scopes: [email, profile, groups]\n      admit: mapped\n      groups_claim: groups\n      \
-             groups: {{ CRM-Sales: [sales], CRM-Admins: [admins] }}\n\
-         {POLICY}",
-        redis.url()
-    );
-    Office::serve(Some(redis), &store_settings, upstream, settings, &["alice"]).await
+    let company = "trust_mfa: [mfa], scopes: [email, profile, groups], admit: mapped, groups_claim: groups, \
+                   groups: { CRM-Sales: [sales], CRM-Admins: [admins] } }";
+    office_with(idp_port, company, "", POLICY, &["alice"]).await
 }
 
 /// How many requests for paths under `prefix` reached the CRM.

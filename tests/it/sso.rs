@@ -29,6 +29,15 @@ const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
 /// passwords off but for alice (the break-glass account); alice and erin
 /// enrolled with a password and an authenticator app.
 async fn office(idp_port: u16) -> Office {
+    let down = "down: { label: Old SSO, issuer: \"http://127.0.0.1:9\", client_id: x, client_secret_file: idp.secret }";
+    office_with(idp_port, "trust_mfa: [mfa] }", down, POLICY, &["alice", "erin"]).await
+}
+
+/// A gateway on Redis with the provider on `idp_port` as `company`: its
+/// settings end with `company` (the rest of its flow mapping), then another
+/// provider (`more`, a line of YAML) and the `policy`; `enrolled` with a
+/// password and an authenticator app.
+pub(crate) async fn office_with(idp_port: u16, company: &str, more: &str, policy: &str, enrolled: &[&str]) -> Office {
     let redis = RedisServer::start();
     let store_settings = portcullis::config::RedisSettings::single(&redis.url(), "portcullis:");
     let upstream = RecordingUpstream::start().await;
@@ -40,12 +49,11 @@ async fn office(idp_port: u16) -> Office {
         "store: {{ redis: {{ url: \"{}\" }} }}\n\
          auth:\n  company: Acme CRM\n  argon2_memory_kib: 8192\n  argon2_iterations: 1\n  providers:\n    \
            company: {{ label: Company SSO, issuer: \"http://127.0.0.1:{idp_port}\", client_id: {CLIENT_ID}, \
-                       client_secret_file: idp.secret, trust_mfa: [mfa] }}\n    \
-           down: {{ label: Old SSO, issuer: \"http://127.0.0.1:9\", client_id: x, client_secret_file: idp.secret }}\n\
-         {POLICY}",
+                       client_secret_file: idp.secret, {company}\n    {more}\n\
+         {policy}",
         redis.url()
     );
-    Office::serve(Some(redis), &store_settings, upstream, settings, &["alice", "erin"]).await
+    Office::serve(Some(redis), &store_settings, upstream, settings, enrolled).await
 }
 
 /// At the provider's own pages: its sign-in (any password), then consent.
