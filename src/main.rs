@@ -39,6 +39,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
     Ok(match cli.command {
         Command::Check { config } => check(&config.config),
         Command::Explain(args) => explain(&args),
+        Command::Replay { config, access_log } => cli::replay::replay(&config.config, &access_log),
         Command::User(UserCommand::Invite(LinkCommand { user, config, link, by })) => {
             let config = load(&config.config)?;
             report(in_runtime(async { invite(&user, &config, &link, &operator(&by)) }))

@@ -99,7 +99,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn label(self) -> &'static str {
+    /// As in the metrics and the access log.
+    pub fn label(self) -> &'static str {
         match self {
             Outcome::Allowed => "allow",
             Outcome::Login => "login",

@@ -15,6 +15,7 @@
 
 pub mod backup;
 pub mod http;
+pub mod replay;
 pub mod review;
 mod review_csv;
 pub mod socket;

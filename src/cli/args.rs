@@ -125,6 +125,21 @@ pub(crate) enum Command {
         portcullis explain --user bob --ip 198.51.100.7 --path /contacts/export --second-factor-age 2m\n  \
         portcullis explain --user carol --ip 10.0.0.8 --path /projects/7 --header 'X-HTTP-Method-Override: DELETE'")]
     Explain(ExplainArgs),
+    /// Ask recorded requests again of a new policy: which answers change.
+    ///
+    /// Reads an access log in JSON lines (serve --log-format json), asks
+    /// each allowed or refused request again of the policy in --config, and
+    /// prints those whose answer would change, from allowed to refused and
+    /// back, grouped by user, client type, network and deciding rule, with
+    /// counts. Exit 0 when nothing changes, 1 when something does.
+    #[command(after_help = "Example:\n  portcullis replay --config new.yaml --access-log access.jsonl")]
+    Replay {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The access log to replay (JSON lines).
+        #[arg(long, value_name = "FILE")]
+        access_log: PathBuf,
+    },
     /// Invite, reset, disable and review users.
     #[command(subcommand, visible_alias = "users")]
     User(UserCommand),

@@ -110,7 +110,7 @@ fn explain_decision(args: &ExplainArgs) -> anyhow::Result<(&'static str, String)
 
 /// The policy with the users identity providers provisioned, as the
 /// gateway has it; the YAML's alone (with a warning) if the store cannot say.
-fn with_provisioned(live: Live) -> Live {
+pub(crate) fn with_provisioned(live: Live) -> Live {
     let Some(path) = live.config.source.clone() else {
         return live;
     };

@@ -1,6 +1,7 @@
 //! The `portcullis` command's parts other than serving: its arguments, the
-//! admin commands and `explain`.
+//! admin commands, `explain` and `replay`.
 
 pub(crate) mod admin_commands;
 pub(crate) mod args;
 pub(crate) mod explain;
+pub(crate) mod replay;

@@ -25,6 +25,12 @@ pub struct Record {
     pub path: String,
     pub client_ip: IpAddr,
     pub started: Instant,
+    /// What the gateway did: `allow`, `login`, `deny`… (as in the metrics).
+    pub decision: &'static str,
+    /// `-` until the client type is known.
+    pub client_type: String,
+    /// The signed-in user, if anyone was.
+    pub user: Option<String>,
 }
 
 /// A response body that counts what it sends and logs the request when done.
@@ -85,6 +91,9 @@ impl<B> Drop for Logged<B> {
                 client_ip = %r.client_ip,
                 duration_ms,
                 bytes = self.bytes,
+                decision = r.decision,
+                client_type = %r.client_type,
+                user = r.user.as_deref().unwrap_or("-"),
             ),
             direct => direct.write_with(|out, format| {
                 let _ = write_line(
@@ -122,16 +131,20 @@ fn write_line(
             json_escape(out, r.method.as_str());
             out.extend_from_slice(b"\",\"path\":\"");
             json_escape(out, &r.path);
-            writeln!(
+            write!(
                 out,
-                "\",\"status\":{status},\"client_ip\":\"{}\",\"duration_ms\":{duration_ms},\"bytes\":{bytes},\"target\":\"access\"}}",
-                r.client_ip
-            )
+                "\",\"status\":{status},\"client_ip\":\"{}\",\"duration_ms\":{duration_ms},\"bytes\":{bytes},\"decision\":\"{}\",\"client_type\":\"",
+                r.client_ip, r.decision
+            )?;
+            json_escape(out, &r.client_type);
+            out.extend_from_slice(b"\",\"user\":\"");
+            json_escape(out, r.user.as_deref().unwrap_or("-"));
+            writeln!(out, "\",\"target\":\"access\"}}")
         }
         LogFormat::Human => writeln!(
             out,
-            "{time}  INFO access: request_id={} method={} path={} status={status} client_ip={} duration_ms={duration_ms} bytes={bytes}",
-            r.request_id, r.method, r.path, r.client_ip
+            "{time}  INFO access: request_id={} method={} path={} status={status} client_ip={} duration_ms={duration_ms} bytes={bytes} decision={} client_type={} user={}",
+            r.request_id, r.method, r.path, r.client_ip, r.decision, r.client_type, r.user.as_deref().unwrap_or("-")
         ),
     }
 }
@@ -166,6 +179,9 @@ mod tests {
             path: "/a\"b\\c".into(),
             client_ip: "198.51.100.7".parse().unwrap(),
             started: Instant::now(),
+            decision: "deny",
+            client_type: "web".into(),
+            user: Some("bob \"b\"".into()),
         };
         let mut out = Vec::new();
         let now = humantime::parse_rfc3339("2026-11-22T12:00:00.123456Z").unwrap();
@@ -180,6 +196,9 @@ mod tests {
         assert_eq!(line["client_ip"], "198.51.100.7");
         assert_eq!(line["duration_ms"], 1.25);
         assert_eq!(line["bytes"], 512);
+        assert_eq!(line["decision"], "deny");
+        assert_eq!(line["client_type"], "web");
+        assert_eq!(line["user"], "bob \"b\"");
     }
 
     #[test]
@@ -191,13 +210,16 @@ mod tests {
             path: "/contacts".into(),
             client_ip: "127.0.0.1".parse().unwrap(),
             started: Instant::now(),
+            decision: "allow",
+            client_type: "web".into(),
+            user: None,
         };
         let mut out = Vec::new();
         let now = humantime::parse_rfc3339("2026-11-22T12:00:00Z").unwrap();
         write_line(&mut out, LogFormat::Human, now, &record, 200, 0.5, 836).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            format!("2026-11-22T12:00:00.000000Z  INFO access: request_id={id} method=GET path=/contacts status=200 client_ip=127.0.0.1 duration_ms=0.5 bytes=836\n")
+            format!("2026-11-22T12:00:00.000000Z  INFO access: request_id={id} method=GET path=/contacts status=200 client_ip=127.0.0.1 duration_ms=0.5 bytes=836 decision=allow client_type=web user=-\n")
         );
     }
 }

@@ -36,6 +36,7 @@ use super::forward::Upstream;
 use super::forward_auth;
 use super::framing::{Malformed, UpgradeSignal};
 use super::headers;
+pub use super::request::RequestContext;
 use super::request::{
     back_after, form_body, identity_of, inspect, method_matters, refused, requested_host, served, websocket_handshake,
     with_path,
@@ -49,7 +50,7 @@ use crate::metrics::{Metrics, Outcome, RequestMetrics};
 use crate::policy::reading;
 use crate::policy::{self, Policy, Principal, Refusal};
 use crate::portal;
-use crate::request_id::{RequestId, RequestIds};
+use crate::request_id::RequestIds;
 use crate::session::SessionId;
 use crate::signin::{Attempt, SignIn};
 use crate::telemetry::AccessLog;
@@ -63,22 +64,6 @@ pub struct ConnInfo {
     /// Raised when the gateway switches this HTTP/1.1 connection to a
     /// WebSocket: only then does the framing guard let raw bytes through.
     pub upgrade: Arc<UpgradeSignal>,
-}
-
-/// Everything the phases learn about one request, passed along instead of
-/// kept in globals.
-#[derive(Debug)]
-pub struct RequestContext {
-    pub id: RequestId,
-    pub peer: SocketAddr,
-    pub client: ClientAddr,
-    /// The client type, once identified (for metrics).
-    pub client_type: Option<policy::ClientTypeId>,
-    /// What the gateway did with the request (for metrics).
-    pub outcome: Outcome,
-    /// The request asked to upgrade: unless it became a tunnel, the
-    /// connection closes after the answer (the guard held back what followed).
-    pub upgrade_requested: bool,
 }
 
 /// The gateway's request handler: configuration plus the upstream client.
@@ -148,6 +133,7 @@ impl Gateway {
             },
             client_type: None,
             outcome: Outcome::Error,
+            user: None,
             upgrade_requested: req.headers().contains_key(UPGRADE),
         };
         let head = req.method() == Method::HEAD;
@@ -159,6 +145,9 @@ impl Gateway {
             path: req.uri().path().to_owned(),
             client_ip: ctx.client.ip,
             started: Instant::now(),
+            decision: "error",
+            client_type: String::new(),
+            user: None,
         };
         // The config (and policy) this request runs under, start to finish,
         // its metric label included.
@@ -200,6 +189,9 @@ impl Gateway {
             response,
             access_log::Record {
                 client_ip: ctx.client.ip,
+                decision: ctx.outcome.label(),
+                client_type: client_type.unwrap_or("-").to_owned(),
+                user: ctx.user,
                 ..record
             },
             &self.access_log,
@@ -267,6 +259,7 @@ impl Gateway {
 
         // 3. authenticate
         let session = self.session(&req, policy, client, now).await?;
+        ctx.user = session.as_ref().map(|s| s.user.clone());
         let principal = match &session {
             Some(s) => Principal::User {
                 name: &s.user,

@@ -13,6 +13,24 @@ use crate::config::{hosts, Config};
 use crate::policy::reading::{self, FormBody, Reading};
 use crate::policy::{self, Facts, Policy, Principal, Refusal};
 
+/// Everything the phases learn about one request, passed along instead of
+/// kept in globals.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub id: crate::request_id::RequestId,
+    pub peer: std::net::SocketAddr,
+    pub client: super::client_ip::ClientAddr,
+    /// The client type, once identified (for metrics).
+    pub client_type: Option<crate::policy::ClientTypeId>,
+    /// What the gateway did with the request (for metrics and the access log).
+    pub outcome: crate::metrics::Outcome,
+    /// Who was signed in (for the access log).
+    pub user: Option<String>,
+    /// The request asked to upgrade: unless it became a tunnel, the
+    /// connection closes after the answer (the guard held back what followed).
+    pub upgrade_requested: bool,
+}
+
 /// `uri` with its path replaced and its query kept.
 pub(super) fn with_path(uri: &http::Uri, path: &str) -> Result<http::Uri, GatewayError> {
     let path_and_query = match uri.query() {

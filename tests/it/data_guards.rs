@@ -136,3 +136,77 @@ async fn a_report_only_rule_lets_requests_through_and_records_each_one_it_would_
     metrics.read_to_string(&mut text).await.unwrap();
     assert!(text.contains("portcullis_report_only_refusals_total 2"), "{text}");
 }
+
+/// Before making billing office-only, ops replay a day of traffic: the
+/// requests from the lab network would now be refused, by that rule, and
+/// nothing else changes. The access log is the real binary's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_names_the_requests_a_new_policy_would_refuse_by_whom_and_which_rule() {
+    use crate::support::pki::TestPki;
+    use crate::support::process::Process;
+    use crate::support::redis::free_port;
+
+    let upstream = crate::support::RecordingUpstream::start().await;
+    let pki = TestPki::new();
+    let port = free_port();
+    let policy = "trusted_proxies: [127.0.0.1]\n\
+                  networks: { office: [10.1.0.0/16], lab: [10.9.0.0/16], here: [127.0.0.0/8] }\n\
+                  client_types: { web: { login: passthrough } }\n\
+                  access: { web: [office, lab, here] }\n";
+    let yaml = |policy: &str| {
+        format!(
+            "listen: {{ address: \"127.0.0.1:{port}\", tls: {{ cert: server.pem, key: server.key }} }}\n\
+             upstream: {{ url: \"{}\" }}\n{policy}",
+            upstream.url()
+        )
+    };
+    std::fs::write(pki.path().join("portcullis.yaml"), yaml(policy)).unwrap();
+    let mut gateway = Process::start_logged(
+        &["--log-format", "json", "serve", "--config", "portcullis.yaml"],
+        ([127, 0, 0, 1], port).into(),
+        pki.path(),
+        std::process::Stdio::null(),
+        std::fs::File::create(pki.path().join("gateway.jsonl")).unwrap(),
+    );
+    let client = crate::support::gateway::TestClient::trusting(&pki);
+    for (from, path) in [
+        ("10.1.0.5", "/billing/q3"),
+        ("10.9.0.7", "/billing/q3"),
+        ("10.9.0.8", "/billing/q4"),
+        ("10.9.0.7", "/contacts"),
+    ] {
+        let request = http::Request::get(format!("https://localhost:{port}{path}")).header("x-forwarded-for", from);
+        assert_eq!(client.send(request.body(()).unwrap()).await.status, 200);
+    }
+    // The log is complete once the gateway has stopped.
+    let _ = std::process::Command::new("kill")
+        .arg(gateway.child.id().to_string())
+        .status();
+    let _ = gateway.child.wait();
+
+    let stricter = policy.to_owned() + "routes:\n  - { paths: [\"/billing/**\"], networks: [office] }\n";
+    std::fs::write(pki.path().join("new.yaml"), yaml(&stricter)).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["replay", "--config", "new.yaml", "--access-log", "gateway.jsonl"])
+        .current_dir(pki.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "something changes: {printed}");
+    assert!(printed.starts_with("4 requests compared, 0 not"), "{printed}");
+    assert!(printed.contains("allowed → refused: 2\n"), "{printed}");
+    assert!(
+        printed.contains("       2  user -  client web  from lab  by routes[0] (/billing/**)\n"),
+        "{printed}"
+    );
+    assert!(!printed.contains("refused → allowed"), "{printed}");
+
+    // The policy as it runs changes nothing.
+    let same = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["replay", "--config", "portcullis.yaml", "--access-log", "gateway.jsonl"])
+        .current_dir(pki.path())
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("No answer would change."));
+}
