@@ -28,6 +28,8 @@ pub struct ProviderSettings {
     pub admit: Admit,
     /// The claim that lists the user's groups at the provider.
     pub groups_claim: Option<String>,
+    /// The provider's groups that `groups` maps to policy groups.
+    pub mapped_groups: Vec<String>,
 }
 
 /// Does any provider admit users the YAML does not list?
@@ -101,6 +103,7 @@ fn provider(id: &str, raw: &RawProvider, base: &Path, found: &mut Found) -> Opti
         ca_certs,
         admit: raw.admit,
         groups_claim: groups_claim.map(str::to_owned),
+        mapped_groups: raw.groups.keys().cloned().collect(),
     })
     .filter(|_| id_ok)
 }

@@ -143,6 +143,13 @@ impl SignIn {
                 None,
             ));
         }
+        // Refused before anything is kept: the store holds only users admitted.
+        let maps = |g: &String| provider.mapped_groups.contains(g);
+        if provider.admit == Admit::Mapped && !vouched.groups.iter().any(maps) {
+            let groups = vouched.groups.join(", ");
+            let why = format!("the provider vouched for {name:?}, who is not in users, and whose groups ({groups}) map to no policy group");
+            return Ok((Err(why), None));
+        }
         if let Some(kept) = provisioned::get(&self.store, &name)
             .await?
             .filter(|k| k.by != provider.id)
@@ -157,27 +164,29 @@ impl SignIn {
             display_name: vouched.display_name.clone(),
             claimed: vouched.groups.clone(),
         };
-        let changed = provisioned::keep(&self.store, &user).await?;
         let provisioned_here = |policy: &Policy| {
             (policy.users.get(&name)).is_some_and(|u| u.provisioned_by.as_deref() == Some(&provider.id))
         };
-        if !changed && provisioned_here(at.policy) {
-            return Ok((Ok(name), None));
+        let unmapped =
+            || format!("the provider vouched for {name:?}, who is not in users and whom no group of ours takes in");
+        // Unchanged: the running policy was compiled with them already
+        // (a sign-in cannot make every gateway compile its policy again).
+        if !provisioned::keep(&self.store, &user).await? {
+            return Ok((
+                Some(name.clone())
+                    .filter(|_| provisioned_here(at.policy))
+                    .ok_or_else(unmapped),
+                None,
+            ));
         }
-        if changed {
-            tracing::info!(target: "audit", event = "user.provisioned", request_id = %at.request_id, provider = %provider.id, user = %name, provider_groups = ?user.claimed);
-        }
+        tracing::info!(target: "audit", event = "user.provisioned", request_id = %at.request_id, provider = %provider.id, user = %name, provider_groups = ?user.claimed);
         let Some(refresh) = self.refresh.get() else {
             let why = "this gateway runs without a config file, so it cannot take in users the provider provisions";
             return Ok((Err(why.into()), None));
         };
         let live = refresh.now().await;
         if !provisioned_here(&live.policy) {
-            let groups = user.claimed.join(", ");
-            let why = format!(
-                "the provider vouched for {name:?}, who is not in users, and its groups ({groups}) map to no policy group"
-            );
-            return Ok((Err(why), None));
+            return Ok((Err(unmapped()), None));
         }
         Ok((Ok(name), Some(live)))
     }

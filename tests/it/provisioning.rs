@@ -116,6 +116,8 @@ async fn sam_whom_the_yaml_does_not_list_signs_in_with_his_provider_groups_and_t
     assert_eq!(as_guest, 0);
     let review = admin_command(&["users", "review", "--config", &config]);
     assert!(!review.contains("guest@example.com"), "{review}");
+    let kept = portcullis::session::provisioned::get(&office.store, "guest@example.com").await;
+    assert_eq!(kept.unwrap(), None, "nothing kept of someone not admitted");
 
     // Ops list Sam in the YAML, disabled: the YAML wins over the provider,
     // and his sessions end on both gateways.

@@ -94,6 +94,7 @@ impl TestProvider {
             user_claim: "email".into(),
             admit: crate::config::raw::Admit::Listed,
             groups_claim: None,
+            mapped_groups: Vec::new(),
             trust_mfa: vec!["mfa".into()],
             ca_certs: None,
         }
