@@ -293,6 +293,8 @@ async fn serve(
     tokio::spawn(portcullis::upgrade::on_signal(exe, handed));
     let clock = portcullis::clock::Clock::system();
     let replacing = inherited.replacing();
+    // A socket handed over that this config no longer listens on closes.
+    drop(inherited);
     portcullis::app::run_replacing(live, listener, access_log, clock, shutdown_signal(), replacing).await?;
     Ok(())
 }

@@ -239,7 +239,9 @@ impl Reloader {
                     }
                     continue;
                 }
-                true = provisioned_changed(&mut announced) => "provisioned users changed",
+                true = provisioned_changed(&mut announced), if admit_unlisted(&self.live.load().config.auth.providers) => {
+                    "provisioned users changed"
+                }
                 Some(()) = changes.recv() => "file changed",
                 Some(()) = recv_hangup(&mut hangups) => "SIGHUP",
             };
