@@ -155,6 +155,26 @@ impl Delivery {
         transport.send(message).await.map(|_| ()).map_err(|e| fail(&e))
     }
 
+    /// A plain-text notice (an alert), from the codes' sender.
+    pub async fn notice(&self, to: &str, subject: &str, text: String) -> Result<(), SendError> {
+        let (transport, from) = match &self.email {
+            None => return Err(SendError::NotConfigured),
+            Some(EmailSender::Console) => {
+                println!("  [demo] email to {to}: {subject}");
+                return Ok(());
+            }
+            Some(EmailSender::Smtp { transport, from, .. }) => (transport, from),
+        };
+        let fail = |e: &dyn std::fmt::Display| SendError::Email(e.to_string());
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to.parse().map_err(|e| fail(&e))?)
+            .subject(subject)
+            .body(text)
+            .map_err(|e| fail(&e))?;
+        transport.send(message).await.map(|_| ()).map_err(|e| fail(&e))
+    }
+
     pub async fn sms(&self, phone: &str, code: &str, ctx: &Context<'_>) -> Result<(), SendError> {
         let (client, hook) = match &self.sms {
             None => return Err(SendError::NotConfigured),

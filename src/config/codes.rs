@@ -19,6 +19,15 @@ pub struct CodeSettings {
     pub valid_for: Duration,
     pub email: Option<EmailSettings>,
     pub sms: Option<SmsSettings>,
+    /// Who hears of a sign-in from a new place (`alerts.new_sign_in_place`).
+    pub new_place: Option<NewPlaceAlert>,
+}
+
+/// Email on a sign-in from a network or client type new for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPlaceAlert {
+    pub to_user: bool,
+    pub also: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,11 +117,36 @@ pub(super) fn compile(raw: &RawConfig, base: &Path, found: &mut Found) -> CodeSe
             );
         }
     }
+    let new_place = raw.alerts.new_sign_in_place.as_ref().map(|a| NewPlaceAlert {
+        to_user: a.to_user,
+        also: a.also.clone(),
+    });
+    if new_place.is_some() && codes.email.is_none() {
+        found.add(
+            "alerts.new_sign_in_place",
+            "is sent by email, but codes.email is not set; say how to send mail there",
+        );
+    }
+    for (i, address) in raw
+        .alerts
+        .new_sign_in_place
+        .iter()
+        .flat_map(|a| a.also.iter())
+        .enumerate()
+    {
+        if address.parse::<lettre::Address>().is_err() {
+            found.add(
+                &format!("alerts.new_sign_in_place.also[{i}]"),
+                format!("{address:?} is not an email address"),
+            );
+        }
+    }
     CodeSettings {
         digits: codes.digits,
         valid_for: codes.valid_for.0,
         email,
         sms,
+        new_place,
     }
 }
 

@@ -87,7 +87,7 @@ texts! {
     passkey_dates, passkey_unused, manage_passkeys, create_passkey_title, create_passkey_intro, passkey_confirm_first,
     sign_in_with_provider, or_sign_in_here, provider_problem_title, provider_problem, continuing_title, continuing,
     directory_down_title, directory_down, company_password, enrol_intro_directory, not_directory_password,
-    password_in_directory, quota_title, quota_reached,
+    password_in_directory, quota_title, quota_reached, new_place_subject, new_place_body,
 }
 
 const BUILT_IN: [(&str, &str); 4] = [

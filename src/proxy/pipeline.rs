@@ -350,6 +350,7 @@ impl Gateway {
         let auth = &live.config.auth;
         let language = req.headers().get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
         let t = auth.texts.for_accept_language(language);
+        let host = requested_host(&req).ok();
         let at = Attempt {
             ip: ctx.client.ip,
             client,
@@ -358,6 +359,8 @@ impl Gateway {
             request_id: ctx.id,
             company: &auth.company,
             directory: auth.directory.as_ref(),
+            t,
+            host: host.as_ref().and_then(|h| h.to_str().ok()),
         };
         Ok(portal::serve(page, req, self.signin.as_deref(), at, auth, t).await?)
     }

@@ -19,6 +19,10 @@ pub struct Attempt<'a> {
     pub company: &'a str,
     /// Checks the passwords of users whose `password_from` is `directory`.
     pub directory: Option<&'a crate::config::directory::DirectorySettings>,
+    /// The words of the page it came from, for what is sent about it.
+    pub t: &'a crate::i18n::Texts,
+    /// The host the browser asked for, for links in what is sent.
+    pub host: Option<&'a str>,
 }
 
 impl<'a> Attempt<'a> {
@@ -36,6 +40,8 @@ impl<'a> Attempt<'a> {
             request_id: self.request_id,
             company: self.company,
             directory: self.directory,
+            t: self.t,
+            host: self.host,
         })
     }
 

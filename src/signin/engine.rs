@@ -367,6 +367,7 @@ impl SignIn {
                 if let Err(err) = LastLogin::record(&self.store, &user, at.ip, &client_type, at.now).await {
                     tracing::warn!(user = %user, error = %err, "cannot record the last sign-in");
                 }
+                self.tell_of_new_place(at, &user, &client_type).await;
                 outcome.session = Some(session);
             }
             Effect::ProviderFailure { provider, user, detail } => {

@@ -26,6 +26,7 @@ mod errors;
 pub mod machine;
 pub mod passkeys;
 mod passwords;
+mod places;
 mod provider;
 
 pub use account::{Ending, Expect};

@@ -1,7 +1,7 @@
 //! What signed-in users change themselves (their password, their
 //! authenticator app), and the company's look on the pages.
 
-use crate::login::{enter_code, enter_password, next_code, previous_code, secret_on, signed_in, Office, PASSWORD};
+use crate::login::{enter_code, enter_password, next_code, secret_on, signed_in, Office, PASSWORD};
 use crate::support::browser::Browser;
 use crate::support::{process, RecordingUpstream, Settings, TestGateway};
 
@@ -127,6 +127,11 @@ async fn a_new_phone_alice_moves_to_a_new_authenticator_and_the_old_codes_stop_w
     // Replay markers are per user and time step. The old app's previous
     // step is unused and inside the ±1 step window, so only the change can
     // refuse it; the refusal sets no marker, so the new app may use it.
+    // (The gateway's clock moves on first: a slow run could otherwise cross
+    // a step, making "the previous step" the one the change just used.)
+    office.gateway.clock.advance(std::time::Duration::from_secs(90));
+    let previous = office.gateway.clock.now() - std::time::Duration::from_secs(30);
+    let previous_code = |secret| portcullis::auth::totp::current_code(secret, previous);
     let mut with_old_phone = Browser::new(&office.gateway);
     enter_password(&mut with_old_phone, "alice", PASSWORD, "/").await;
     let old_code = previous_code(&office.secret);

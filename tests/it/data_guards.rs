@@ -210,3 +210,45 @@ async fn replay_names_the_requests_a_new_policy_would_refuse_by_whom_and_which_r
     assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
     assert!(String::from_utf8_lossy(&same.stdout).contains("No answer would change."));
 }
+
+/// Alice signs in from the office as every day; then someone signs in as
+/// her from a network she never used: she and the IT team get an email
+/// saying from where, with which client, when, and where to end that
+/// session. A real SMTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_from_a_new_place_is_emailed_to_the_user_and_the_it_team() {
+    use crate::support::mail::SmtpServer;
+    let smtp = SmtpServer::start(None);
+    let policy = format!(
+        "codes:\n  email:\n    from: \"Acme CRM <crm@example.com>\"\n    subject: Your Acme CRM code\n    \
+           smtp: {{ host: 127.0.0.1, port: {}, security: none }}\n\
+         alerts: {{ new_sign_in_place: {{ also: [it@example.com] }} }}\n\
+         trusted_proxies: [127.0.0.1]\n\
+         networks: {{ here: [127.0.0.0/8] }}\n\
+         access: {{ web: [here] }}\n\
+         users: {{ alice: {{ email: alice@example.com }} }}\n",
+        smtp.port
+    );
+    let office = Office::enrolling(None, "", &policy, &["alice"]).await;
+    let step = std::time::Duration::from_secs(31);
+    // Her first sign-in, and another from the same network: nothing to tell.
+    signed_in(&office, "alice", "127.0.0.1").await;
+    office.gateway.clock.advance(step);
+    signed_in(&office, "alice", "127.0.0.44").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 0, "the same places");
+
+    office.gateway.clock.advance(step);
+    signed_in(&office, "alice", "127.0.9.9").await;
+    let (first, second) = (smtp.message(1).await, smtp.message(2).await);
+    let both = format!("{first}\n{second}");
+    assert!(both.contains("To: alice@example.com"), "{both}");
+    assert!(both.contains("To: it@example.com"), "{both}");
+    for mail in [&first, &second] {
+        assert!(mail.contains("Subject: New sign-in to Acme CRM"), "{mail}");
+        assert!(mail.contains("as alice from 127.0.9.9 (web)"), "{mail}");
+        assert!(mail.contains("/.portcullis/sessions"), "{mail}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 2, "one to each");
+}

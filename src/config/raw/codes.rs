@@ -130,3 +130,27 @@ pub struct RawSmsAccount {
     /// The sending number.
     pub from: String,
 }
+
+/// `alerts`: emails about sign-ins worth a look.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// A sign-in from a network or client type the user has not signed in
+    /// from before.
+    pub new_sign_in_place: Option<RawNewPlace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNewPlace {
+    /// Email the user (at their `email`).
+    #[serde(default = "yes")]
+    pub to_user: bool,
+    /// Also email these addresses (the IT team).
+    #[serde(default)]
+    pub also: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}

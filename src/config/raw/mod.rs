@@ -20,6 +20,7 @@ mod policy;
 mod providers;
 
 pub use auth::RawAuth;
+pub use codes::{RawAlerts, RawNewPlace};
 pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, SmtpSecurity};
 pub use directory::RawDirectory;
 pub use policy::{
@@ -60,6 +61,9 @@ pub struct RawConfig {
     /// How one-time codes are sent by email and SMS.
     #[serde(default)]
     pub codes: RawCodes,
+    /// Emails about sign-ins worth a look (sent through `codes.email`).
+    #[serde(default)]
+    pub alerts: RawAlerts,
 
     // The policy: who may reach the CRM, from where, with what, to which areas.
     /// Named lists of addresses and ranges; an entry may name another network.
