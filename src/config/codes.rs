@@ -127,18 +127,20 @@ pub(super) fn compile(raw: &RawConfig, base: &Path, found: &mut Found) -> CodeSe
             "is sent by email, but codes.email is not set; say how to send mail there",
         );
     }
-    for (i, address) in raw
-        .alerts
-        .new_sign_in_place
-        .iter()
-        .flat_map(|a| a.also.iter())
-        .enumerate()
-    {
-        if address.parse::<lettre::Address>().is_err() {
+    let quota_alerts = (raw.routes.iter().enumerate())
+        .filter_map(|(i, r)| Some((format!("routes[{i}].quota.alert"), &r.quota.as_ref()?.alert)));
+    let also = (raw.alerts.new_sign_in_place.as_ref()).map(|a| ("alerts.new_sign_in_place.also".to_owned(), &a.also));
+    for (path, addresses) in quota_alerts.chain(also).filter(|(_, a)| !a.is_empty()) {
+        if codes.email.is_none() && path.starts_with("routes") {
             found.add(
-                &format!("alerts.new_sign_in_place.also[{i}]"),
-                format!("{address:?} is not an email address"),
+                &path,
+                "is sent by email, but codes.email is not set; say how to send mail there",
             );
+        }
+        for (i, address) in addresses.iter().enumerate() {
+            if address.parse::<lettre::Address>().is_err() {
+                found.add(&format!("{path}[{i}]"), format!("{address:?} is not an email address"));
+            }
         }
     }
     CodeSettings {

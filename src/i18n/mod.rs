@@ -88,6 +88,7 @@ texts! {
     sign_in_with_provider, or_sign_in_here, provider_problem_title, provider_problem, continuing_title, continuing,
     directory_down_title, directory_down, company_password, enrol_intro_directory, not_directory_password,
     password_in_directory, quota_title, quota_reached, new_place_subject, new_place_body,
+    quota_alert_subject, quota_alert_body,
 }
 
 const BUILT_IN: [(&str, &str); 4] = [

@@ -253,6 +253,8 @@ pub struct Route {
     networks: Option<Access>,
     pub step_up: Option<Duration>,
     pub quota: Option<Quota>,
+    /// Who is emailed when someone reaches the quota.
+    pub quota_alert: Vec<String>,
     /// `mode: report`: what it would refuse is recorded, not refused.
     pub report: bool,
 }

@@ -12,10 +12,12 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::GatewayError;
+use crate::i18n::fill;
+use crate::live::Live;
 use crate::metrics::RequestMetrics;
 use crate::policy::{Facts, Permit, Policy, QuotaPer};
 use crate::request_id::RequestId;
-use crate::store::Store;
+use crate::signin::SignIn;
 
 /// Record what report-only rules would have refused of this request.
 pub(super) fn report(
@@ -33,19 +35,21 @@ pub(super) fn report(
     }
 }
 
-/// Count this request against every quota `permit` names.
+/// Count this request against every quota `permit` names; the first
+/// past one tells the quota's `alert` addresses.
 pub(super) async fn count(
-    store: Option<&Store>,
-    policy: &Policy,
+    signin: Option<&SignIn>,
+    live: &Live,
     permit: &Permit,
     (user, ip): (Option<&str>, IpAddr),
     now: SystemTime,
 ) -> Result<(), GatewayError> {
+    let policy = &live.policy;
     for route in permit.quotas() {
         let Some(quota) = policy.routes[*route].quota else {
             continue;
         };
-        let Some(store) = store else {
+        let Some(store) = signin.map(|s| &*s.store) else {
             // `check` refuses quotas where there is no store; fail closed.
             let why = "quotas are counted in the store, and this gateway has none";
             return Err(GatewayError::StoreUnavailable(why.into()));
@@ -64,6 +68,25 @@ pub(super) async fn count(
             let resets_at = humantime::format_rfc3339_seconds(resets);
             if hits == quota.requests + 1 {
                 tracing::warn!(target: "audit", event = "quota.reached", route = route.index(), who, limit = %quota.describe(), resets = %resets_at);
+                let alert = policy.routes[*route].quota_alert.clone();
+                if let Some(signin) = signin.filter(|_| !alert.is_empty()) {
+                    let (t, company) = (
+                        live.config.auth.texts.for_accept_language(None),
+                        &live.config.auth.company,
+                    );
+                    let (rule, limit, until) = (route.index().to_string(), quota.describe(), resets_at.to_string());
+                    let paths = policy.routes[*route].paths.join(", ");
+                    let words = [
+                        ("company", company.as_str()),
+                        ("who", &who),
+                        ("rule", &rule),
+                        ("paths", &paths),
+                        ("quota", &limit),
+                        ("time", &until),
+                    ];
+                    let subject = fill(&t.quota_alert_subject, &words);
+                    signin.notify(alert, subject, fill(&t.quota_alert_body, &words));
+                }
             }
             return Err(GatewayError::QuotaReached {
                 route: *route,

@@ -306,8 +306,7 @@ impl Gateway {
         // 4b. report-only rules recorded; quotas counted across gateways
         let user = principal.name();
         super::guards::report(policy, &permit, &facts, user, ctx.id, &self.metrics);
-        let store = self.signin.as_ref().map(|s| &*s.store);
-        super::guards::count(store, policy, &permit, (user, ctx.client.ip), now).await?;
+        super::guards::count(self.signin.as_deref(), live, &permit, (user, ctx.client.ip), now).await?;
 
         // 5. forward: what the CRM could misread removed, ours added (or,
         //    to a forward-auth question, the answer: yes, and who)

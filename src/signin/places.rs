@@ -48,10 +48,17 @@ impl SignIn {
             ("link", &link),
         ];
         let body = fill(&at.t.new_place_body, &words);
+        self.notify(to, subject, body);
+    }
+
+    /// Email `to` a notice, in the background (an alert never holds up or
+    /// fails the request it is about); failures are logged.
+    pub fn notify(&self, to: Vec<String>, subject: String, body: String) {
+        let sending = self.sending.load_full();
         tokio::spawn(async move {
             for address in to {
                 if let Err(err) = sending.delivery.notice(&address, &subject, body.clone()).await {
-                    tracing::warn!(to = %address, error = %err, "cannot send the new sign-in place alert");
+                    tracing::warn!(to = %address, error = %err, "cannot send an alert");
                 }
             }
         });

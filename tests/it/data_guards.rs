@@ -11,7 +11,15 @@ const POLICY: &str = "trusted_proxies: [127.0.0.1]\n\
      networks: { here: [127.0.0.0/8] }\n\
      access: { web: [here] }\n\
      users: { alice: {}, bob: {}, dave: {}, gina: {} }\n\
-     routes:\n  - { paths: [\"/reports/export*\"], quota: { requests: 3, every: 1h } }\n";
+     routes:\n  - { paths: [\"/reports/export*\"], quota: { requests: 3, every: 1h, alert: [it@example.com] } }\n";
+
+/// `codes.email` through the test's SMTP server on `port`.
+fn mail_through(port: u16) -> String {
+    format!(
+        "codes:\n  email:\n    from: \"Acme CRM <crm@example.com>\"\n    subject: Your Acme CRM code\n    \
+           smtp: {{ host: 127.0.0.1, port: {port}, security: none }}\n"
+    )
+}
 
 fn exports(office: &Office) -> usize {
     (office.upstream.seen().iter())
@@ -21,7 +29,8 @@ fn exports(office: &Office) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_may_export_three_times_an_hour_on_all_gateways_together_then_waits_for_the_next_hour() {
-    let office = Office::with_policy(POLICY).await;
+    let smtp = crate::support::mail::SmtpServer::start(None);
+    let office = Office::with_policy(&(mail_through(smtp.port) + POLICY)).await;
     let other_gateway = office.second_gateway().await;
     let mut alice = signed_in(&office, "alice", "127.0.0.1").await;
     let mut alice_elsewhere = Browser::new(&other_gateway);
@@ -41,6 +50,17 @@ async fn alice_may_export_three_times_an_hour_on_all_gateways_together_then_wait
         assert!((1..=3600).contains(&wait), "{wait}");
     }
     assert_eq!(exports(&office), 3, "the CRM saw three exports");
+    // The IT team hears of it once.
+    let mail = smtp.message(1).await;
+    assert!(mail.contains("To: it@example.com"), "{mail}");
+    assert!(
+        mail.contains("Subject: user alice reached a quota at Acme CRM"),
+        "{mail}"
+    );
+    let body = mail.replace("=\n", ""); // quoted-printable's soft breaks
+    assert!(body.contains("3 requests every 1h per user"), "{mail}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1, "once per window");
     // The rest of the CRM is not counted, and Bob has his own three.
     assert_eq!(alice.get("/contacts").await.status, 200);
     let mut bob = signed_in(&office, "bob", "127.0.0.1").await;
@@ -220,14 +240,12 @@ async fn a_sign_in_from_a_new_place_is_emailed_to_the_user_and_the_it_team() {
     use crate::support::mail::SmtpServer;
     let smtp = SmtpServer::start(None);
     let policy = format!(
-        "codes:\n  email:\n    from: \"Acme CRM <crm@example.com>\"\n    subject: Your Acme CRM code\n    \
-           smtp: {{ host: 127.0.0.1, port: {}, security: none }}\n\
-         alerts: {{ new_sign_in_place: {{ also: [it@example.com] }} }}\n\
+        "{}alerts: {{ new_sign_in_place: {{ also: [it@example.com] }} }}\n\
          trusted_proxies: [127.0.0.1]\n\
          networks: {{ here: [127.0.0.0/8] }}\n\
          access: {{ web: [here] }}\n\
          users: {{ alice: {{ email: alice@example.com }} }}\n",
-        smtp.port
+        mail_through(smtp.port)
     );
     let office = Office::enrolling(None, "", &policy, &["alice"]).await;
     let step = std::time::Duration::from_secs(31);

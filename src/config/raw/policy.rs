@@ -177,6 +177,10 @@ pub struct RawQuota {
     pub every: HumanDuration,
     #[serde(default)]
     pub per: QuotaPer,
+    /// Email these addresses when someone reaches the quota (once per
+    /// window), through `codes.email`.
+    #[serde(default)]
+    pub alert: Vec<String>,
 }
 
 /// Whose requests a quota counts together.

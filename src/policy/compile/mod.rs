@@ -236,6 +236,7 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
             networks,
             step_up: r.step_up.map(|d| d.0),
             quota,
+            quota_alert: r.quota.as_ref().map(|q| q.alert.clone()).unwrap_or_default(),
             report: r.mode == crate::config::raw::RouteMode::Report,
         });
     }
