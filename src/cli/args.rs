@@ -429,8 +429,8 @@ mod tests {
             }
         }
         assert_eq!(
-            reading, 11,
-            "serve, check, explain, 4 user, 2 sessions, 2 store commands"
+            reading, 12,
+            "serve, check, explain, replay, 4 user, 2 sessions, 2 store commands"
         );
     }
 }
