@@ -124,3 +124,49 @@ async fn the_question_is_answered_only_when_forward_auth_is_on() {
         "{said}"
     );
 }
+
+/// Caddy as the README sets it up (`forward_auth`): the same policy
+/// decides, the sign-in pages are the gateway's, and Caddy passes the CRM
+/// only what the gateway allowed, naming the user as it said.
+#[tokio::test]
+async fn caddy_asks_the_gateway_and_passes_the_crm_only_what_it_allowed() {
+    let office = Office::enrolling(None, "", POLICY, &["alice"]).await;
+    let pki = office.gateway.pki.path();
+    let gateway = format!("https://127.0.0.1:{}", office.gateway.addr.port());
+    let trust = format!(
+        "transport http {{\n      tls_trusted_ca_certs {}\n    }}",
+        pki.join("ca.pem").display()
+    );
+    let site = format!(
+        "  handle /.portcullis/* {{\n    reverse_proxy {gateway} {{\n    {trust}\n    }}\n  }}\n  \
+           handle {{\n    forward_auth {gateway} {{\n    uri /.portcullis/authz/forward-auth\n    \
+             copy_headers X-Portcullis-User X-Portcullis-Groups\n    {trust}\n  }}\n  \
+           reverse_proxy {}\n  }}\n",
+        office.upstream.url()
+    );
+    let caddy = crate::support::caddy::Caddy::start(&site, &pki.join("server.pem"), &pki.join("server.key"));
+    let mut browser = Browser::at(format!("https://127.0.0.1:{}", caddy.port), office.gateway.client());
+
+    let first = browser.get("/contacts?page=2").await;
+    assert_eq!(first.status, 303, "{}\n{}", first.body, caddy.log());
+    let to = first.header("location").unwrap_or_default().to_owned();
+    assert!(to.contains("/.portcullis/login?next=%2Fcontacts%3Fpage%3D2"), "{to}");
+    assert!(office.upstream.seen().is_empty());
+
+    enter_password(&mut browser, "alice", PASSWORD, "/contacts?page=2").await;
+    let signed_in = enter_code(&mut browser, &office.code()).await;
+    assert_eq!(signed_in.header("location"), Some("/contacts?page=2"));
+
+    browser.extra.push(("x-portcullis-user".into(), "carol".into()));
+    let page = browser.get("/contacts?page=2").await;
+    assert_eq!(page.status, 200, "{}", caddy.log());
+    let seen = office.upstream.last();
+    assert_eq!(seen.uri.to_string(), "/contacts?page=2");
+    assert_eq!(seen.header("x-portcullis-user"), Some("alice"));
+    assert_eq!(seen.header("x-portcullis-groups"), Some("sales-team"));
+
+    let before = office.upstream.seen().len();
+    assert_eq!(browser.get("/billing/invoices").await.status, 403);
+    assert_eq!(browser.send("DELETE", "/projects/7", None).await.status, 403);
+    assert_eq!(office.upstream.seen().len(), before, "{:?}", office.upstream.seen());
+}

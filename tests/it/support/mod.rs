@@ -1,6 +1,7 @@
 //! The test harness: real parts on loopback, nothing mocked.
 
 pub mod browser;
+pub mod caddy;
 pub mod directory;
 pub mod disk;
 pub mod gateway;
