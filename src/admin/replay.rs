@@ -7,8 +7,9 @@
 //! Each line is asked as `explain` would ask it: its method and path read
 //! as the candidate's CRM family reads them, its user signed in with a
 //! fresh second factor (the log cannot say how fresh), at the time it was
-//! made. Lines that were not a yes or a no (sent to sign in, a step-up, the
-//! gateway's own pages, errors) are counted, not compared. The log has no
+//! made. Lines that were not the policy's yes or no (sent to sign in, a
+//! step-up, a quota's 429, the gateway's own pages, errors) are counted,
+//! not compared. The log has no
 //! query or body, so a method override there is not replayed.
 
 use std::collections::BTreeMap;
@@ -101,7 +102,8 @@ fn comparable(line: &str) -> Option<(bool, Logged)> {
     let logged: Logged = serde_json::from_str(line).ok()?;
     match logged.decision.as_str() {
         "allow" => Some((true, logged)),
-        "deny" | "quota" => Some((false, logged)),
+        // A quota's 429 is not the policy's answer: replay counts no quotas.
+        "deny" => Some((false, logged)),
         _ => None,
     }
 }
@@ -151,7 +153,7 @@ fn rule_of(policy: &Policy, decision: &Decision) -> String {
 /// The report as `replay` prints it.
 pub fn text(report: &Report) -> String {
     let mut out = format!(
-        "{} requests compared, {} not (sign-in pages, step-ups, errors, the gateway's own pages).\n",
+        "{} requests compared, {} not (sign-in pages, step-ups, quotas, errors, the gateway's own pages).\n",
         report.compared, report.not_compared
     );
     if report.changes.is_empty() {
@@ -208,6 +210,7 @@ routes:
             line("bob", "10.1.0.6", "/billing/q3", "allow"),
             line("bob", "10.1.0.6", "/billing/q3", "deny"),
             line("-", "10.1.0.9", "/contacts", "login"),
+            line("alice", "10.1.0.5", "/reports/export", "quota"),
             "not json".to_owned(),
             r#"{"target":"audit","event":"login.success"}"#.to_owned(),
         ]
@@ -215,8 +218,8 @@ routes:
         let report = replay(&candidate, Server::Generic, log.lines());
         assert_eq!(
             (report.compared, report.not_compared),
-            (5, 1),
-            "other lines are not the access log's"
+            (5, 2),
+            "the login and the quota; other lines are not the access log's"
         );
         let changes: Vec<(String, usize)> = (report.changes.iter())
             .map(|(c, n)| (format!("{} {} {} {}", c.direction, c.user, c.network, c.rule), *n))

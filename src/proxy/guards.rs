@@ -15,7 +15,7 @@ use super::GatewayError;
 use crate::i18n::fill;
 use crate::live::Live;
 use crate::metrics::RequestMetrics;
-use crate::policy::{Facts, Permit, Policy, QuotaPer};
+use crate::policy::{Facts, Permit, Policy, QuotaPer, RouteId};
 use crate::request_id::RequestId;
 use crate::signin::SignIn;
 
@@ -68,24 +68,8 @@ pub(super) async fn count(
             let resets_at = humantime::format_rfc3339_seconds(resets);
             if hits == quota.requests + 1 {
                 tracing::warn!(target: "audit", event = "quota.reached", route = route.index(), who, limit = %quota.describe(), resets = %resets_at);
-                let alert = policy.routes[*route].quota_alert.clone();
-                if let Some(signin) = signin.filter(|_| !alert.is_empty()) {
-                    let (t, company) = (
-                        live.config.auth.texts.for_accept_language(None),
-                        &live.config.auth.company,
-                    );
-                    let (rule, limit, until) = (route.index().to_string(), quota.describe(), resets_at.to_string());
-                    let paths = policy.routes[*route].paths.join(", ");
-                    let words = [
-                        ("company", company.as_str()),
-                        ("who", &who),
-                        ("rule", &rule),
-                        ("paths", &paths),
-                        ("quota", &limit),
-                        ("time", &until),
-                    ];
-                    let subject = fill(&t.quota_alert_subject, &words);
-                    signin.notify(alert, subject, fill(&t.quota_alert_body, &words));
+                if let Some(signin) = signin {
+                    alert(signin, live, *route, &who, &resets_at.to_string());
                 }
             }
             return Err(GatewayError::QuotaReached {
@@ -96,4 +80,25 @@ pub(super) async fn count(
         }
     }
     Ok(())
+}
+
+/// Email the quota's `alert` addresses (if any) that `who` reached it.
+fn alert(signin: &SignIn, live: &Live, route: RouteId, who: &str, until: &str) {
+    let rule = &live.policy.routes[route];
+    let (Some(quota), false) = (rule.quota, rule.quota_alert.is_empty()) else {
+        return;
+    };
+    let auth = &live.config.auth;
+    let t = auth.texts.for_accept_language(None);
+    let (index, paths, limit) = (route.index().to_string(), rule.paths.join(", "), quota.describe());
+    let words = [
+        ("company", auth.company.as_str()),
+        ("who", who),
+        ("rule", &index),
+        ("paths", &paths),
+        ("quota", &limit),
+        ("time", until),
+    ];
+    let subject = fill(&t.quota_alert_subject, &words);
+    signin.notify(rule.quota_alert.clone(), subject, fill(&t.quota_alert_body, &words));
 }
