@@ -47,53 +47,9 @@ async fn nginx_asks_the_gateway_and_passes_the_crm_only_what_it_allowed() {
     let office = Office::enrolling(None, "", POLICY, &["alice"]).await;
     let nginx = nginx_in_front(&office);
     let mut browser = Browser::at(format!("https://127.0.0.1:{}", nginx.port), office.gateway.client());
-
-    // Not signed in: nginx sends the browser to the gateway's sign-in
-    // page, and the CRM sees nothing.
-    let first = browser.get("/contacts?page=2").await;
-    assert_eq!(first.status, 303, "{}\n{}", first.body, nginx.log());
-    let login = format!(
-        "https://127.0.0.1:{}/.portcullis/login?next=%2Fcontacts%3Fpage%3D2",
-        nginx.port
-    );
-    assert_eq!(first.header("location"), Some(login.as_str()));
-    assert!(office.upstream.seen().is_empty());
-
-    // Signing in happens on the gateway's own pages, through nginx.
-    let password = enter_password(&mut browser, "alice", PASSWORD, "/contacts?page=2").await;
-    assert_eq!(
-        password.header("location"),
-        Some("/.portcullis/second-factor"),
-        "{}",
-        password.body
-    );
-    let signed_in = enter_code(&mut browser, &office.code()).await;
-    assert_eq!(signed_in.header("location"), Some("/contacts?page=2"));
-
-    // Now nginx passes her requests, naming her as the gateway says
-    // (whatever the browser claims).
-    browser.extra.push(("x-portcullis-user".into(), "carol".into()));
-    let page = browser.get("/contacts?page=2").await;
-    assert_eq!(page.status, 200, "{}", nginx.log());
-    let seen = office.upstream.last();
-    assert_eq!(seen.uri.to_string(), "/contacts?page=2");
-    assert_eq!(seen.header("x-portcullis-user"), Some("alice"));
-    assert_eq!(seen.header("x-portcullis-groups"), Some("sales-team"));
-
-    // The policy's refusals stand: a route for another group, a DELETE a
-    // rule denies, and a POST whose body could override its method where
-    // the method decides (nginx does not show the gateway the body).
-    let before = office.upstream.seen().len();
-    assert_eq!(browser.get("/billing/invoices").await.status, 403);
-    assert_eq!(browser.send("DELETE", "/projects/7", None).await.status, 403);
-    let post = browser.post("/projects/7", &[("_method", "DELETE")]).await;
-    assert_eq!(post.status, 403);
-    assert_eq!(office.upstream.seen().len(), before, "{:?}", office.upstream.seen());
-    // A POST where the method decides nothing passes.
-    assert_eq!(
-        browser.post("/contacts/7/notes", &[("text", "called")]).await.status,
-        200
-    );
+    // nginx's 401 carries an absolute Location (it answers for the gateway).
+    let login = format!("https://127.0.0.1:{}{LOGIN}", nginx.port);
+    the_gateway_decides_through(&office, &mut browser, &login, &|| nginx.log()).await;
 
     // Nobody asks the gateway's question from outside: nginx keeps it internal.
     let outside = browser.get("/.portcullis/authz/auth-request").await;
@@ -146,27 +102,53 @@ async fn caddy_asks_the_gateway_and_passes_the_crm_only_what_it_allowed() {
     );
     let caddy = crate::support::caddy::Caddy::start(&site, &pki.join("server.pem"), &pki.join("server.key"));
     let mut browser = Browser::at(format!("https://127.0.0.1:{}", caddy.port), office.gateway.client());
+    the_gateway_decides_through(&office, &mut browser, LOGIN, &|| caddy.log()).await;
+}
 
+/// Where a browser that is not signed in is sent, for `/contacts?page=2`.
+const LOGIN: &str = "/.portcullis/login?next=%2Fcontacts%3Fpage%3D2";
+
+/// What a team's proxy must do with the gateway deciding: send a browser
+/// that is not signed in to the gateway's sign-in page (`login`), pass
+/// the sign-in pages, then pass the CRM only what the policy allows,
+/// naming the user as the gateway says (whatever the browser claims).
+async fn the_gateway_decides_through(office: &Office, browser: &mut Browser, login: &str, log: &dyn Fn() -> String) {
     let first = browser.get("/contacts?page=2").await;
-    assert_eq!(first.status, 303, "{}\n{}", first.body, caddy.log());
-    let to = first.header("location").unwrap_or_default().to_owned();
-    assert!(to.contains("/.portcullis/login?next=%2Fcontacts%3Fpage%3D2"), "{to}");
+    assert_eq!(first.status, 303, "{}\n{}", first.body, log());
+    assert_eq!(first.header("location"), Some(login));
     assert!(office.upstream.seen().is_empty());
 
-    enter_password(&mut browser, "alice", PASSWORD, "/contacts?page=2").await;
-    let signed_in = enter_code(&mut browser, &office.code()).await;
+    // Signing in happens on the gateway's own pages, through the proxy.
+    let password = enter_password(browser, "alice", PASSWORD, "/contacts?page=2").await;
+    assert_eq!(
+        password.header("location"),
+        Some("/.portcullis/second-factor"),
+        "{}",
+        password.body
+    );
+    let signed_in = enter_code(browser, &office.code()).await;
     assert_eq!(signed_in.header("location"), Some("/contacts?page=2"));
 
     browser.extra.push(("x-portcullis-user".into(), "carol".into()));
     let page = browser.get("/contacts?page=2").await;
-    assert_eq!(page.status, 200, "{}", caddy.log());
+    assert_eq!(page.status, 200, "{}", log());
     let seen = office.upstream.last();
     assert_eq!(seen.uri.to_string(), "/contacts?page=2");
     assert_eq!(seen.header("x-portcullis-user"), Some("alice"));
     assert_eq!(seen.header("x-portcullis-groups"), Some("sales-team"));
 
+    // The policy's refusals stand: a route for another group, a DELETE a
+    // rule denies, and a POST whose body could override its method where
+    // the method decides (the proxy does not show the gateway the body).
     let before = office.upstream.seen().len();
     assert_eq!(browser.get("/billing/invoices").await.status, 403);
     assert_eq!(browser.send("DELETE", "/projects/7", None).await.status, 403);
+    let post = browser.post("/projects/7", &[("_method", "DELETE")]).await;
+    assert_eq!(post.status, 403);
     assert_eq!(office.upstream.seen().len(), before, "{:?}", office.upstream.seen());
+    // A POST where the method decides nothing passes.
+    assert_eq!(
+        browser.post("/contacts/7/notes", &[("text", "called")]).await.status,
+        200
+    );
 }

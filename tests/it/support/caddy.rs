@@ -5,7 +5,6 @@
 //! scripts/test installs it.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::redis::free_port;
 
@@ -46,26 +45,20 @@ impl Caddy {
             .spawn()
             .unwrap();
         let mut caddy = Caddy { port, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = caddy.child.try_wait() {
-                panic!("caddy exited early with {status}: {}", caddy.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "caddy did not listen on {port}: {}",
-                caddy.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = caddy.dir.path().to_path_buf();
+        super::process::wait_listening(&mut caddy.child, port, "caddy", || log_in(&dir));
         caddy
     }
 
     /// What it logged, for a failing test's message.
     pub fn log(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-        read("stderr.log") + &read("caddy.log")
+        log_in(self.dir.path())
     }
+}
+
+fn log_in(dir: &std::path::Path) -> String {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    read("stderr.log") + &read("caddy.log")
 }
 
 impl Drop for Caddy {

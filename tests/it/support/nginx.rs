@@ -4,7 +4,6 @@
 //! test CA; stopped when dropped. scripts/test installs it.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::redis::free_port;
 
@@ -48,25 +47,19 @@ impl Nginx {
             .spawn()
             .unwrap();
         let mut nginx = Nginx { port, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited early with {status}: {}", nginx.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {port}: {}",
-                nginx.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = nginx.dir.path().to_path_buf();
+        super::process::wait_listening(&mut nginx.child, port, "nginx", || log_in(&dir));
         nginx
     }
 
     /// Its error log, for a failing test's message.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+        log_in(self.dir.path())
     }
+}
+
+fn log_in(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
 }
 
 impl Drop for Nginx {

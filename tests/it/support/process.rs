@@ -14,6 +14,19 @@ pub fn run(args: &[&str]) -> Output {
     binary().args(args).output().expect("cannot run the portcullis binary")
 }
 
+/// Wait until `port` on loopback accepts TCP connections; fail the test,
+/// with `log()`, if `child` (`what`) exits first or 10 s pass.
+pub fn wait_listening(child: &mut Child, port: u16, what: &str, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}: {}", log());
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}: {}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A running `portcullis` process, killed when dropped.
 pub struct Process {
     pub child: Child,
