@@ -139,6 +139,12 @@ pub async fn run_replacing(
         }
         side_jobs.push(tokio::spawn(reloader.run(std::future::pending())));
     }
+    if let Some(signin) = &signin {
+        // Held requests that expire unsent are audited once, by some gateway.
+        let sweep =
+            crate::approval::sweep_every(signin.store.clone(), clock.clone(), std::time::Duration::from_secs(15));
+        side_jobs.push(tokio::spawn(sweep));
+    }
     if let Some(address) = config.admin_listen {
         let state = Arc::new(crate::admin::http::AdminState {
             live: live.clone(),

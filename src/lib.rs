@@ -37,6 +37,8 @@
 //! - [`auth`]: credentials: argon2id passwords, TOTP and sent codes,
 //!   recovery codes, invites, lockout, sending codes by email and SMS.
 //! - [`session`]: sessions on the store, and the session service with its cache.
+//! - [`approval`]: four-eyes approval: requests held in the store until a
+//!   second person approves them, and what an approver sees of a body.
 //! - [`metrics`]: request and sign-in counters in the Prometheus format.
 //! - [`signin`]: the sign-in engine: one pure state machine and the engine
 //!   that carries out its effects.
@@ -59,6 +61,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod approval;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -77,6 +77,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             };
             report(in_runtime(end_sessions(&config, command, &operator(&by))))
         }
+        Command::Approvals(command) => {
+            let config = load(command.config())?;
+            report(in_runtime(cli::approvals::run(&config, command, operator)))
+        }
         Command::Serve { config, audit_log, log } => {
             // First, before any thread: it reads and clears the environment.
             let inherited = portcullis::upgrade::Inherited::take();

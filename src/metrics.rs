@@ -92,6 +92,8 @@ pub enum Outcome {
     Denied,
     /// A route's quota was used up (429).
     Quota,
+    /// Held for a second person's approval.
+    Held,
     /// One of the gateway's own pages.
     Portal,
     /// Malformed, or the store or upstream failed.
@@ -107,6 +109,7 @@ impl Outcome {
             Outcome::StepUp => "step_up",
             Outcome::Denied => "deny",
             Outcome::Quota => "quota",
+            Outcome::Held => "held",
             Outcome::Portal => "portal",
             Outcome::Error => "error",
         }

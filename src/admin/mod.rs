@@ -13,6 +13,7 @@
 //! ends, and invite links issued before that moment stop working. The YAML
 //! stays the source of who exists; a new invite enrols the user again.
 
+pub mod approvals;
 pub mod backup;
 pub mod http;
 pub mod replay;
@@ -35,24 +36,49 @@ use crate::store::StoreError;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
     /// Live sessions of one user, or of every user in the policy.
-    ListSessions { user: Option<String> },
+    ListSessions {
+        user: Option<String>,
+    },
     /// End every session of a user.
-    EndSessions { user: String },
+    EndSessions {
+        user: String,
+    },
     /// End one session, named by its handle or a unique prefix of it.
-    EndSession { id: String },
+    EndSession {
+        id: String,
+    },
     /// Revoke the user's credentials and end their sessions.
-    Disable { user: String },
+    Disable {
+        user: String,
+    },
     /// The same as disable; the CLI then prints a fresh invite link.
-    Reset { user: String },
+    Reset {
+        user: String,
+    },
     /// The access review; `inactive_days` without a sign-in is flagged.
-    Review { inactive_days: u64 },
+    Review {
+        inactive_days: u64,
+    },
     /// The records a backup holds, for the CLI to seal into a file.
     Export,
     /// Write records from an opened backup back.
-    Import { records: Vec<backup::Record> },
+    Import {
+        records: Vec<backup::Record>,
+    },
     /// The users identity providers provisioned, for the command line to
     /// compile beside the YAML's (`explain`, reviews).
     Provisioned,
+    /// Requests held for approval, newest first.
+    ListApprovals,
+    ShowApproval {
+        reference: String,
+    },
+    /// Approve (or reject) a held request, as the operator.
+    DecideApproval {
+        reference: String,
+        approve: bool,
+        note: String,
+    },
 }
 
 /// A command and the operator who gives it (the audit trail names them:
@@ -93,6 +119,9 @@ pub enum Outcome {
     },
     Provisioned {
         users: Vec<crate::policy::provisioned::Provisioned>,
+    },
+    Approvals {
+        approvals: Vec<approvals::ApprovalRow>,
     },
     /// Sessions ended (their handles), and whether credentials were revoked.
     Done {
@@ -178,6 +207,21 @@ pub async fn execute(
         },
         Command::Provisioned => Outcome::Provisioned {
             users: crate::session::provisioned::list(&service.store).await?,
+        },
+        Command::ListApprovals => Outcome::Approvals {
+            approvals: approvals::list(&service.store, now).await?,
+        },
+        Command::ShowApproval { reference } => match approvals::show(&service.store, reference, now).await? {
+            Some(row) => Outcome::Approvals { approvals: vec![row] },
+            None => refused(&format!("no held request has the reference {reference:?}")),
+        },
+        Command::DecideApproval {
+            reference,
+            approve,
+            note,
+        } => match approvals::decide(&service.store, policy, reference, (by, *approve, note), now).await? {
+            Ok(row) => Outcome::Approvals { approvals: vec![row] },
+            Err(message) => refused(&message),
         },
         Command::Review { inactive_days } => {
             let inactive = std::time::Duration::from_secs(inactive_days.saturating_mul(86_400));

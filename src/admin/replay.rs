@@ -8,7 +8,7 @@
 //! as the candidate's CRM family reads them, its user signed in with a
 //! fresh second factor (the log cannot say how fresh), at the time it was
 //! made. Lines that were not the policy's yes or no (sent to sign in, a
-//! step-up, a quota's 429, the gateway's own pages, errors) are counted,
+//! step-up, a quota's 429, a held request, the gateway's own pages, errors) are counted,
 //! not compared. The log has no
 //! query or body, so a method override there is not replayed.
 
@@ -153,7 +153,7 @@ fn rule_of(policy: &Policy, decision: &Decision) -> String {
 /// The report as `replay` prints it.
 pub fn text(report: &Report) -> String {
     let mut out = format!(
-        "{} requests compared, {} not (sign-in pages, step-ups, quotas, errors, the gateway's own pages).\n",
+        "{} requests compared, {} not (sign-in pages, step-ups, quotas, held requests, errors, the gateway's own pages).\n",
         report.compared, report.not_compared
     );
     if report.changes.is_empty() {

@@ -12,7 +12,7 @@ use super::args::{LinkArgs, ListFormat};
 
 /// Send an admin command where the store is: through the running gateway's
 /// admin socket when it holds the embedded file, else to the store itself.
-async fn admin_command(live: &Live, command: admin::Command, by: &str) -> anyhow::Result<admin::Outcome> {
+pub(crate) async fn admin_command(live: &Live, command: admin::Command, by: &str) -> anyhow::Result<admin::Outcome> {
     let request = admin::Request {
         by: by.to_owned(),
         command,

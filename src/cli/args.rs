@@ -146,6 +146,9 @@ pub(crate) enum Command {
     /// List and end sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Requests held for a second person's approval: list, show, approve, reject.
+    #[command(subcommand)]
+    Approvals(super::approvals::ApprovalsCommand),
     /// Export and import credentials, for backups and moves to a new store.
     #[command(subcommand)]
     Store(StoreCommand),

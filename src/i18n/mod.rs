@@ -89,6 +89,9 @@ texts! {
     directory_down_title, directory_down, company_password, enrol_intro_directory, not_directory_password,
     password_in_directory, quota_title, quota_reached, new_place_subject, new_place_body,
     quota_alert_subject, quota_alert_body,
+    approval_title, approval_held, approval_review, approval_ask_reason, approval_waiting_reason, approval_waiting, approval_approved, approval_rejected, approval_sent, approval_expired, approval_note, approval_request,
+    approval_asked_by, approval_held_at, approval_reason, approval_body, approval_no_reason, approval_ask, approval_reason_missing, approval_send, approval_your_note, approval_approve, approval_reject, approval_confirm_first,
+    approval_list_title, approval_none, approval_state, approval_too_large, approval_not_sendable, approval_mail_subject, approval_mail_body, approval_approved_subject, approval_approved_mail, approval_rejected_subject, approval_rejected_mail,
 }
 
 const BUILT_IN: [(&str, &str); 4] = [

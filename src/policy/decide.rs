@@ -55,9 +55,10 @@ pub type Decision = Result<Permit, Refusal>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permit {
     grant: Grant,
-    /// The route rules with a quota that some reading of the request
-    /// matched: each counts it before it is forwarded.
-    quotas: Vec<RouteId>,
+    /// The route rules with a quota or an approval that some reading of
+    /// the request matched: each counts it, or holds it, before it is
+    /// forwarded.
+    guarded: Vec<RouteId>,
     /// What report-only rules (`mode: report`) would have refused it for.
     reported: Vec<Deny>,
 }
@@ -67,8 +68,8 @@ impl Permit {
         &self.grant
     }
 
-    pub fn quotas(&self) -> &[RouteId] {
-        &self.quotas
+    pub fn guarded(&self) -> &[RouteId] {
+        &self.guarded
     }
 
     /// Refusals of report-only rules, recorded and not enforced.
@@ -101,7 +102,7 @@ pub enum Refusal {
 
 fn allow(access: Source, route: Option<RouteId>, reported: Vec<Deny>) -> Decision {
     Ok(Permit {
-        quotas: Vec::new(),
+        guarded: Vec::new(),
         reported,
         grant: Grant { access, route },
     })
@@ -241,7 +242,7 @@ pub fn decide_reading<'r>(
     now: SystemTime,
 ) -> (Decision, Facts<'r>) {
     let mut worst: Option<(Decision, Facts<'r>)> = None;
-    let mut quotas: Vec<RouteId> = Vec::new();
+    let mut guarded: Vec<RouteId> = Vec::new();
     let mut reported: Vec<Deny> = Vec::new();
     for path in &reading.paths {
         for method in &reading.methods {
@@ -253,8 +254,9 @@ pub fn decide_reading<'r>(
             };
             let decision = decide(policy, &facts, principal, now);
             let route = decision.as_ref().ok().and_then(|p| p.grant.route);
-            if let Some(route) = route.filter(|r| policy.routes[*r].quota.is_some() && !quotas.contains(r)) {
-                quotas.push(route);
+            let guards = |r: &RouteId| policy.routes[*r].quota.is_some() || policy.routes[*r].approval.is_some();
+            if let Some(route) = route.filter(|r| guards(r) && !guarded.contains(r)) {
+                guarded.push(route);
             }
             for deny in decision.as_ref().map_or(&[][..], Permit::reported) {
                 if !reported.contains(deny) {
@@ -267,7 +269,7 @@ pub fn decide_reading<'r>(
         }
     }
     if let Some((Ok(permit), _)) = &mut worst {
-        permit.quotas = quotas;
+        permit.guarded = guarded;
         permit.reported = reported;
     }
     // A reading always has a path and a method; deny should one ever not.

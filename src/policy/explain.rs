@@ -38,13 +38,16 @@ impl Policy {
                 if let Some(i) = grant.route {
                     text.push_str(&format!("; {} lets it pass", self.route_words(i)));
                 }
-                for i in permit.quotas() {
+                for i in permit.guarded() {
                     if let Some(quota) = &self.routes[*i].quota {
                         text.push_str(&format!(
                             "; {} counts it against a quota of {} (past it: 429 until the window ends)",
                             self.route_words(*i),
                             quota.describe()
                         ));
+                    }
+                    if let Some(approval) = &self.routes[*i].approval {
+                        text.push_str(&format!("; {} {}", self.route_words(*i), self.approval_words(approval)));
                     }
                 }
                 for deny in permit.reported() {
@@ -140,6 +143,20 @@ impl Policy {
             false => r.paths.join(", "),
         };
         format!("routes[{}] ({paths})", i.index())
+    }
+
+    /// `holds it until a member of managers approves it (within 1h, a reason required)`
+    pub fn approval_words(&self, approval: &super::Approval) -> String {
+        let groups: Vec<&str> = approval.by.iter().map(|g| self.groups[*g].name.as_str()).collect();
+        let reason = match approval.reason_required {
+            true => ", a reason required",
+            false => "",
+        };
+        format!(
+            "holds it until a member of {} other than the requester approves it (within {}{reason})",
+            groups.join(" or "),
+            humantime::format_duration(approval.valid_for)
+        )
     }
 
     /// [`Policy::explain`] for a decision made under a reading of the

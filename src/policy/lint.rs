@@ -147,10 +147,10 @@ pub fn lint(raw: &RawConfig, policy: &Policy, hosts: &ServedNames, now: SystemTi
     for (i, route) in raw.routes.iter().enumerate() {
         let only_passthrough =
             !route.client_types.is_empty() && route.client_types.iter().all(|c| passthrough.contains(&c.as_str()));
-        if only_passthrough && (route.allow_groups.is_some() || route.step_up.is_some()) {
+        if only_passthrough && (route.allow_groups.is_some() || route.step_up.is_some() || route.approval.is_some()) {
             warn(
                 format!("routes[{i}]"),
-                "applies only to client types without sign-in, where allow_groups and step_up can never be met: it refuses every request it matches".into(),
+                "applies only to client types without sign-in, where allow_groups, step_up and approval can never be met: it refuses every request it matches".into(),
             );
         }
     }
@@ -175,6 +175,46 @@ pub fn lint(raw: &RawConfig, policy: &Policy, hosts: &ServedNames, now: SystemTi
         }
     }
     warnings.extend(passkeys(policy, hosts));
+    warnings.extend(approvals(raw, policy));
+    warnings
+}
+
+/// Approval rules nobody could satisfy: no approver, or only one who may
+/// make the request themselves (and never approves their own); and
+/// approvers the gateway cannot tell.
+pub(super) fn approvals(raw: &RawConfig, policy: &Policy) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    for (i, route) in policy.routes.iter().enumerate() {
+        if route.approval.is_none() {
+            continue;
+        }
+        let path = format!("routes[{i}].approval.by");
+        let approvers = policy.approvers(super::RouteId(i));
+        let may_ask = |u: &super::User| {
+            (route.allow_groups.as_ref()).is_none_or(|groups| u.groups.iter().any(|g| groups.contains(g)))
+        };
+        let message = match approvers.as_slice() {
+            [] => "has nobody in it: every request the rule holds would wait until it expires".to_owned(),
+            [only] if may_ask(only) => format!(
+                "{} is the only approver and may make these requests too: their own could never be approved; add a second approver",
+                only.name
+            ),
+            _ if raw.codes.email.is_none() => {
+                "codes.email is not set, so approvers are not emailed: they must look at /.portcullis/approvals".to_owned()
+            }
+            _ => {
+                let unreachable: Vec<&str> = (approvers.iter())
+                    .filter(|u| u.email.is_none())
+                    .map(|u| u.name.as_str())
+                    .collect();
+                if unreachable.is_empty() {
+                    continue;
+                }
+                format!("{} have no email: they are not told of requests to approve", unreachable.join(", "))
+            }
+        };
+        warnings.push(Problem { path, message });
+    }
     warnings
 }
 

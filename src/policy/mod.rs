@@ -31,6 +31,7 @@ pub mod lint;
 pub mod path;
 pub mod provisioned;
 pub mod reading;
+mod route_guards;
 
 use std::time::{Duration, SystemTime};
 
@@ -44,6 +45,7 @@ pub use ipset::IpSet;
 
 use crate::config::raw::LoginMode;
 pub use crate::config::raw::{Factor, PasswordFrom, QuotaPer};
+pub use route_guards::{Approval, Quota};
 
 /// Ids of what the compiled policy holds: each names one kind of thing,
 /// so that a group's id cannot be passed where a route's is meant. Only
@@ -255,37 +257,9 @@ pub struct Route {
     pub quota: Option<Quota>,
     /// Who is emailed when someone reaches the quota.
     pub quota_alert: Vec<String>,
+    pub approval: Option<Approval>,
     /// `mode: report`: what it would refuse is recorded, not refused.
     pub report: bool,
-}
-
-/// At most `requests` in each window of `every` (windows start at whole
-/// multiples of it since 1970, UTC), counted per user or per address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    pub requests: u64,
-    pub every: Duration,
-    pub per: QuotaPer,
-}
-
-impl Quota {
-    /// The window `now` falls in: its number, and when it ends.
-    pub fn window(&self, now: SystemTime) -> (u64, SystemTime) {
-        let every = self.every.as_secs().max(1);
-        let since = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        let index = since / every;
-        (index, std::time::UNIX_EPOCH + Duration::from_secs((index + 1) * every))
-    }
-
-    /// In words: `5 requests every 24h per user`.
-    pub fn describe(&self) -> String {
-        let per = match self.per {
-            QuotaPer::User => "user",
-            QuotaPer::Address => "address",
-        };
-        let every = humantime::format_duration(self.every);
-        format!("{} requests every {every} per {per}", self.requests)
-    }
 }
 
 impl Policy {

@@ -79,7 +79,12 @@ fn a_quota_counts_a_request_that_any_reading_of_it_matches_and_check_refuses_imp
     let quotas = |path: &str| {
         let reading = reading::read(reading::Server::Java, &Method::GET, path, None, &http::HeaderMap::new()).unwrap();
         let (decision, _) = decide_reading(&policy, ip, ClientTypeId(1), &reading, &principal, now);
-        decision.unwrap().quotas().iter().map(|r| r.index()).collect::<Vec<_>>()
+        decision
+            .unwrap()
+            .guarded()
+            .iter()
+            .map(|r| r.index())
+            .collect::<Vec<_>>()
     };
     assert_eq!(quotas("/reports/export"), vec![0]);
     assert_eq!(quotas("/reports/export;jsessionid=x"), vec![0]);
@@ -105,4 +110,95 @@ fn a_quota_counts_a_request_that_any_reading_of_it_matches_and_check_refuses_imp
             .any(|p| p.starts_with("routes[1].quota.every: must be at least 1s")),
         "{problems:?}"
     );
+}
+
+/// Deleting a contact waits for a manager: the policy lets it through to
+/// be held, explain says by whom, and check refuses the rules nobody could
+/// meet and warns of the ones nobody would.
+#[test]
+fn an_approval_rule_holds_what_it_lets_through_and_check_names_approvals_nobody_could_give() {
+    let held = "  - { paths: [\"/contacts/*/delete\"], approval: { by: [managers], reason: required } }\n";
+    let policy = with_routes(held);
+    let guarded = |path: &str| {
+        let reading = reading::read(reading::Server::Iis, &Method::POST, path, None, &http::HeaderMap::new()).unwrap();
+        let alice = Principal::User {
+            name: "alice",
+            second_factor_at: None,
+        };
+        let ip: IpAddr = "193.167.1.70".parse().unwrap();
+        let (decision, facts) = decide_reading(
+            &policy,
+            ip,
+            ClientTypeId(1),
+            &reading,
+            &alice,
+            at("2026-11-20T10:00:00Z"),
+        );
+        let words = policy.explain(&decision, &facts, Some("alice"));
+        (decision.unwrap().guarded().to_vec(), words)
+    };
+    // However the CRM's server reads it (IIS: any case).
+    let (routes, words) = guarded("/Contacts/7/DELETE");
+    assert_eq!(routes, [RouteId(0)]);
+    let expected = "routes[0] (/contacts/*/delete) holds it until a member of managers other than the requester \
+                    approves it (within 1h, a reason required)";
+    assert!(words.contains(expected), "{words}");
+    let approvers: Vec<&str> = policy.approvers(RouteId(0)).iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(approvers, ["carol"]);
+    assert!(guarded("/contacts/7").0.is_empty());
+
+    // Carol is the only manager, and may delete contacts herself.
+    let raw: crate::config::RawConfig =
+        serde_yaml::from_str(&POLICY.replace("routes:\n", &format!("routes:\n{held}"))).unwrap();
+    let warned: Vec<String> = super::lint::approvals(&raw, &policy)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "routes[0].approval.by: carol is the only approver and may make these requests too: their own could never \
+          be approved; add a second approver"
+        ]
+    );
+    let managers_only = with_routes(
+        "  - { paths: [\"/a\"], allow_groups: [finance], approval: { by: [managers] } }\n  \
+         - { paths: [\"/b\"], approval: { by: [readonly, finance] } }\n",
+    );
+    let warned: Vec<String> = super::lint::approvals(&raw, &managers_only)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // Carol may not ask on /a, so she may approve it alone; both rules
+    // warn only that nobody is emailed.
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(
+        warned[0].starts_with("routes[0].approval.by: codes.email is not set"),
+        "{warned:?}"
+    );
+    assert!(
+        warned[1].starts_with("routes[1].approval.by: codes.email is not set"),
+        "{warned:?}"
+    );
+
+    let broken = POLICY.replace(
+        "routes:\n",
+        "routes:\n  - { paths: [\"/a\"], approval: { by: [managrs] } }\n  \
+         - { paths: [\"/b\"], approval: { by: [], valid_for: 10s, max_body_bytes: 0 } }\n  \
+         - { paths: [\"/c\"], allow_groups: [field], approval: { by: [managers] }, mode: report }\n",
+    );
+    let problems = compile(&serde_yaml::from_str(&broken).unwrap()).unwrap_err();
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    for expected in [
+        "routes[0].approval.by[0]: unknown group \"managrs\" (did you mean \"managers\"?)",
+        "routes[1].approval.by: names nobody",
+        "routes[1].approval.valid_for: must be from 1m to 7d",
+        "routes[1].approval.max_body_bytes: must be from 1 to 1048576",
+        "routes[2].mode: mode: report records the refusals",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{expected}: {problems:?}"
+        );
+    }
 }

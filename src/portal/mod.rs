@@ -8,6 +8,7 @@
 //! session service, and render a template ([`views`]) in the user's language.
 
 pub mod account;
+pub mod approvals;
 pub mod cookies;
 pub mod forms;
 mod pages;
@@ -21,7 +22,6 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 
 use crate::config::AuthSettings;
 use crate::i18n::Texts;
@@ -147,14 +147,18 @@ impl Ctx<'_> {
 
 /// Serve a portal page. `signin` is `None` when no client type signs in:
 /// then only the health check and the assets exist.
-pub async fn serve(
+pub async fn serve<B>(
     page: Page,
-    req: http::Request<Incoming>,
+    req: http::Request<B>,
     signin: Option<&SignIn>,
     at: Attempt<'_>,
     brand: &AuthSettings,
     t: &Texts,
-) -> Result<Response<Full<Bytes>>, PortalError> {
+) -> Result<Response<Full<Bytes>>, PortalError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     match page {
         Page::Health => {
             return Ok(asset(
@@ -234,6 +238,8 @@ pub async fn serve(
         Page::ProviderStart => sso::start(&ctx).await?,
         Page::ProviderCallback => sso::callback(&ctx).await?,
         Page::ProviderLogout => sso::backchannel_logout(&ctx).await?,
+        Page::Approvals => approvals::list(&ctx).await?,
+        Page::Approval => approvals::approval(&ctx).await?,
         _ => return Err(PortalError::NotFound),
     };
     // Every form the page shows carries this token; the browser keeps it.
@@ -312,8 +318,11 @@ pub fn safe_next(next: Option<&str>) -> String {
         return "/".to_owned();
     };
     let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    // The passkeys page, after the step-up it asks for: it only shows.
-    if target.starts_with(PREFIX) && target != passkeys::PASSKEYS {
+    // The passkeys page and a held request's, after the step-up they ask
+    // for: a GET of them only shows.
+    let shows =
+        target == passkeys::PASSKEYS || approvals::reference_in(target).is_some_and(|_| !target.ends_with("/send"));
+    if target.starts_with(PREFIX) && !shows {
         return "/".to_owned();
     }
     target.to_owned()
@@ -395,5 +404,10 @@ mod tests {
             safe_next(Some("/.portcullis/account/passkeys")),
             "/.portcullis/account/passkeys"
         );
+        assert_eq!(
+            safe_next(Some("/.portcullis/approvals/K7QM-2HXD")),
+            "/.portcullis/approvals/K7QM-2HXD"
+        );
+        assert_eq!(safe_next(Some("/.portcullis/approvals/K7QM-2HXD/send")), "/");
     }
 }

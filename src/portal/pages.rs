@@ -32,6 +32,11 @@ pub enum Page {
     /// The provider's server ends sessions (back-channel logout): signed,
     /// so it carries no CSRF token.
     ProviderLogout,
+    /// What waits for approval, a held request's page, and its requester's
+    /// "Send" (which the pipeline takes: it becomes the held request).
+    Approvals,
+    Approval,
+    ApprovalSend,
     Unknown,
 }
 
@@ -63,6 +68,9 @@ pub fn route(path: &str) -> Option<Page> {
         "account/passkeys" => Page::AccountPasskeys,
         "account/passkeys/remove" => Page::AccountPasskeysRemove,
         "logout" => Page::Logout,
+        "approvals" => Page::Approvals,
+        held if super::approvals::reference_in(path).is_some() && held.ends_with("/send") => Page::ApprovalSend,
+        _ if super::approvals::reference_in(path).is_some() => Page::Approval,
         sso if sso.starts_with("sso/") && sso.ends_with("/callback") => Page::ProviderCallback,
         sso if sso.starts_with("sso/") && sso.ends_with("/backchannel-logout") => Page::ProviderLogout,
         sso if sso.starts_with("sso/") && !sso[4..].contains('/') => Page::ProviderStart,

@@ -63,6 +63,13 @@ pub enum GatewayError {
     /// The directory that checks passwords did not answer: fail closed.
     #[error("directory unavailable: {0}")]
     DirectoryUnavailable(String),
+    /// A request to be held for approval with a body larger than its
+    /// rule keeps while it waits.
+    #[error("a request body larger than the {0} bytes a held request keeps")]
+    HeldBodyTooLarge(usize),
+    /// "Send" on a held request that is not (or no longer) approved.
+    #[error("the held request cannot be sent: it is {0}")]
+    NotSendable(&'static str),
     /// `routes[route]`'s quota is used up until `resets`.
     #[error("quota of routes[{route}] reached ({quota}) until {}", humantime::format_rfc3339_seconds(*.resets))]
     QuotaReached {
@@ -93,7 +100,10 @@ impl GatewayError {
             GatewayError::Denied { .. } | GatewayError::BodyNotAsked => StatusCode::FORBIDDEN,
             GatewayError::LoginRequired | GatewayError::StepUpRequired => StatusCode::UNAUTHORIZED,
             GatewayError::Csrf => StatusCode::FORBIDDEN,
-            GatewayError::FormTooLarge | GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::FormTooLarge | GatewayError::BodyTooLarge(_) | GatewayError::HeldBodyTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            GatewayError::NotSendable(_) => StatusCode::CONFLICT,
             GatewayError::StoreUnavailable(_) | GatewayError::DirectoryUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -118,7 +128,9 @@ impl GatewayError {
             | GatewayError::StepUpRequired
             | GatewayError::Csrf
             | GatewayError::FormTooLarge
-            | GatewayError::BodyTooLarge(_) => Fault::Client,
+            | GatewayError::BodyTooLarge(_)
+            | GatewayError::HeldBodyTooLarge(_)
+            | GatewayError::NotSendable(_) => Fault::Client,
             GatewayError::StoreUnavailable(_) => Fault::Gateway,
             GatewayError::QuotaReached { .. } => Fault::Client,
             GatewayError::DirectoryUnavailable(_) => Fault::Upstream,
@@ -152,6 +164,14 @@ impl GatewayError {
             GatewayError::UpstreamUnreachable(_) => text(&t.unreachable_title, &t.unreachable),
             GatewayError::UpstreamTimeout(_) => text(&t.slow_title, &t.slow),
             GatewayError::NotFound => text(&t.not_found_title, &t.not_found),
+            GatewayError::HeldBodyTooLarge(limit) => {
+                let size = format!("{} KiB", limit.div_ceil(1024));
+                (
+                    &t.too_much_title,
+                    crate::i18n::fill(&t.approval_too_large, &[("size", &size)]),
+                )
+            }
+            GatewayError::NotSendable(_) => text(&t.approval_title, &t.approval_not_sendable),
             GatewayError::QuotaReached { resets, .. } => {
                 let at = humantime::format_rfc3339_seconds(*resets).to_string().replace('T', " ");
                 let at = format!("{} UTC", at.trim_end_matches('Z'));

@@ -45,7 +45,7 @@ pub(super) async fn count(
     now: SystemTime,
 ) -> Result<(), GatewayError> {
     let policy = &live.policy;
-    for route in permit.quotas() {
+    for route in permit.guarded() {
         let Some(quota) = policy.routes[*route].quota else {
             continue;
         };

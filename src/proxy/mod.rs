@@ -13,6 +13,7 @@ mod forward_auth;
 pub mod framing;
 mod guards;
 pub mod headers;
+mod hold;
 pub mod pipeline;
 pub mod proxy_protocol;
 pub mod redirect;

@@ -12,6 +12,7 @@
 //! 4. authorize  policy::decide_reading: allowed under every reading (a form
 //!               is read for method overrides where the method matters) → 401 / 403
 //!    then       report-only rules recorded, quotas counted (see [`super::guards`]) → 429
+//!               a request approval rules hold waits (see [`super::hold`])  → 303
 //! 5. forward    only with the Permitted that 4 made; headers the CRM could
 //!               misread removed, ours added (see [`super::headers`]);
 //!               stream to the upstream                               → 502 / 504
@@ -38,11 +39,10 @@ use super::framing::{Malformed, UpgradeSignal};
 use super::headers;
 pub use super::request::RequestContext;
 use super::request::{
-    back_after, form_body, identity_of, inspect, method_matters, refused, requested_host, served, websocket_handshake,
-    with_path,
+    back_after, form_body, identity_of, inspect, method_matters, refused, requested_host, served, session_of,
+    websocket_handshake, with_path,
 };
 use super::{Body, Fault, GatewayError};
-use crate::config::raw::LoginMode;
 use crate::config::Config;
 use crate::i18n::fill;
 use crate::live::Live;
@@ -51,7 +51,6 @@ use crate::policy::reading;
 use crate::policy::{self, Policy, Principal, Refusal};
 use crate::portal;
 use crate::request_id::RequestIds;
-use crate::session::SessionId;
 use crate::signin::{Attempt, SignIn};
 use crate::telemetry::AccessLog;
 
@@ -135,6 +134,7 @@ impl Gateway {
             outcome: Outcome::Error,
             user: None,
             upgrade_requested: req.headers().contains_key(UPGRADE),
+            released: None,
         };
         let head = req.method() == Method::HEAD;
         // For an error page in the user's language (a reference-counted copy).
@@ -152,7 +152,7 @@ impl Gateway {
         // The config (and policy) this request runs under, start to finish,
         // its metric label included.
         let live = self.config.load();
-        let mut response = match self.phases(&live, req, &mut ctx, conn).await {
+        let mut response = match self.phases(&live, req.map(Either::Left), &mut ctx, conn).await {
             Ok(response) => response,
             Err(err) => {
                 ctx.outcome = match err {
@@ -201,7 +201,7 @@ impl Gateway {
     async fn phases(
         &self,
         live: &Live,
-        req: Request<Incoming>,
+        req: Request<Body>,
         ctx: &mut RequestContext,
         conn: &ConnInfo,
     ) -> Result<Response<Body>, GatewayError> {
@@ -250,6 +250,14 @@ impl Gateway {
             if authz.is_some() {
                 return Err(Malformed::ForwardAuth("URI: /.portcullis/ is the gateway's own, not asked about").into());
             }
+            if page == portal::Page::ApprovalSend && ctx.released.is_none() {
+                // An approved request, sent by its requester: read anew from the top.
+                let session = session_of(self.signin.as_deref(), &req, policy, client, now).await?;
+                let signin = self.signin.as_deref();
+                let (held, released) = super::hold::release(signin, req, session.as_ref(), now).await?;
+                ctx.released = Some(released);
+                return Box::pin(self.phases(live, held, ctx, conn)).await;
+            }
             ctx.outcome = Outcome::Portal;
             return self
                 .portal(page, req, ctx, live, client, now)
@@ -258,7 +266,7 @@ impl Gateway {
         }
 
         // 3. authenticate
-        let session = self.session(&req, policy, client, now).await?;
+        let session = session_of(self.signin.as_deref(), &req, policy, client, now).await?;
         ctx.user = session.as_ref().map(|s| s.user.clone());
         let principal = match &session {
             Some(s) => Principal::User {
@@ -269,7 +277,7 @@ impl Gateway {
         };
 
         // 4. authorize, under every reading of the request
-        let mut req = req.map(Either::Left);
+        let mut req = req;
         // A proxy's question carries no body, and the request it holds may
         // have one that overrides its method (`_method=DELETE`): where the
         // method decides, only GET and HEAD can be answered.
@@ -303,9 +311,18 @@ impl Gateway {
             Err(refusal) => return Err(refused(policy, refusal, &facts, &reading, &principal, ctx.id)),
         };
 
-        // 4b. report-only rules recorded; quotas counted across gateways
+        // 4b. report-only rules recorded; a request approval rules hold
+        //     waits; quotas counted across gateways
         let user = principal.name();
         super::guards::report(policy, &permit, &facts, user, ctx.id, &self.metrics);
+        let signin = self.signin.as_deref();
+        let mut req = match super::hold::hold_if_asked(signin, live, &permit, req, (ctx, authz.is_some()), now).await? {
+            super::hold::Holding::Go(req) => req,
+            super::hold::Holding::Answer(page) => {
+                ctx.outcome = Outcome::Held;
+                return Ok(page.map(Either::Right));
+            }
+        };
         super::guards::count(self.signin.as_deref(), live, &permit, (user, ctx.client.ip), now).await?;
 
         // 5. forward: what the CRM could misread removed, ours added (or,
@@ -328,11 +345,15 @@ impl Gateway {
             // Forward exactly the path the rules matched.
             *req.uri_mut() = with_path(req.uri(), reading.path())?;
         }
+        super::hold::claim(self.signin.as_deref(), ctx, now).await?;
         ctx.outcome = Outcome::Allowed;
         let started = Instant::now();
         let upgrade = websocket.then_some(conn.upgrade.as_ref());
         let forwarded = self.upstream.forward(req, &host_value, upgrade, permit).await;
         self.metrics.upstream(started.elapsed(), forwarded.is_err());
+        if let Some(released) = &ctx.released {
+            super::hold::forwarded(released, &forwarded);
+        }
         forwarded
     }
 
@@ -340,7 +361,7 @@ impl Gateway {
     async fn portal(
         &self,
         page: portal::Page,
-        req: Request<Incoming>,
+        req: Request<Body>,
         ctx: &RequestContext,
         live: &Live,
         client: policy::ClientTypeId,
@@ -362,35 +383,6 @@ impl Gateway {
             host: host.as_ref().and_then(|h| h.to_str().ok()),
         };
         Ok(portal::serve(page, req, self.signin.as_deref(), at, auth, t).await?)
-    }
-
-    /// The live session named by the request's cookie, if any. A store that
-    /// does not answer fails the request (closed), not the check (open).
-    async fn session(
-        &self,
-        req: &Request<Incoming>,
-        policy: &Policy,
-        client: policy::ClientTypeId,
-        now: std::time::SystemTime,
-    ) -> Result<Option<crate::session::Session>, GatewayError> {
-        let Some(signin) = &self.signin else { return Ok(None) };
-        if policy.client_types[client].login == LoginMode::Passthrough {
-            return Ok(None);
-        }
-        let cookie = portal::cookies::get(req.headers(), portal::cookies::SESSION);
-        let Some(id) = cookie.as_deref().and_then(SessionId::from_cookie) else {
-            return Ok(None);
-        };
-        match signin.sessions.resume(&id, now).await {
-            Ok(Ok(session)) => Ok(Some(session)),
-            Ok(Err(ended)) => {
-                if let Some(why) = ended {
-                    tracing::info!(target: "audit", event = "session.ended", session = %id.handle().0, why = ?why);
-                }
-                Ok(None)
-            }
-            Err(err) => Err(GatewayError::StoreUnavailable(err.to_string())),
-        }
     }
 
     /// The one place an error becomes a response: a page in the user's

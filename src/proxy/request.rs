@@ -29,6 +29,8 @@ pub struct RequestContext {
     /// The request asked to upgrade: unless it became a tunnel, the
     /// connection closes after the answer (the guard held back what followed).
     pub upgrade_requested: bool,
+    /// The approved request a requester's "Send" turned this one into.
+    pub released: Option<Box<super::hold::Released>>,
 }
 
 /// `uri` with its path replaced and its query kept.
@@ -153,15 +155,25 @@ pub(super) fn method_matters(
 
 /// Read a form body whole (it is small, or refused), within the body timeout.
 pub(super) async fn inspect(body: Body, limits: &crate::config::Limits) -> Result<bytes::Bytes, GatewayError> {
-    let limited = http_body_util::Limited::new(body, limits.max_inspected_body_bytes);
+    let limit = limits.max_inspected_body_bytes;
+    read_whole(body, limit, limits, GatewayError::InspectedBodyTooLarge).await
+}
+
+/// Read a body whole if it is at most `limit` bytes (else `too_large`),
+/// within the body timeout.
+pub(super) async fn read_whole(
+    body: Body,
+    limit: usize,
+    limits: &crate::config::Limits,
+    too_large: fn(usize) -> GatewayError,
+) -> Result<bytes::Bytes, GatewayError> {
+    let limited = http_body_util::Limited::new(body, limit);
     match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
         Err(_) => Err(GatewayError::BadBody(format!(
-            "the client sent no form for {:?}",
+            "the client sent no body for {:?}",
             limits.body_read_timeout
         ))),
-        Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(GatewayError::InspectedBodyTooLarge(limits.max_inspected_body_bytes))
-        }
+        Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large(limit)),
         Ok(Err(err)) => Err(GatewayError::BadBody(err.to_string())),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
@@ -213,4 +225,33 @@ pub(super) fn audit_refusal(
         path = facts.path,
         reason,
     );
+}
+
+/// The live session named by the request's cookie, if any. A store that
+/// does not answer fails the request (closed), not the check (open).
+pub(super) async fn session_of(
+    signin: Option<&crate::signin::SignIn>,
+    req: &Request<Body>,
+    policy: &Policy,
+    client: policy::ClientTypeId,
+    now: std::time::SystemTime,
+) -> Result<Option<crate::session::Session>, GatewayError> {
+    let Some(signin) = signin else { return Ok(None) };
+    if policy.client_types[client].login == crate::config::raw::LoginMode::Passthrough {
+        return Ok(None);
+    }
+    let cookie = crate::portal::cookies::get(req.headers(), crate::portal::cookies::SESSION);
+    let Some(id) = cookie.as_deref().and_then(crate::session::SessionId::from_cookie) else {
+        return Ok(None);
+    };
+    match signin.sessions.resume(&id, now).await {
+        Ok(Ok(session)) => Ok(Some(session)),
+        Ok(Err(ended)) => {
+            if let Some(why) = ended {
+                tracing::info!(target: "audit", event = "session.ended", session = %id.handle().0, why = ?why);
+            }
+            Ok(None)
+        }
+        Err(err) => Err(GatewayError::StoreUnavailable(err.to_string())),
+    }
 }

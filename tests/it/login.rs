@@ -146,6 +146,9 @@ impl Office {
         let mut settings = Settings::new(self.upstream.url());
         settings.policy = self.policy.clone();
         settings.files = self.files.clone();
+        // Gateways on one store share its secrets key, as ops set them up.
+        let key = std::fs::read(self.gateway.pki.path().join("secrets.key")).unwrap();
+        settings.files.push(("secrets.key".into(), key));
         TestGateway::start(settings).await
     }
 

@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod approvals;
 mod attacks;
 mod audit;
 mod browser;

@@ -573,7 +573,7 @@ fn check_flags_rules_that_can_never_match_or_never_apply_and_refuses_misspelt_me
     for expected in [
         "warning: routes[3]: can never match: routes[0] matches everything it would",
         "warning: users.erin.access.mobile: client type mobile has no sign-in, so nobody is signed in on it: this never applies (use access.mobile for it)",
-        "warning: routes[4]: applies only to client types without sign-in, where allow_groups and step_up can never be met",
+        "warning: routes[4]: applies only to client types without sign-in, where allow_groups, step_up and approval can never be met",
         "warning: users.erin.passkeys: sets passkey rules, but passkey is not among this user's second_factors; add it or drop the rules",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");

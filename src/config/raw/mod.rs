@@ -24,8 +24,8 @@ pub use codes::{RawAlerts, RawNewPlace};
 pub use codes::{RawCodes, RawEmail, RawSms, RawSmsAccount, RawSmtp, RawWebhook, SmtpSecurity};
 pub use directory::RawDirectory;
 pub use policy::{
-    Factor, LoginMode, PasswordFrom, QuotaPer, RawAccess, RawClientType, RawExemption, RawGroup, RawHeaderMatch,
-    RawMatch, RawNetList, RawPasskeys, RawQuota, RawRoute, RawUser, RouteMode, Server,
+    Factor, LoginMode, PasswordFrom, QuotaPer, RawAccess, RawApproval, RawClientType, RawExemption, RawGroup,
+    RawHeaderMatch, RawMatch, RawNetList, RawPasskeys, RawQuota, RawRoute, RawUser, ReasonMode, RouteMode, Server,
 };
 pub use providers::{Admit, RawProvider};
 

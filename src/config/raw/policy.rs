@@ -153,6 +153,8 @@ pub struct RawRoute {
     /// At most this many requests in each window, counted in the store
     /// across gateways.
     pub quota: Option<RawQuota>,
+    /// A second person approves each request before it reaches the CRM.
+    pub approval: Option<RawApproval>,
     /// `report`: try the rule in production: what it would refuse is
     /// audited and counted, and let through as if the rule were not there.
     #[serde(default)]
@@ -181,6 +183,41 @@ pub struct RawQuota {
     /// window), through `codes.email`.
     #[serde(default)]
     pub alert: Vec<String>,
+}
+
+/// `approval: { by: [managers], valid_for: 1h, reason: required }` on a
+/// route: each request it matches is held until a member of `by` (never
+/// the requester) approves it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApproval {
+    /// Groups whose members may approve.
+    pub by: Vec<String>,
+    /// How long a held request waits to be approved and sent.
+    #[serde(default = "an_hour")]
+    pub valid_for: HumanDuration,
+    #[serde(default)]
+    pub reason: ReasonMode,
+    /// A larger request body is refused: held requests wait in the store.
+    #[serde(default = "held_body")]
+    pub max_body_bytes: usize,
+}
+
+fn an_hour() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(3600))
+}
+
+fn held_body() -> usize {
+    64 * 1024
+}
+
+/// Must the requester say why before approvers are asked?
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasonMode {
+    #[default]
+    Optional,
+    Required,
 }
 
 /// Whose requests a quota counts together.

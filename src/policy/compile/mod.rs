@@ -198,12 +198,14 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
             .as_ref()
             .map(|list| c.net_list(&RawNetList::List(list.clone()), &format!("{path}.networks")));
         let networks = networks.flatten();
-        if !deny_all && allow_groups.is_none() && networks.is_none() && r.step_up.is_none() && r.quota.is_none() {
+        let guards = r.step_up.is_some() || r.quota.is_some() || r.approval.is_some();
+        if !deny_all && allow_groups.is_none() && networks.is_none() && !guards {
             c.problem(
                 &path,
-                "does nothing: give it allow_groups, deny: all, networks, step_up or quota".into(),
+                "does nothing: give it allow_groups, deny: all, networks, step_up, quota or approval".into(),
             );
         }
+        let approval = r.approval.as_ref().map(|a| approval(&mut c, &group_ids, a, &path));
         let quota = r.quota.as_ref().map(|q| crate::policy::Quota {
             requests: q.requests,
             every: q.every.0,
@@ -215,9 +217,9 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
                 "is 0: nobody could pass; say deny: all instead".into(),
             );
         }
-        if r.mode == crate::config::raw::RouteMode::Report && (r.step_up.is_some() || quota.is_some()) {
+        if r.mode == crate::config::raw::RouteMode::Report && guards {
             let message = "mode: report records the refusals of allow_groups, networks and deny: all; \
-                           step_up and quota cannot be tried that way"
+                           step_up, quota and approval cannot be tried that way"
                 .to_owned();
             c.problem(&format!("{path}.mode"), message);
         }
@@ -237,20 +239,23 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
             step_up: r.step_up.map(|d| d.0),
             quota,
             quota_alert: r.quota.as_ref().map(|q| q.alert.clone()).unwrap_or_default(),
+            approval,
             report: r.mode == crate::config::raw::RouteMode::Report,
         });
     }
     let signs_in = client_types
         .iter()
         .any(|t| t.login == crate::config::raw::LoginMode::Required);
-    for (i, _) in routes
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.quota.is_some() && !signs_in)
-    {
-        let message =
-            "quotas are counted in the store, which a gateway where no client type signs in does not open".to_owned();
-        c.problem(&format!("routes[{i}].quota"), message);
+    for (i, r) in routes.iter().enumerate().filter(|_| !signs_in) {
+        if r.quota.is_some() {
+            let message =
+                "quotas are counted in the store, which a gateway where no client type signs in does not open";
+            c.problem(&format!("routes[{i}].quota"), message.to_owned());
+        }
+        if r.approval.is_some() {
+            let message = "a held request waits for a signed-in approver, and no client type signs in here";
+            c.problem(&format!("routes[{i}].approval"), message.to_owned());
+        }
     }
     // Case-insensitively: on IIS `/Billing` is `/billing`, and on other
     // servers a rule that also covers `/BILLING` only refuses more.
@@ -311,6 +316,42 @@ pub fn compile_with(raw: &RawConfig, provisioned: &[Provisioned]) -> Result<Poli
 /// else the default, else nothing.
 /// A user's passkey rules, each by the same precedence as access: their
 /// own, else any of their groups' that says yes, else the default, else no.
+/// `routes[i].approval`: its groups, and limits that leave room to decide.
+fn approval(
+    c: &mut Compiler,
+    group_ids: &HashMap<&str, GroupId>,
+    raw: &crate::config::raw::RawApproval,
+    path: &str,
+) -> crate::policy::Approval {
+    let by = (raw.by.iter().enumerate())
+        .filter_map(|(j, g)| c.group_id(group_ids, g, &format!("{path}.approval.by[{j}]")))
+        .collect();
+    if raw.by.is_empty() {
+        c.problem(
+            &format!("{path}.approval.by"),
+            "names nobody: list the groups who approve".into(),
+        );
+    }
+    let valid_for = raw.valid_for.0;
+    if !(60..=7 * 86_400).contains(&valid_for.as_secs()) {
+        let message = "must be from 1m to 7d: long enough for someone to decide, short enough to matter";
+        c.problem(&format!("{path}.approval.valid_for"), message.into());
+    }
+    if !(1..=MAX_HELD_BODY).contains(&raw.max_body_bytes) {
+        let message = format!("must be from 1 to {MAX_HELD_BODY}: held requests wait in the store");
+        c.problem(&format!("{path}.approval.max_body_bytes"), message);
+    }
+    crate::policy::Approval {
+        by,
+        valid_for,
+        reason_required: raw.reason == crate::config::raw::ReasonMode::Required,
+        max_body_bytes: raw.max_body_bytes,
+    }
+}
+
+/// The largest request body a held request may keep.
+const MAX_HELD_BODY: usize = 1024 * 1024;
+
 fn passkey_rules(own: Option<&RawPasskeys>, groups: &[GroupId], raw: &RawConfig) -> PasskeyRules {
     let groups: Vec<&RawPasskeys> = (groups.iter())
         .filter_map(|g| raw.groups.get_index(g.index())?.1.passkeys.as_ref())

@@ -1,0 +1,115 @@
+//! `portcullis approvals list|show|approve|reject`: requests held for a
+//! second person's approval, from the command line, on the store the
+//! gateway uses (see [`portcullis::admin::approvals`]).
+
+use clap::Subcommand;
+use portcullis::admin;
+use portcullis::live::Live;
+
+use super::admin_commands::admin_command;
+use super::args::{ConfigArg, ListFormat, OperatorArg};
+
+#[derive(Subcommand)]
+pub(crate) enum ApprovalsCommand {
+    /// Requests held for approval, newest first, and what became of each.
+    #[command(after_help = "Example:\n  portcullis approvals list --format json")]
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// table (for a terminal), json or csv.
+        #[arg(long, value_enum, default_value = "table", value_name = "FORMAT")]
+        format: ListFormat,
+    },
+    /// One held request: exactly what it is, and where it is.
+    Show {
+        /// Its reference, like K7QM-2HXD.
+        #[arg(value_name = "REFERENCE")]
+        reference: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Approve a waiting request as --by, a member of its approving groups
+    /// (never its requester); its requester then sends it from its page.
+    #[command(after_help = "Example:\n  portcullis approvals approve K7QM-2HXD --by mia --note \"checked with Ben\"")]
+    Approve(Decide),
+    /// Reject a waiting request as --by: it never reaches the CRM.
+    Reject(Decide),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Decide {
+    #[arg(value_name = "REFERENCE")]
+    reference: String,
+    /// For the requester and the audit trail.
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    note: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
+    by: OperatorArg,
+}
+
+impl ApprovalsCommand {
+    pub(crate) fn config(&self) -> &std::path::Path {
+        match self {
+            ApprovalsCommand::List { config, .. } | ApprovalsCommand::Show { config, .. } => &config.config,
+            ApprovalsCommand::Approve(d) | ApprovalsCommand::Reject(d) => &d.config.config,
+        }
+    }
+}
+
+/// Carry out `command` (`operator` names who, for a decision).
+pub(crate) async fn run(
+    live: &Live,
+    command: ApprovalsCommand,
+    operator: impl Fn(&OperatorArg) -> String,
+) -> anyhow::Result<()> {
+    let (request, by, format) = match command {
+        ApprovalsCommand::List { format, .. } => (admin::Command::ListApprovals, "a listing".to_owned(), Some(format)),
+        ApprovalsCommand::Show { reference, .. } => {
+            (admin::Command::ShowApproval { reference }, "a listing".into(), None)
+        }
+        ApprovalsCommand::Approve(d) | ApprovalsCommand::Reject(d) if d.by.by.is_none() => {
+            anyhow::bail!(
+                "say who decides with --by: an approver named under users:, not {}",
+                operator(&d.by)
+            )
+        }
+        ApprovalsCommand::Approve(d) => {
+            let by = operator(&d.by);
+            (
+                admin::Command::DecideApproval {
+                    reference: d.reference,
+                    approve: true,
+                    note: d.note,
+                },
+                by,
+                None,
+            )
+        }
+        ApprovalsCommand::Reject(d) => {
+            let by = operator(&d.by);
+            (
+                admin::Command::DecideApproval {
+                    reference: d.reference,
+                    approve: false,
+                    note: d.note,
+                },
+                by,
+                None,
+            )
+        }
+    };
+    let rows = match admin_command(live, request, &by).await? {
+        admin::Outcome::Approvals { approvals } => approvals,
+        admin::Outcome::Refused { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    };
+    match format {
+        Some(ListFormat::Table) => println!("{}", admin::approvals::table(&rows)),
+        Some(ListFormat::Json) => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Some(ListFormat::Csv) => print!("{}", admin::approvals::csv(&rows)),
+        None => rows.iter().for_each(|row| print!("{}", admin::approvals::detail(row))),
+    }
+    Ok(())
+}
