@@ -281,7 +281,10 @@ impl Connection {
             let info = info.clone();
             let draining = draining.clone();
             async move {
-                let mut response = gateway.handle(req, &info).await;
+                // On the heap for the request's while: hyper keeps room for
+                // this future for a connection's life, idle or not, and the
+                // whole request path is some kilobytes of it.
+                let mut response = Box::pin(gateway.handle(req, &info)).await;
                 if !h2 && draining.load(Ordering::Relaxed) {
                     (response.headers_mut()).insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
                 }
@@ -289,8 +292,9 @@ impl Connection {
             }
         });
         let result = if h2 {
-            let conn = self.protocols.h2.serve_connection(TokioIo::new(tls), service);
-            tokio::pin!(conn);
+            // Boxed, each protocol's connection takes only its own room (in
+            // the task, it would take the larger of the two).
+            let mut conn = Box::pin(self.protocols.h2.serve_connection(TokioIo::new(tls), service));
             tokio::select! {
                 result = conn.as_mut() => result,
                 _ = shutdown.recv() => {
@@ -307,12 +311,10 @@ impl Connection {
                 peer,
                 upgrade,
             );
-            let conn = self
-                .protocols
-                .h1
+            let conn = (self.protocols.h1)
                 .serve_connection(TokioIo::new(guarded), service)
                 .with_upgrades();
-            tokio::pin!(conn);
+            let mut conn = Box::pin(conn);
             tokio::select! {
                 result = conn.as_mut() => result,
                 _ = shutdown.recv() => {
