@@ -21,6 +21,7 @@ pub(crate) enum ApprovalsCommand {
         format: ListFormat,
     },
     /// One held request: exactly what it is, and where it is.
+    #[command(after_help = "Example:\n  portcullis approvals show K7QM-2HXD")]
     Show {
         /// Its reference, like K7QM-2HXD.
         #[arg(value_name = "REFERENCE")]
@@ -28,16 +29,20 @@ pub(crate) enum ApprovalsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Approve a waiting request as --by, a member of its approving groups
-    /// (never its requester); its requester then sends it from its page.
+    /// Approve a waiting request, as --by.
+    ///
+    /// --by is a member of its approving groups, never its requester; the
+    /// requester then sends it from its page.
     #[command(after_help = "Example:\n  portcullis approvals approve K7QM-2HXD --by mia --note \"checked with Ben\"")]
     Approve(Decide),
-    /// Reject a waiting request as --by: it never reaches the CRM.
+    /// Reject a waiting request, as --by: it never reaches the CRM.
+    #[command(after_help = "Example:\n  portcullis approvals reject K7QM-2HXD --by mia --note \"42 has open deals\"")]
     Reject(Decide),
 }
 
 #[derive(clap::Args)]
 pub(crate) struct Decide {
+    /// Its reference, like K7QM-2HXD.
     #[arg(value_name = "REFERENCE")]
     reference: String,
     /// For the requester and the audit trail.

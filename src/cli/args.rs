@@ -432,8 +432,8 @@ mod tests {
             }
         }
         assert_eq!(
-            reading, 12,
-            "serve, check, explain, replay, 4 user, 2 sessions, 2 store commands"
+            reading, 16,
+            "serve, check, explain, replay, 4 user, 2 sessions, 4 approvals, 2 store commands"
         );
     }
 }
