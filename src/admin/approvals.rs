@@ -78,15 +78,10 @@ pub async fn decide(
     let Some(record) = approval::load(store, reference, now).await? else {
         return Ok(Err(format!("no held request has the reference {reference:?}")));
     };
-    if let Err(refused) = approval::decide(store, policy, &record, (by, approved, note), now).await? {
+    let answer = (by, approved, note, "command line");
+    if let Err(refused) = approval::decide(store, policy, &record, answer, now).await? {
         return Ok(Err(refused.to_string()));
     }
-    let event = match approved {
-        true => "approval.approved",
-        false => "approval.rejected",
-    };
-    tracing::info!(target: "audit", event, reference, user = %record.held.user, by, note,
-        via = "command line", method = %record.held.method, path = %record.held.logged_path());
     match approval::load(store, reference, now).await? {
         Some(record) => Ok(Ok(row(&record))),
         None => Ok(Err(format!("{reference} was forgotten meanwhile"))),

@@ -260,12 +260,13 @@ pub fn may_decide(policy: &Policy, held: &Held, user: &str, now: SystemTime) -> 
     }
 }
 
-/// Approve or reject a waiting request, as `by`; the first answer stands.
+/// Approve or reject a waiting request, as `by`, on its page or from the
+/// command line (`via`); the first answer stands, and is audited.
 pub async fn decide(
     store: &Store,
     policy: &Policy,
     record: &Record,
-    (by, approved, note): (&str, bool, &str),
+    (by, approved, note, via): (&str, bool, &str, &str),
     now: SystemTime,
 ) -> Result<Result<Decision, Refused>, StoreError> {
     if let Err(refused) = may_decide(policy, &record.held, by, now) {
@@ -286,7 +287,16 @@ pub async fn decide(
         .set_if_absent(&key(&record.held.reference, "decision"), &json, ttl)
         .await?
     {
-        true => Ok(Ok(decision)),
+        true => {
+            let event = match approved {
+                true => "approval.approved",
+                false => "approval.rejected",
+            };
+            let held = &record.held;
+            tracing::info!(target: "audit", event, reference = %held.reference, user = %held.user, by,
+                note = %decision.note, via, method = %held.method, path = %held.logged_path());
+            Ok(Ok(decision))
+        }
         false => Ok(Err(Refused::NotWaiting("decided already"))),
     }
 }

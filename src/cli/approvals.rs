@@ -69,40 +69,26 @@ pub(crate) async fn run(
     command: ApprovalsCommand,
     operator: impl Fn(&OperatorArg) -> String,
 ) -> anyhow::Result<()> {
+    let approve = matches!(command, ApprovalsCommand::Approve(_));
     let (request, by, format) = match command {
         ApprovalsCommand::List { format, .. } => (admin::Command::ListApprovals, "a listing".to_owned(), Some(format)),
         ApprovalsCommand::Show { reference, .. } => {
             (admin::Command::ShowApproval { reference }, "a listing".into(), None)
         }
-        ApprovalsCommand::Approve(d) | ApprovalsCommand::Reject(d) if d.by.by.is_none() => {
-            anyhow::bail!(
-                "say who decides with --by: an approver named under users:, not {}",
-                operator(&d.by)
-            )
-        }
-        ApprovalsCommand::Approve(d) => {
-            let by = operator(&d.by);
-            (
-                admin::Command::DecideApproval {
-                    reference: d.reference,
-                    approve: true,
-                    note: d.note,
-                },
-                by,
-                None,
-            )
-        }
-        ApprovalsCommand::Reject(d) => {
-            let by = operator(&d.by);
-            (
-                admin::Command::DecideApproval {
-                    reference: d.reference,
-                    approve: false,
-                    note: d.note,
-                },
-                by,
-                None,
-            )
+        ApprovalsCommand::Approve(d) | ApprovalsCommand::Reject(d) => {
+            let Some(_) = d.by.by else {
+                anyhow::bail!(
+                    "say who decides with --by: an approver named under users:, not {}",
+                    operator(&d.by)
+                )
+            };
+            let (reference, note) = (d.reference, d.note);
+            let decide = admin::Command::DecideApproval {
+                reference,
+                approve,
+                note,
+            };
+            (decide, operator(&d.by), None)
         }
     };
     let rows = match admin_command(live, request, &by).await? {

@@ -129,15 +129,9 @@ pub async fn approval(ctx: &Ctx<'_>) -> Page {
             },
             Role::Approver if !fresh => error = Some(t.approval_confirm_first.clone()),
             Role::Approver => {
-                let answer = (user, form.decision == "approve", form.note.as_str());
+                let answer = (user, form.decision == "approve", form.note.as_str(), "page");
                 // Someone else may have answered first: the page shows whose stands.
                 if let Ok(decision) = approval::decide(store, policy, &record, answer, now).await? {
-                    let event = match decision.approved {
-                        true => "approval.approved",
-                        false => "approval.rejected",
-                    };
-                    tracing::info!(target: "audit", event, reference, user = %record.held.user, by = user,
-                        note = %decision.note, method = %record.held.method, path = %record.held.logged_path());
                     tell_requester(ctx, policy, &record.held, &decision);
                 }
                 return Ok(redirect(&page_of(reference)));

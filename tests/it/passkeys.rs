@@ -157,23 +157,12 @@ async fn alice_adds_a_passkey_uses_it_as_her_second_factor_then_signs_in_with_it
 
     // A copy of the key whose counter went back (a cloned key) is refused,
     // and nothing reaches the CRM.
-    let stored = webauthn(
-        &client,
-        http::Method::GET,
-        &format!("authenticator/{authenticator}/credentials"),
-        None,
-    )
-    .await;
+    let credentials = format!("authenticator/{authenticator}/credentials");
+    let stored = webauthn(&client, http::Method::GET, &credentials, None).await;
     let mut credential = stored[0].clone();
     assert!(credential["signCount"].as_u64().unwrap() >= 2, "{credential}");
     credential["signCount"] = serde_json::json!(0);
-    webauthn(
-        &client,
-        http::Method::DELETE,
-        &format!("authenticator/{authenticator}/credentials"),
-        None,
-    )
-    .await;
+    webauthn(&client, http::Method::DELETE, &credentials, None).await;
     let path = format!("authenticator/{authenticator}/credential");
     webauthn(&client, http::Method::POST, &path, Some(credential)).await;
     let reached = office.upstream.seen().len();
@@ -189,13 +178,7 @@ async fn alice_adds_a_passkey_uses_it_as_her_second_factor_then_signs_in_with_it
     // with her password and a code, she removes it from her account page.
     // (The cloned key leaves the browser first, or the sign-in page's
     // autofill would offer it again before she types.)
-    webauthn(
-        &client,
-        http::Method::DELETE,
-        &format!("authenticator/{authenticator}/credentials"),
-        None,
-    )
-    .await;
+    webauthn(&client, http::Method::DELETE, &credentials, None).await;
     client.goto(&url("/.portcullis/login")).await.unwrap();
     type_into(&client, "username", "alice").await;
     type_into(&client, "password", PASSWORD).await;
